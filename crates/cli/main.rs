@@ -1,0 +1,2 @@
+//! verdict binary entry point.
+fn main() {}

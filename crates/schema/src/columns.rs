@@ -1,0 +1,143 @@
+//! The Arrow schema of the `decisions` table (spec/decision-schema.md), declared once here.
+//! Every writer and reader takes it from this file; nothing infers it.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Column names, in table order.
+pub mod col {
+    #![allow(missing_docs)]
+    pub const EVENT_ID: &str = "event_id";
+    pub const TS: &str = "ts";
+    pub const SOURCE: &str = "source";
+    pub const IDENTITY: &str = "identity";
+    pub const IDENTITY_ID: &str = "identity_id";
+    pub const SESSION: &str = "session";
+    pub const SERVER: &str = "server";
+    pub const METHOD: &str = "method";
+    pub const TOOL: &str = "tool";
+    pub const ARG_KEYS: &str = "arg_keys";
+    pub const ARGS: &str = "args";
+    pub const DECISION: &str = "decision";
+    pub const RULE: &str = "rule";
+    pub const MESSAGE: &str = "message";
+    pub const POLICY_ID: &str = "policy_id";
+    pub const POLICY_VERSION: &str = "policy_version";
+    pub const UPSTREAM_STATUS: &str = "upstream_status";
+    pub const LATENCY_MS: &str = "latency_ms";
+    pub const RAW: &str = "raw";
+    pub const INGEST_FILE: &str = "ingest_file";
+    pub const INGEST_LINE: &str = "ingest_line";
+    /// The Hive partition column (not stored inside the files).
+    pub const DAY: &str = "day";
+}
+
+/// Index of each column in [`decisions_schema`].
+pub mod idx {
+    #![allow(missing_docs)]
+    pub const EVENT_ID: usize = 0;
+    pub const TS: usize = 1;
+    pub const SOURCE: usize = 2;
+    pub const IDENTITY: usize = 3;
+    pub const IDENTITY_ID: usize = 4;
+    pub const SESSION: usize = 5;
+    pub const SERVER: usize = 6;
+    pub const METHOD: usize = 7;
+    pub const TOOL: usize = 8;
+    pub const ARG_KEYS: usize = 9;
+    pub const ARGS: usize = 10;
+    pub const DECISION: usize = 11;
+    pub const RULE: usize = 12;
+    pub const MESSAGE: usize = 13;
+    pub const POLICY_ID: usize = 14;
+    pub const POLICY_VERSION: usize = 15;
+    pub const UPSTREAM_STATUS: usize = 16;
+    pub const LATENCY_MS: usize = 17;
+    pub const RAW: usize = 18;
+    pub const INGEST_FILE: usize = 19;
+    pub const INGEST_LINE: usize = 20;
+}
+
+/// The Arrow type of a timestamp column: microseconds, UTC.
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The Arrow type of the dictionary-encoded string columns (`source`, `decision`).
+pub fn dict_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The item field of `arg_keys`.
+pub fn arg_keys_item() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Utf8, true))
+}
+
+/// The schema of the `decisions` table as stored in each Parquet file (without `day`).
+pub fn decisions_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new(col::EVENT_ID, DataType::Utf8, false),
+                Field::new(col::TS, ts_type(), false),
+                Field::new(col::SOURCE, dict_type(), false),
+                Field::new(col::IDENTITY, DataType::Utf8, true),
+                Field::new(col::IDENTITY_ID, DataType::Utf8, true),
+                Field::new(col::SESSION, DataType::Utf8, true),
+                Field::new(col::SERVER, DataType::Utf8, true),
+                Field::new(col::METHOD, DataType::Utf8, true),
+                Field::new(col::TOOL, DataType::Utf8, true),
+                Field::new(col::ARG_KEYS, DataType::List(arg_keys_item()), true),
+                Field::new(col::ARGS, DataType::Utf8, true),
+                Field::new(col::DECISION, dict_type(), false),
+                Field::new(col::RULE, DataType::Utf8, true),
+                Field::new(col::MESSAGE, DataType::Utf8, true),
+                Field::new(col::POLICY_ID, DataType::Utf8, true),
+                Field::new(col::POLICY_VERSION, DataType::Utf8, true),
+                Field::new(col::UPSTREAM_STATUS, DataType::Int32, true),
+                Field::new(col::LATENCY_MS, DataType::Float64, true),
+                Field::new(col::RAW, DataType::Utf8, true),
+                Field::new(col::INGEST_FILE, DataType::Utf8, true),
+                Field::new(col::INGEST_LINE, DataType::UInt64, true),
+            ]))
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_match_names() {
+        let s = decisions_schema();
+        let pairs = [
+            (idx::EVENT_ID, col::EVENT_ID),
+            (idx::TS, col::TS),
+            (idx::SOURCE, col::SOURCE),
+            (idx::ARG_KEYS, col::ARG_KEYS),
+            (idx::DECISION, col::DECISION),
+            (idx::UPSTREAM_STATUS, col::UPSTREAM_STATUS),
+            (idx::RAW, col::RAW),
+            (idx::INGEST_LINE, col::INGEST_LINE),
+        ];
+        for (i, name) in pairs {
+            assert_eq!(s.field(i).name(), name);
+        }
+        assert_eq!(s.fields().len(), 21);
+    }
+
+    #[test]
+    fn required_columns_are_not_nullable() {
+        let s = decisions_schema();
+        let required: Vec<_> = s
+            .fields()
+            .iter()
+            .filter(|f| !f.is_nullable())
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(required, ["event_id", "ts", "source", "decision"]);
+    }
+}

@@ -1,0 +1,284 @@
+//! One decision as a borrowed row, and the builder that turns rows into Arrow record batches.
+//! The builder owns the table's column order; formats only fill a [`DecisionRecord`].
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, ListBuilder, RecordBatch, StringBuilder,
+    StringDictionaryBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+};
+use arrow::datatypes::Int32Type;
+
+use crate::columns::{arg_keys_item, decisions_schema};
+use crate::error::Result;
+use crate::Decision;
+
+/// One row of the decisions table, borrowing from the input line where it can.
+/// `raw`, `ingest_file` and `ingest_line` are supplied to the builder separately.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord<'a> {
+    /// The proxy's id for the decision, or the stable fallback hash.
+    pub event_id: Cow<'a, str>,
+    /// When the proxy decided, UTC microseconds.
+    pub ts_micros: i64,
+    /// The format (or mapping) that produced the row.
+    pub source: &'a str,
+    /// Who called.
+    pub identity: Option<Cow<'a, str>>,
+    /// A stable id of the identity.
+    pub identity_id: Option<Cow<'a, str>>,
+    /// Agent/MCP session.
+    pub session: Option<Cow<'a, str>>,
+    /// Upstream server.
+    pub server: Option<Cow<'a, str>>,
+    /// JSON-RPC method or `VERB /path`.
+    pub method: Option<Cow<'a, str>>,
+    /// Tool name of a `tools/call`.
+    pub tool: Option<Cow<'a, str>>,
+    /// Top-level argument keys, sorted.
+    pub arg_keys: Option<Vec<Cow<'a, str>>>,
+    /// Argument values as JSON text.
+    pub args: Option<Cow<'a, str>>,
+    /// The outcome.
+    pub decision: Decision,
+    /// What decided.
+    pub rule: Option<Cow<'a, str>>,
+    /// The user-facing message.
+    pub message: Option<Cow<'a, str>>,
+    /// Policy in force.
+    pub policy_id: Option<Cow<'a, str>>,
+    /// Its version.
+    pub policy_version: Option<Cow<'a, str>>,
+    /// Upstream HTTP status.
+    pub upstream_status: Option<i32>,
+    /// End-to-end latency in milliseconds.
+    pub latency_ms: Option<f64>,
+}
+
+impl<'a> DecisionRecord<'a> {
+    /// A record with only the required columns set.
+    pub fn new(
+        event_id: impl Into<Cow<'a, str>>,
+        ts_micros: i64,
+        source: &'a str,
+        decision: Decision,
+    ) -> Self {
+        Self {
+            event_id: event_id.into(),
+            ts_micros,
+            source,
+            identity: None,
+            identity_id: None,
+            session: None,
+            server: None,
+            method: None,
+            tool: None,
+            arg_keys: None,
+            args: None,
+            decision,
+            rule: None,
+            message: None,
+            policy_id: None,
+            policy_version: None,
+            upstream_status: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// Accumulates [`DecisionRecord`]s into a [`RecordBatch`] of [`decisions_schema`].
+pub struct DecisionBatchBuilder {
+    keep_raw: bool,
+    event_id: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    source: StringDictionaryBuilder<Int32Type>,
+    identity: StringBuilder,
+    identity_id: StringBuilder,
+    session: StringBuilder,
+    server: StringBuilder,
+    method: StringBuilder,
+    tool: StringBuilder,
+    arg_keys: ListBuilder<StringBuilder>,
+    args: StringBuilder,
+    decision: StringDictionaryBuilder<Int32Type>,
+    rule: StringBuilder,
+    message: StringBuilder,
+    policy_id: StringBuilder,
+    policy_version: StringBuilder,
+    upstream_status: Int32Builder,
+    latency_ms: Float64Builder,
+    raw: StringBuilder,
+    ingest_file: StringBuilder,
+    ingest_line: UInt64Builder,
+    rows: usize,
+}
+
+impl DecisionBatchBuilder {
+    /// A builder with room for `capacity` rows; `keep_raw: false` stores `raw` as null.
+    pub fn new(capacity: usize, keep_raw: bool) -> Self {
+        let s = || StringBuilder::with_capacity(capacity, capacity * 16);
+        Self {
+            keep_raw,
+            event_id: s(),
+            ts: TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            source: StringDictionaryBuilder::new(),
+            identity: s(),
+            identity_id: s(),
+            session: s(),
+            server: s(),
+            method: s(),
+            tool: s(),
+            arg_keys: ListBuilder::new(StringBuilder::new()).with_field(arg_keys_item()),
+            args: s(),
+            decision: StringDictionaryBuilder::new(),
+            rule: s(),
+            message: s(),
+            policy_id: s(),
+            policy_version: s(),
+            upstream_status: Int32Builder::with_capacity(capacity),
+            latency_ms: Float64Builder::with_capacity(capacity),
+            raw: StringBuilder::with_capacity(capacity, if keep_raw { capacity * 400 } else { 0 }),
+            ingest_file: s(),
+            ingest_line: UInt64Builder::with_capacity(capacity),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was appended since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one row with where it came from.
+    pub fn append(
+        &mut self,
+        r: &DecisionRecord<'_>,
+        raw: &str,
+        ingest_file: Option<&str>,
+        ingest_line: Option<u64>,
+    ) {
+        self.event_id.append_value(&r.event_id);
+        self.ts.append_value(r.ts_micros);
+        self.source.append_value(r.source);
+        self.identity.append_option(r.identity.as_deref());
+        self.identity_id.append_option(r.identity_id.as_deref());
+        self.session.append_option(r.session.as_deref());
+        self.server.append_option(r.server.as_deref());
+        self.method.append_option(r.method.as_deref());
+        self.tool.append_option(r.tool.as_deref());
+        match &r.arg_keys {
+            Some(keys) => {
+                for k in keys {
+                    self.arg_keys.values().append_value(k);
+                }
+                self.arg_keys.append(true);
+            }
+            None => self.arg_keys.append(false),
+        }
+        self.args.append_option(r.args.as_deref());
+        self.decision.append_value(r.decision.as_str());
+        self.rule.append_option(r.rule.as_deref());
+        self.message.append_option(r.message.as_deref());
+        self.policy_id.append_option(r.policy_id.as_deref());
+        self.policy_version
+            .append_option(r.policy_version.as_deref());
+        self.upstream_status.append_option(r.upstream_status);
+        self.latency_ms.append_option(r.latency_ms);
+        if self.keep_raw {
+            self.raw.append_value(raw);
+        } else {
+            self.raw.append_null();
+        }
+        self.ingest_file.append_option(ingest_file);
+        self.ingest_line.append_option(ingest_line);
+        self.rows += 1;
+    }
+
+    /// Builds the batch of every row appended so far and resets the builder.
+    ///
+    /// # Errors
+    /// Only if Arrow rejects the columns, which would be a bug in this builder.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.identity.finish()),
+            Arc::new(self.identity_id.finish()),
+            Arc::new(self.session.finish()),
+            Arc::new(self.server.finish()),
+            Arc::new(self.method.finish()),
+            Arc::new(self.tool.finish()),
+            Arc::new(self.arg_keys.finish()),
+            Arc::new(self.args.finish()),
+            Arc::new(self.decision.finish()),
+            Arc::new(self.rule.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.policy_id.finish()),
+            Arc::new(self.policy_version.finish()),
+            Arc::new(self.upstream_status.finish()),
+            Arc::new(self.latency_ms.finish()),
+            Arc::new(self.raw.finish()),
+            Arc::new(self.ingest_file.finish()),
+            Arc::new(self.ingest_line.finish()),
+        ];
+        self.rows = 0;
+        Ok(RecordBatch::try_new(decisions_schema(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampMicrosecondType;
+
+    #[test]
+    fn builds_a_batch_of_the_declared_schema() {
+        let mut b = DecisionBatchBuilder::new(4, true);
+        let mut r = DecisionRecord::new("req_1", 1_000_000, "policylayer", Decision::Deny);
+        r.tool = Some("session_destroy".into());
+        r.arg_keys = Some(vec!["session_id".into()]);
+        r.rule = Some("(hidden)".into());
+        b.append(&r, "{\"raw\":1}", Some("a.jsonl"), Some(3));
+        let r2 = DecisionRecord::new("req_2", 2_000_000, "policylayer", Decision::Allow);
+        b.append(&r2, "{}", None, None);
+        assert_eq!(b.len(), 2);
+        let batch = b.finish().unwrap();
+        assert!(b.is_empty());
+        assert_eq!(batch.schema(), decisions_schema());
+        assert_eq!(batch.num_rows(), 2);
+        let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ts.value(1), 2_000_000);
+        let keys = batch.column(9).as_list::<i32>();
+        assert_eq!(keys.value(0).as_string::<i32>().value(0), "session_id");
+        assert!(keys.is_null(1));
+        assert_eq!(batch.column(18).as_string::<i32>().value(0), "{\"raw\":1}");
+        assert_eq!(
+            batch
+                .column(20)
+                .as_primitive::<arrow::datatypes::UInt64Type>()
+                .value(0),
+            3
+        );
+    }
+
+    #[test]
+    fn raw_can_be_dropped() {
+        let mut b = DecisionBatchBuilder::new(1, false);
+        b.append(
+            &DecisionRecord::new("e", 0, "policylayer", Decision::Allow),
+            "line",
+            None,
+            None,
+        );
+        let batch = b.finish().unwrap();
+        assert!(batch.column(18).is_null(0));
+    }
+}
