@@ -1,1 +1,47 @@
-//! placeholder
+//! verdict-ingest: reads JSONL decision logs into the Hive-partitioned Parquet warehouse.
+//! Owns input resolution, decoding threads, dedup, quarantine, staging and atomic commits;
+//! the record format itself lives in verdict-schema.
+#![deny(missing_docs)]
+
+//! # Overview
+//! - [`ingest`] with [`IngestOptions`] reads files, directories, globs or stdin (gzip and zstd
+//!   detected by magic bytes) and returns an [`IngestSummary`].
+//! - [`Warehouse`] owns the layout (`decisions/day=YYYY-MM-DD/part-*.parquet`, `quarantine/`,
+//!   `_verdict/manifest.json`), the commit protocol and crash recovery.
+//!
+//! Guarantees: a bad line never stops a run (it is quarantined with file, line, reason and raw
+//! text) unless `strict` is set, in which case nothing is committed; a `(source, event_id)`
+//! already in the warehouse is never written again; a process killed at any moment leaves the
+//! warehouse as it was before or after a whole commit.
+//!
+//! ```
+//! use verdict_ingest::{ingest, IngestOptions, NoProgress};
+//! use verdict_schema::time::FixedClock;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let log = dir.path().join("gw.jsonl");
+//! std::fs::write(&log, concat!(
+//!     r#"{"timestamp":"2026-11-02T09:15:02.412Z","request_id":"r1","grant_label":"alice","method":"tools/call","tool":"navigate","decision":"allow"}"#, "\n",
+//!     "not json\n",
+//! )).unwrap();
+//! let opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
+//! let clock = FixedClock(1_763_769_600_000_000);
+//! let summary = ingest(&opts, &clock, &NoProgress).unwrap();
+//! assert_eq!((summary.rows_written, summary.quarantined), (1, 1));
+//! // Ingesting the same file again adds nothing.
+//! let again = ingest(&opts, &clock, &NoProgress).unwrap();
+//! assert_eq!((again.rows_written, again.duplicates, again.already_quarantined), (0, 1, 1));
+//! ```
+
+mod decode;
+mod error;
+mod pipeline;
+pub mod source;
+pub mod warehouse;
+mod writer;
+
+pub use decode::{dedup_key, BadLine, QUARANTINE_RAW_LIMIT};
+pub use error::{Error, Result};
+pub use pipeline::{ingest, FileSummary, IngestOptions, IngestSummary, NoProgress, Progress};
+pub use warehouse::{CommitStep, Manifest, PartMeta, Recovery, Warehouse};
+pub use writer::{writer_properties, HOLD_BACK_MICROS};

@@ -170,7 +170,7 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
 }
 
 fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {
@@ -282,5 +282,31 @@ mod tests {
         assert_eq!(day_string(day_number(-1)), "1969-12-31");
         assert_eq!(format_micros(t), "2026-11-02T23:59:59.999999Z");
         assert_eq!(day_date(day_number(t)).to_string(), "2026-11-02");
+    }
+}
+
+/// Where wall-clock time comes from, so tests can fix it (libraries never call `now()` directly).
+pub trait Clock: Send + Sync {
+    /// The current time in UTC microseconds.
+    fn now_micros(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> i64 {
+        Utc::now().timestamp_micros()
+    }
+}
+
+/// A clock that always answers the same instant.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now_micros(&self) -> i64 {
+        self.0
     }
 }

@@ -1,0 +1,29 @@
+//! `verdict ingest`: runs the ingest pipeline on a blocking thread and prints its summary.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result};
+use verdict_ingest::{ingest, NoProgress, Progress};
+use verdict_schema::time::SystemClock;
+
+use crate::args::{Cli, IngestArgs};
+use crate::output;
+use crate::settings::{self, Env};
+
+/// Runs `verdict ingest`.
+pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
+    let (opts, show_progress) = settings::ingest(cli, args, env, std::io::stderr().is_terminal())?;
+    let warehouse = opts.warehouse.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let progress: Box<dyn Progress> = if show_progress {
+            Box::new(output::Bar::new())
+        } else {
+            Box::new(NoProgress)
+        };
+        ingest(&opts, &SystemClock, progress.as_ref())
+    })
+    .await
+    .context("the ingest task stopped")?
+    .with_context(|| format!("ingest into {}", warehouse.display()))?;
+    output::ingest_summary(out, &summary, args.format)
+}

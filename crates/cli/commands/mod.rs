@@ -1,0 +1,4 @@
+//! One small function per subcommand: build the library objects, run them, hand the results
+//! to `output`.
+
+pub mod ingest;

@@ -1,0 +1,108 @@
+//! Errors of the ingest crate. Each variant names the file, line, partition or step at fault.
+//! Bad input lines are not errors (they are quarantined) unless the caller asked for `strict`.
+
+use std::path::PathBuf;
+
+/// Everything that can stop an ingest or a warehouse operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input path does not exist.
+    #[error("{path}: no such file or directory")]
+    InputNotFound {
+        /// The path as given.
+        path: String,
+    },
+    /// A glob matched no file.
+    #[error("{pattern}: the pattern matched no files")]
+    GlobEmpty {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// A glob pattern is malformed.
+    #[error("{pattern}: invalid glob pattern: {message}")]
+    GlobPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it is invalid.
+        message: String,
+    },
+    /// Reading an input failed.
+    #[error("reading {file}: {source}")]
+    Read {
+        /// The input (`-` for stdin).
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A filesystem operation on the warehouse failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`writing`, `renaming` ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Encoding or decoding Parquet failed.
+    #[error("parquet {path}: {source}")]
+    Parquet {
+        /// The file involved.
+        path: PathBuf,
+        /// The Parquet error.
+        source: parquet::errors::ParquetError,
+    },
+    /// An Arrow kernel failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// Building a batch failed.
+    #[error(transparent)]
+    Schema(#[from] verdict_schema::Error),
+    /// `strict` was asked and a line was bad: nothing was committed.
+    #[error("{file}:{line}: {error} (strict mode: nothing was committed)")]
+    Strict {
+        /// The input file.
+        file: String,
+        /// The 1-based line.
+        line: u64,
+        /// What was wrong.
+        error: verdict_schema::LineError,
+    },
+    /// The manifest or a transaction record could not be parsed.
+    #[error("{path}: corrupt warehouse metadata: {message}")]
+    CorruptMetadata {
+        /// The metadata file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The path exists but is not a warehouse directory.
+    #[error("{path}: not a verdict warehouse ({message})")]
+    NotAWarehouse {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A worker thread stopped unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,725 @@
+//! `ingest`: reads inputs on one thread, decodes chunks on worker threads, and on the calling
+//! thread drops duplicates, quarantines bad lines and stages rows, then commits atomically.
+//! Input order decides which copy of a duplicate is kept: the first one read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::DataType;
+use base64::Engine as _;
+use crossbeam_channel::bounded;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use verdict_schema::time::{day_string, format_micros, Clock};
+use verdict_schema::{idx, Format};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded};
+use crate::error::{Error, Result};
+use crate::source::{self, Chunk, Chunker, Input};
+use crate::warehouse::{
+    rel, CommitStep, InputMeta, Intent, Move, PartMeta, Recovery, TxnMeta, Warehouse,
+    FORMAT_VERSION,
+};
+use crate::writer::{writer_properties, PartitionWriter};
+
+/// What to ingest and how.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The warehouse root.
+    pub warehouse: PathBuf,
+    /// Files, directories, globs or `-`.
+    pub inputs: Vec<String>,
+    /// The input format.
+    pub format: Format,
+    /// Any bad line is an error and nothing is committed.
+    pub strict: bool,
+    /// Keep each record verbatim in `raw`.
+    pub keep_raw: bool,
+    /// Decoder threads.
+    pub threads: usize,
+    /// Bytes per chunk handed to a decoder.
+    pub chunk_bytes: usize,
+    /// Longest accepted line, in bytes.
+    pub max_line_bytes: usize,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// Rows waiting in memory across all day partitions at most.
+    pub max_buffered_rows: usize,
+    /// Commit every this many accepted rows (at a chunk boundary); `None`: one commit at the end.
+    pub commit_rows: Option<u64>,
+    /// zstd level of the Parquet files.
+    pub zstd_level: i32,
+    /// Test hook: abort the process at this step of the first commit.
+    pub abort_at: Option<CommitStep>,
+}
+
+impl IngestOptions {
+    /// Options with the defaults for a warehouse and inputs.
+    pub fn new(warehouse: impl Into<PathBuf>, inputs: Vec<String>) -> Self {
+        Self {
+            warehouse: warehouse.into(),
+            inputs,
+            format: Format::PolicyLayer,
+            strict: false,
+            keep_raw: true,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            chunk_bytes: 2 << 20,
+            max_line_bytes: 1 << 20,
+            row_group_rows: 128 * 1024,
+            max_buffered_rows: 512 * 1024,
+            commit_rows: None,
+            zstd_level: 1,
+            abort_at: None,
+        }
+    }
+}
+
+/// Receives progress, in bytes of input read (compressed bytes for compressed files).
+pub trait Progress: Send + Sync {
+    /// The total to expect, when known.
+    fn start(&self, _total_bytes: Option<u64>) {}
+    /// More bytes were read.
+    fn advance(&self, _bytes: u64) {}
+    /// The work is done.
+    fn finish(&self) {}
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Per-input figures.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FileSummary {
+    /// The input name.
+    pub file: String,
+    /// The format read.
+    pub format: String,
+    /// Non-blank lines.
+    pub lines: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Lines quarantined.
+    pub quarantined: u64,
+    /// Rows skipped as duplicates.
+    pub duplicates: u64,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+}
+
+/// The outcome of an ingest.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IngestSummary {
+    /// The warehouse root.
+    pub warehouse: String,
+    /// Transactions committed.
+    pub txns: Vec<String>,
+    /// Per input.
+    pub files: Vec<FileSummary>,
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Blank lines skipped.
+    pub blank_lines: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Rows written per UTC day.
+    pub rows_per_day: BTreeMap<String, u64>,
+    /// Lines quarantined by this run.
+    pub quarantined: u64,
+    /// Bad lines already in the quarantine from an earlier run (not written again).
+    pub already_quarantined: u64,
+    /// Rows skipped because their `(source, event_id)` was already in the warehouse or earlier in the input.
+    pub duplicates: u64,
+    /// Bytes read (decompressed).
+    pub bytes_read: u64,
+    /// Wall time in seconds.
+    pub elapsed_secs: f64,
+    /// Throughput in MB/s of bytes read.
+    pub mb_per_s: f64,
+    /// Throughput in lines per second.
+    pub events_per_s: f64,
+    /// What recovery did before the ingest.
+    pub recovery: Recovery,
+    /// Quarantine files written.
+    pub quarantine_files: Vec<String>,
+}
+
+struct InputStat {
+    meta: InputMeta,
+}
+
+/// Ingests the inputs into the warehouse. See the crate docs for the guarantees.
+///
+/// # Errors
+/// Unreadable inputs, warehouse failures, and in `strict` mode the first bad line; in every
+/// error case nothing of the current transaction is committed.
+pub fn ingest(
+    opts: &IngestOptions,
+    clock: &dyn Clock,
+    progress: &dyn Progress,
+) -> Result<IngestSummary> {
+    let started = Instant::now();
+    let inputs = source::resolve(&opts.inputs)?;
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let wh = Warehouse::open_for_write(&opts.warehouse)?;
+    let total = inputs
+        .iter()
+        .map(|i| match i {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum::<Option<u64>>();
+    progress.start(total);
+
+    let mut state = State::new(&wh, opts, clock, &names)?;
+    let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(opts.threads * 2 + 2);
+    let (dec_tx, dec_rx) = bounded::<Result<Decoded>>(opts.threads * 2 + 2);
+    let threads = opts.threads.max(1);
+
+    let outcome: Result<Vec<InputStat>> = std::thread::scope(|s| {
+        let reader = s.spawn(|| read_all(&inputs, opts, progress, chunk_tx));
+        for _ in 0..threads {
+            let rx = chunk_rx.clone();
+            let tx = dec_tx.clone();
+            let names = &names;
+            s.spawn(move || {
+                for item in rx {
+                    let out = item.and_then(|c| {
+                        let name = &names[c.input];
+                        decode_chunk(c, opts.format, name, opts.keep_raw, opts.max_line_bytes)
+                    });
+                    if tx.send(out).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(chunk_rx);
+        drop(dec_tx);
+        let mut pending: BTreeMap<u64, Decoded> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut result = Ok(());
+        for item in dec_rx.iter() {
+            match item {
+                Ok(d) => {
+                    pending.insert(d.seq, d);
+                    while let Some(d) = pending.remove(&next) {
+                        next += 1;
+                        if let Err(e) = state.absorb(d) {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                Err(e) => result = Err(e),
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        drop(dec_rx);
+        let stats = reader
+            .join()
+            .map_err(|_| Error::Internal("the reader thread panicked".into()))?;
+        result?;
+        stats
+    });
+    progress.finish();
+    let stats = match outcome {
+        Ok(s) => s,
+        Err(e) => {
+            state.discard()?;
+            return Err(e);
+        }
+    };
+    let inputs_meta: Vec<InputMeta> = stats.into_iter().map(|s| s.meta).collect();
+    state.commit(inputs_meta)?;
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let mut files = state.files;
+    for f in &mut files {
+        f.format = opts.format.name().to_string();
+    }
+    let bytes_read: u64 = files.iter().map(|f| f.bytes).sum();
+    let lines: u64 = files.iter().map(|f| f.lines).sum();
+    Ok(IngestSummary {
+        warehouse: opts.warehouse.display().to_string(),
+        txns: state.committed,
+        lines,
+        blank_lines: state.blank,
+        rows_written: state.rows_per_day.values().sum(),
+        rows_per_day: state
+            .rows_per_day
+            .into_iter()
+            .map(|(d, n)| (day_string(d), n))
+            .collect(),
+        quarantined: files.iter().map(|f| f.quarantined).sum(),
+        already_quarantined: state.already_quarantined,
+        duplicates: files.iter().map(|f| f.duplicates).sum(),
+        files,
+        bytes_read,
+        elapsed_secs: elapsed,
+        mb_per_s: bytes_read as f64 / 1e6 / elapsed,
+        events_per_s: lines as f64 / elapsed,
+        recovery: wh.recovery().clone(),
+        quarantine_files: state.quarantine_files,
+    })
+}
+
+/// Counts bytes read from the underlying file for progress.
+struct Counting<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn read_all(
+    inputs: &[Input],
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+    tx: crossbeam_channel::Sender<Result<Chunk>>,
+) -> Result<Vec<InputStat>> {
+    let mut seq = 0u64;
+    let mut stats = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let name = input.name();
+        let counter = Arc::new(AtomicU64::new(0));
+        let raw: Box<dyn Read + Send> = match input {
+            Input::Stdin => Box::new(std::io::stdin()),
+            Input::File(p) => Box::new(File::open(p).map_err(|source| Error::Read {
+                file: name.clone(),
+                source,
+            })?),
+        };
+        let counted = Counting {
+            inner: raw,
+            counter: counter.clone(),
+        };
+        let reader = match source::open_reader(Box::new(counted), &name) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return Ok(stats);
+            }
+        };
+        let mut chunker = Chunker::new(reader, i, opts.chunk_bytes, opts.max_line_bytes);
+        let mut reported = 0;
+        loop {
+            match chunker.next_chunk() {
+                Ok(Some(mut c)) => {
+                    c.seq = seq;
+                    seq += 1;
+                    let now = counter.load(Ordering::Relaxed);
+                    progress.advance(now - reported);
+                    reported = now;
+                    if tx.send(Ok(c)).is_err() {
+                        return Ok(stats);
+                    }
+                }
+                Ok(None) => break,
+                Err(source) => {
+                    let _ = tx.send(Err(Error::Read {
+                        file: name.clone(),
+                        source,
+                    }));
+                    return Ok(stats);
+                }
+            }
+        }
+        progress.advance(counter.load(Ordering::Relaxed) - reported);
+        stats.push(InputStat {
+            meta: InputMeta {
+                file: name,
+                fingerprint: source::fingerprint(&chunker.head, chunker.bytes_read),
+                bytes: chunker.bytes_read,
+                lines: chunker.lines(),
+            },
+        });
+    }
+    Ok(stats)
+}
+
+/// The calling thread's side of an ingest: dedup, quarantine, staging and commits.
+struct State<'a> {
+    wh: &'a Warehouse,
+    opts: &'a IngestOptions,
+    clock: &'a dyn Clock,
+    names: &'a [String],
+    seen: FxHashMap<i32, FxHashSet<u128>>,
+    quarantined_keys: FxHashSet<u128>,
+    txn: Option<Txn>,
+    files: Vec<FileSummary>,
+    blank: u64,
+    rows_per_day: BTreeMap<i32, u64>,
+    already_quarantined: u64,
+    committed: Vec<String>,
+    quarantine_files: Vec<String>,
+    rows_since_commit: u64,
+}
+
+struct Txn {
+    id: String,
+    writer: PartitionWriter,
+    quarantine: Option<(PathBuf, BufWriter<File>, u64)>,
+    rows: u64,
+}
+
+impl<'a> State<'a> {
+    fn new(
+        wh: &'a Warehouse,
+        opts: &'a IngestOptions,
+        clock: &'a dyn Clock,
+        names: &'a [String],
+    ) -> Result<Self> {
+        Ok(Self {
+            wh,
+            opts,
+            clock,
+            names,
+            seen: FxHashMap::default(),
+            quarantined_keys: load_quarantine_keys(wh)?,
+            txn: None,
+            files: names
+                .iter()
+                .map(|n| FileSummary {
+                    file: n.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            blank: 0,
+            rows_per_day: BTreeMap::new(),
+            already_quarantined: 0,
+            committed: Vec::new(),
+            quarantine_files: Vec::new(),
+            rows_since_commit: 0,
+        })
+    }
+
+    fn txn(&mut self) -> Result<&mut Txn> {
+        if self.txn.is_none() {
+            let now = self.clock.now_micros();
+            let mut h = Xxh3::new();
+            h.update(&now.to_le_bytes());
+            h.update(&std::process::id().to_le_bytes());
+            h.update(&(self.committed.len() as u64).to_le_bytes());
+            let stamp = format_micros(now).replace(['-', ':'], "");
+            let id = format!("{}-{:08x}", &stamp[..15], h.digest() as u32);
+            let staging = self.wh.staging_dir(&id);
+            std::fs::create_dir_all(&staging).map_err(Error::io("creating", &staging))?;
+            let props = writer_properties(self.opts.zstd_level, self.opts.row_group_rows)?;
+            let writer = PartitionWriter::new(
+                &staging,
+                &id,
+                props,
+                self.opts.row_group_rows,
+                self.opts.max_buffered_rows,
+            );
+            self.txn = Some(Txn {
+                id,
+                writer,
+                quarantine: None,
+                rows: 0,
+            });
+        }
+        self.txn
+            .as_mut()
+            .ok_or_else(|| Error::Internal("no transaction".into()))
+    }
+
+    fn absorb(&mut self, d: Decoded) -> Result<()> {
+        let f = &mut self.files[d.input];
+        f.lines += d.lines;
+        f.bytes += d.bytes;
+        self.blank += d.blank;
+        if !d.bad.is_empty() {
+            if self.opts.strict {
+                let first = d.bad.iter().min_by_key(|b| b.line).cloned();
+                if let Some(b) = first {
+                    return Err(Error::Strict {
+                        file: self.names[b.input].clone(),
+                        line: b.line,
+                        error: b.error,
+                    });
+                }
+            }
+            for b in &d.bad {
+                self.quarantine(b)?;
+            }
+        }
+        let n = d.batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut per_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        let mut dups = 0u64;
+        for i in 0..n {
+            let day = d.days[i];
+            if !self.seen.contains_key(&day) {
+                let set = load_day_keys(self.wh, &day_string(day))?;
+                self.seen.insert(day, set);
+            }
+            let set = self
+                .seen
+                .get_mut(&day)
+                .ok_or_else(|| Error::Internal("day set".into()))?;
+            if set.insert(d.keys[i]) {
+                per_day.entry(day).or_default().push(i as u32);
+            } else {
+                dups += 1;
+            }
+        }
+        let f = &mut self.files[d.input];
+        f.duplicates += dups;
+        f.rows += n as u64 - dups;
+        let accepted = n as u64 - dups;
+        let whole = per_day.len() == 1 && dups == 0;
+        let mut parts = Vec::with_capacity(per_day.len());
+        for (day, rows) in per_day {
+            let part: RecordBatch = if whole {
+                d.batch.clone()
+            } else {
+                take_record_batch(&d.batch, &UInt32Array::from(rows))?
+            };
+            *self.rows_per_day.entry(day).or_default() += part.num_rows() as u64;
+            parts.push((day, part));
+        }
+        let txn = self.txn()?;
+        for (day, part) in parts {
+            txn.writer.push(day, part)?;
+        }
+        txn.rows += accepted;
+        self.rows_since_commit += accepted;
+        if self
+            .opts
+            .commit_rows
+            .is_some_and(|every| self.rows_since_commit >= every)
+        {
+            self.commit(Vec::new())?;
+        }
+        Ok(())
+    }
+
+    fn quarantine(&mut self, b: &BadLine) -> Result<()> {
+        let mut h = Xxh3::new();
+        h.update(&b.line.to_le_bytes());
+        h.update(&b.raw_len.to_le_bytes());
+        h.update(&b.raw);
+        let key = h.digest128();
+        if !self.quarantined_keys.insert(key) {
+            self.already_quarantined += 1;
+            return Ok(());
+        }
+        self.files[b.input].quarantined += 1;
+        let file = self.names[b.input].clone();
+        let at = format_micros(self.clock.now_micros());
+        let wh = self.wh;
+        let txn = self.txn()?;
+        if txn.quarantine.is_none() {
+            let path = txn_staging_quarantine(wh, &txn.id);
+            let f = File::create(&path).map_err(Error::io("creating", &path))?;
+            txn.quarantine = Some((path, BufWriter::new(f), 0));
+        }
+        let Some((path, w, count)) = txn.quarantine.as_mut() else {
+            return Ok(());
+        };
+        let (raw, b64) = match std::str::from_utf8(&b.raw) {
+            Ok(s) => (s.to_string(), None),
+            Err(_) => (
+                String::from_utf8_lossy(&b.raw).into_owned(),
+                Some(base64::engine::general_purpose::STANDARD.encode(&b.raw)),
+            ),
+        };
+        let entry = QuarantineEntry {
+            key: format!("{key:032x}"),
+            file,
+            line: b.line,
+            error: b.error.kind.code(),
+            field: b.error.field.as_deref(),
+            message: &b.error.message,
+            raw,
+            raw_base64: b64,
+            raw_bytes: b.raw_len,
+            raw_truncated: (b.raw.len() as u64) < b.raw_len,
+            txn: &txn.id,
+            quarantined_at: at,
+        };
+        serde_json::to_writer(&mut *w, &entry).map_err(|e| Error::Internal(e.to_string()))?;
+        w.write_all(b"\n")
+            .map_err(Error::io("writing", path.clone()))?;
+        *count += 1;
+        Ok(())
+    }
+
+    fn commit(&mut self, inputs: Vec<InputMeta>) -> Result<()> {
+        self.rows_since_commit = 0;
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let Txn {
+            id,
+            writer,
+            quarantine,
+            rows,
+        } = txn;
+        let staged = writer.finish()?;
+        let mut moves = Vec::new();
+        let mut parts = Vec::new();
+        let root = self.wh.root();
+        for p in &staged {
+            let to = format!("decisions/{}", p.rel_final);
+            moves.push(Move {
+                from: rel(root, &p.staged),
+                to: to.clone(),
+            });
+            parts.push(PartMeta {
+                path: to,
+                day: p.day.clone(),
+                rows: p.rows,
+                bytes: p.bytes,
+                min_ts: p.min_ts,
+                max_ts: p.max_ts,
+                txn: id.clone(),
+            });
+        }
+        let mut quarantined = 0;
+        if let Some((path, mut w, count)) = quarantine {
+            w.flush().map_err(Error::io("writing", &path))?;
+            let f = w
+                .into_inner()
+                .map_err(|e| Error::io("writing", &path)(e.into_error()))?;
+            f.sync_all().map_err(Error::io("syncing", &path))?;
+            let to = format!("quarantine/{id}.jsonl");
+            moves.push(Move {
+                from: rel(root, &path),
+                to: to.clone(),
+            });
+            self.quarantine_files.push(to);
+            quarantined = count;
+        }
+        if moves.is_empty() {
+            return self.wh.abort(&id);
+        }
+        let intent = Intent {
+            format_version: FORMAT_VERSION,
+            txn: TxnMeta {
+                id: id.clone(),
+                committed_at: format_micros(self.clock.now_micros()),
+                rows,
+                quarantined,
+                inputs,
+            },
+            parts,
+            moves,
+        };
+        self.wh.commit(&intent, self.opts.abort_at)?;
+        self.committed.push(id);
+        Ok(())
+    }
+
+    fn discard(&mut self) -> Result<()> {
+        if let Some(txn) = self.txn.take() {
+            let id = txn.id.clone();
+            drop(txn);
+            self.wh.abort(&id)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct QuarantineEntry<'a> {
+    key: String,
+    file: String,
+    line: u64,
+    error: &'static str,
+    field: Option<&'a str>,
+    message: &'a str,
+    raw: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_base64: Option<String>,
+    raw_bytes: u64,
+    raw_truncated: bool,
+    txn: &'a str,
+    quarantined_at: String,
+}
+
+fn txn_staging_quarantine(wh: &Warehouse, txn: &str) -> PathBuf {
+    wh.staging_dir(txn).join("quarantine.jsonl")
+}
+
+/// The dedup keys of every row committed in one day partition.
+fn load_day_keys(wh: &Warehouse, day: &str) -> Result<FxHashSet<u128>> {
+    let mut set = FxHashSet::default();
+    for path in wh.day_files(day)? {
+        let pq = |source| Error::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(Error::io("opening", &path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [idx::EVENT_ID, idx::SOURCE]);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(pq)?;
+        for batch in reader {
+            let batch = batch?;
+            let ids = batch.column(0).as_string::<i32>();
+            let sources = cast(batch.column(1), &DataType::Utf8)?;
+            let sources = sources.as_string::<i32>();
+            set.reserve(batch.num_rows());
+            for i in 0..batch.num_rows() {
+                set.insert(dedup_key(sources.value(i), ids.value(i)));
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// The keys of every line already quarantined, so a re-ingest does not quarantine it twice.
+fn load_quarantine_keys(wh: &Warehouse) -> Result<FxHashSet<u128>> {
+    #[derive(serde::Deserialize)]
+    struct Key {
+        key: String,
+    }
+    let mut keys = FxHashSet::default();
+    let dir = wh.quarantine_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(keys);
+    };
+    let mut by_name: HashMap<String, PathBuf> = HashMap::new();
+    for e in entries.flatten() {
+        by_name.insert(e.file_name().to_string_lossy().into_owned(), e.path());
+    }
+    for (name, path) in by_name {
+        if !name.ends_with(".jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(Error::io("reading", &path))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if let Ok(k) = serde_json::from_str::<Key>(line) {
+                if let Ok(v) = u128::from_str_radix(&k.key, 16) {
+                    keys.insert(v);
+                }
+            }
+        }
+    }
+    Ok(keys)
+}
