@@ -79,6 +79,10 @@ pub struct IngestArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub commit_rows: Option<u64>,
 
+    /// Bytes of input handed to a decoder thread at a time.
+    #[arg(long, value_name = "BYTES", default_value_t = 2 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub chunk_bytes: u64,
+
     /// Rows per Parquet row group.
     #[arg(long, value_name = "N", default_value_t = 131_072, value_parser = clap::value_parser!(u64).range(1..))]
     pub row_group_rows: u64,

@@ -59,6 +59,7 @@ pub fn ingest(
     }
     o.max_line_bytes = usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX);
     o.commit_rows = args.commit_rows;
+    o.chunk_bytes = usize::try_from(args.chunk_bytes).unwrap_or(usize::MAX);
     o.row_group_rows = usize::try_from(args.row_group_rows).unwrap_or(usize::MAX);
     o.max_buffered_rows = o.max_buffered_rows.max(o.row_group_rows * 2);
     o.zstd_level = args.zstd_level;

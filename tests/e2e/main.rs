@@ -1,1 +1,9 @@
-//! End-to-end tests.
+//! End-to-end tests: each runs the real `verdict` binary on files it creates or on a copy of
+//! `sample-logs/` in its own temporary directory.
+
+#[macro_use]
+mod macros;
+mod util;
+
+mod ingest;
+mod regression;

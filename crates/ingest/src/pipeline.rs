@@ -418,8 +418,9 @@ impl<'a> State<'a> {
             h.update(&now.to_le_bytes());
             h.update(&std::process::id().to_le_bytes());
             h.update(&(self.committed.len() as u64).to_le_bytes());
-            let stamp = format_micros(now).replace(['-', ':'], "");
-            let id = format!("{}-{:08x}", &stamp[..15], h.digest() as u32);
+            // Ids sort by commit time: 20261122T014512.123456-1a2b3c4d.
+            let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
+            let id = format!("{stamp}-{:08x}", h.digest() as u32);
             let staging = self.wh.staging_dir(&id);
             std::fs::create_dir_all(&staging).map_err(Error::io("creating", &staging))?;
             let props = writer_properties(self.opts.zstd_level, self.opts.row_group_rows)?;
