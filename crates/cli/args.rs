@@ -22,6 +22,84 @@ pub struct Cli {
 pub enum Command {
     /// Ingest JSONL decision logs into the warehouse.
     Ingest(IngestArgs),
+    /// Answer a standard question: volume, denials, rate-limits, identities, tools, destructive.
+    Report(ReportArgs),
+    /// Run SQL over the `decisions` and `tools` tables (reads the query from stdin without one).
+    Sql(SqlArgs),
+    /// List one identity's calls in time order, around an instant: the incident view.
+    Timeline(TimelineArgs),
+    /// Re-evaluate recorded traffic against a candidate policy and show what would change.
+    Replay(ReplayArgs),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `verdict policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy.json: every error names its JSON path (and line/column for syntax errors).
+    Check {
+        /// The policy file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `verdict replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The candidate policy.json.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+
+    /// Compare with this policy simulated the same way, instead of the recorded decisions.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Start of the range, inclusive: RFC 3339, a date, or relative to now (24h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// End of the range, exclusive: RFC 3339, a date, or relative to now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Also run the calls of this period before --since, to warm the counters up (e.g. 1h).
+    #[arg(long, value_name = "DURATION", requires = "since")]
+    pub warmup: Option<String>,
+
+    /// Report only these identities (repeatable); counters still see all traffic.
+    #[arg(long, value_name = "NAME")]
+    pub identity: Vec<String>,
+
+    /// Report only these tools (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub tool: Vec<String>,
+
+    /// Report only these servers (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub server: Vec<String>,
+
+    /// Example events per transition.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub samples: usize,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+
+    /// Write every changed or indeterminate event to this Parquet file.
+    #[arg(long, value_name = "FILE.parquet")]
+    pub changes: Option<PathBuf>,
+
+    /// Exit 1 when this holds: deny->allow (any transition), destructive-allowed, changed>N%, any-change.
+    #[arg(long = "fail-on", value_name = "GATE")]
+    pub fail_on: Vec<String>,
+
+    /// A tool catalogue (JSON or TOML) that classifies destructive tools.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
 }
 
 /// How a summary is printed.
@@ -31,6 +109,129 @@ pub enum SummaryFormat {
     Table,
     /// One JSON object.
     Json,
+}
+
+/// How query results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// A table on a terminal, CSV when piped.
+    Auto,
+    /// An aligned table with thousands separators.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON array of row objects.
+    Json,
+    /// One JSON object a line.
+    Ndjson,
+    /// A Parquet file (needs --output).
+    Parquet,
+}
+
+/// Where and how query results go.
+#[derive(Debug, Args)]
+pub struct QueryOutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Auto)]
+    pub format: QueryFormat,
+
+    /// Write to this file instead of stdout (required for parquet).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// A tool catalogue (JSON or TOML) classifying tools as destructive, write, read or unknown.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+/// `verdict report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// volume, denials, rate-limits, identities, tools or destructive.
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+
+    /// Group by these (comma-separated): identity,tool,server,session,decision,rule,day,hour,minute.
+    #[arg(long, value_name = "COLS", value_delimiter = ',')]
+    pub by: Vec<String>,
+
+    /// From this time, inclusive: RFC 3339, a date, or relative to now (24h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Until this time, exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Only these identities (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Vec<String>,
+
+    /// Only these tools (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub tool: Vec<String>,
+
+    /// Only these servers (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub server: Vec<String>,
+
+    /// Only these sessions (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub session: Vec<String>,
+
+    /// Only these decisions (repeatable): allow, deny, rate_limited, approval_required, error, unknown.
+    #[arg(long, value_name = "DECISION")]
+    pub decision: Vec<String>,
+
+    /// Only the first N rows.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+
+    #[command(flatten)]
+    pub out: QueryOutputArgs,
+}
+
+/// `verdict sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query; read from stdin when absent.
+    #[arg(value_name = "SQL")]
+    pub query: Option<String>,
+
+    #[command(flatten)]
+    pub out: QueryOutputArgs,
+}
+
+/// `verdict timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The identity (grant label or id).
+    #[arg(long, value_name = "NAME")]
+    pub identity: String,
+
+    /// Only this session.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+
+    /// Centre the view on this instant (RFC 3339, or relative to now).
+    #[arg(long, value_name = "TIME")]
+    pub around: Option<String>,
+
+    /// How far before and after --around to look.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30m",
+        requires = "around"
+    )]
+    pub window: String,
+
+    /// At most this many calls.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    #[command(flatten)]
+    pub out: QueryOutputArgs,
 }
 
 /// When to draw a progress bar.
@@ -111,12 +312,48 @@ mod tests {
             "verdict", "ingest", "a.jsonl", "-", "--strict", "--format", "json", "-w", "wh",
         ])
         .unwrap();
-        let Command::Ingest(a) = cli.command;
+        let Command::Ingest(a) = cli.command else {
+            panic!("not ingest")
+        };
         assert_eq!(a.paths, ["a.jsonl", "-"]);
         assert!(a.strict);
         assert_eq!(a.format, SummaryFormat::Json);
         assert_eq!(cli.warehouse, Some(PathBuf::from("wh")));
         assert_eq!(a.input_format, "policylayer");
+    }
+
+    #[test]
+    fn replay_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "replay",
+            "--policy",
+            "c.json",
+            "--fail-on",
+            "deny->allow",
+            "--fail-on",
+            "changed>5%",
+            "--identity",
+            "alice",
+            "--samples",
+            "2",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Replay(a) = cli.command else {
+            panic!("not replay")
+        };
+        assert_eq!(a.fail_on, ["deny->allow", "changed>5%"]);
+        assert_eq!((a.samples, a.format), (2, SummaryFormat::Json));
+        assert!(
+            Cli::try_parse_from(["verdict", "replay"]).is_err(),
+            "--policy is required"
+        );
+        assert!(
+            Cli::try_parse_from(["verdict", "replay", "--policy", "p", "--warmup", "1h"]).is_err(),
+            "--warmup needs --since"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, PolicyCommand};
 use crate::settings::Env;
 
 /// What a successful command asks the process to exit with.
@@ -26,9 +26,23 @@ pub enum Outcome {
 
 async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
     match &cli.command {
-        Command::Ingest(a) => commands::ingest::run(&cli, a, &env, out).await?,
+        Command::Ingest(a) => commands::ingest::run(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Report(a) => commands::query::report(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Sql(a) => commands::query::sql(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Timeline(a) => commands::query::timeline(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Replay(a) => commands::replay::run(&cli, a, &env, out).await,
+        Command::Policy(PolicyCommand::Check { file }) => {
+            commands::policy::check(file, out).map(|()| Outcome::Ok)
+        }
     }
-    Ok(Outcome::Ok)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

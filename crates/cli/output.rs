@@ -8,6 +8,7 @@ use anyhow::Result;
 use comfy_table::{presets, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use verdict_ingest::{IngestSummary, Progress};
+use verdict_replay::ReplayReport;
 
 use crate::args::SummaryFormat;
 
@@ -26,7 +27,7 @@ pub fn thousands(n: u64) -> String {
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::NOTHING);
+    t.load_preset(presets::ASCII_MARKDOWN);
     t
 }
 
@@ -106,6 +107,210 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
     Ok(())
 }
 
+/// The policy files a replay compared, for the report's title.
+pub struct ReplayNames {
+    /// The candidate's path.
+    pub candidate: String,
+    /// The baseline's path, when one was given.
+    pub baseline: Option<String>,
+}
+
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 {
+        "0.00%".into()
+    } else {
+        format!("{:.2}%", n as f64 * 100.0 / of as f64)
+    }
+}
+
+/// Writes a replay report.
+pub fn replay_report(
+    w: &mut dyn Write,
+    r: &ReplayReport,
+    names: &ReplayNames,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        #[derive(serde::Serialize)]
+        struct WithNames<'a> {
+            candidate: &'a str,
+            baseline: Option<&'a str>,
+            #[serde(flatten)]
+            report: &'a ReplayReport,
+        }
+        let v = WithNames {
+            candidate: &names.candidate,
+            baseline: names.baseline.as_deref(),
+            report: r,
+        };
+        serde_json::to_writer_pretty(&mut *w, &v)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    let against = match &names.baseline {
+        Some(b) => format!("the baseline {b} (simulated)"),
+        None => "the recorded decisions".to_string(),
+    };
+    writeln!(w, "replay of {} against {against}", names.candidate)?;
+    let rg = &r.range;
+    let from = rg
+        .since
+        .clone()
+        .or_else(|| rg.first_event.clone())
+        .unwrap_or_else(|| "-".into());
+    let to = rg
+        .until
+        .clone()
+        .or_else(|| rg.last_event.clone())
+        .unwrap_or_else(|| "-".into());
+    let warm = rg
+        .warmup_from
+        .as_ref()
+        .map_or(String::new(), |f| format!(", warmed up from {f}"));
+    writeln!(w, "range {from} .. {to} (counters start empty{warm})")?;
+    let c = &r.counts;
+    writeln!(
+        w,
+        "events {}, tool calls replayed {}, non-tool methods skipped {}{}",
+        thousands(c.events),
+        thousands(c.tool_calls),
+        thousands(c.skipped_non_tool),
+        if c.filtered_out > 0 {
+            format!(", outside the filters {}", thousands(c.filtered_out))
+        } else {
+            String::new()
+        },
+    )?;
+    writeln!(
+        w,
+        "compared {}, changed {} ({}), indeterminate {}, not comparable {}",
+        thousands(c.compared),
+        thousands(c.changed),
+        pct(c.changed, c.compared),
+        thousands(c.indeterminate),
+        thousands(c.not_comparable),
+    )?;
+    if let Some(f) = &r.fidelity {
+        let who = if f.policy == "baseline" {
+            "baseline"
+        } else {
+            "candidate"
+        };
+        writeln!(
+            w,
+            "fidelity: the {who} reproduces {} of {} determinate recorded decisions ({})",
+            thousands(f.reproduced),
+            thousands(f.determinate),
+            pct(f.reproduced, f.determinate),
+        )?;
+    }
+    writeln!(w)?;
+    let mut t = table();
+    t.set_header(vec!["transition", "calls"]);
+    for (name, n) in r.transitions.iter() {
+        if n > 0 || name == "unchanged" {
+            t.add_row(vec![name.to_string(), thousands(n)]);
+        }
+    }
+    right_align(&mut t, 1..2);
+    writeln!(w, "{t}")?;
+    if !r.by_identity_tool.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["identity", "tool", "calls", "transitions"]);
+        for row in &r.by_identity_tool {
+            let detail: Vec<String> = r
+                .transitions
+                .iter()
+                .filter_map(|(k, _)| {
+                    row.transitions
+                        .get(k)
+                        .map(|n| format!("{k} {}", thousands(*n)))
+                })
+                .collect();
+            t.add_row(vec![
+                row.identity.clone().unwrap_or_else(|| "(unknown)".into()),
+                row.tool.clone(),
+                thousands(row.total),
+                detail.join(", "),
+            ]);
+        }
+        right_align(&mut t, 2..3);
+        writeln!(w, "\nchanged and indeterminate calls by identity and tool")?;
+        writeln!(w, "{t}")?;
+    }
+    if !r.by_rule.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["rule", "side", "transition", "calls"]);
+        for row in &r.by_rule {
+            t.add_row(vec![
+                row.rule.clone(),
+                row.side.to_string(),
+                row.transition.clone(),
+                thousands(row.calls),
+            ]);
+        }
+        right_align(&mut t, 3..4);
+        writeln!(w, "\nrules behind the changes (candidate: its rule now decides; recorded/baseline: that rule no longer fires)")?;
+        writeln!(w, "{t}")?;
+    }
+    if !r.samples.is_empty() {
+        let mut t = table();
+        t.set_header(vec![
+            "transition",
+            "event",
+            "time",
+            "identity",
+            "tool",
+            "was",
+            "now",
+            "candidate rule / message",
+        ]);
+        for s in &r.samples {
+            let was = match (&s.baseline_decision, &s.baseline_rule) {
+                (Some(d), Some(rule)) if !rule.is_empty() => format!("{d} {rule}"),
+                (Some(d), _) => d.clone(),
+                (None, _) => match &s.recorded_rule {
+                    Some(rule) => format!("{} {rule}", s.recorded_decision),
+                    None => s.recorded_decision.clone(),
+                },
+            };
+            let why = match (s.candidate_rule.is_empty(), s.candidate_message.is_empty()) {
+                (true, _) => String::new(),
+                (false, true) => s.candidate_rule.clone(),
+                (false, false) => format!("{}: {}", s.candidate_rule, s.candidate_message),
+            };
+            t.add_row(vec![
+                s.transition.clone(),
+                s.event_id.clone(),
+                s.ts.clone(),
+                s.identity.clone().unwrap_or_default(),
+                s.tool.clone(),
+                was,
+                s.candidate_decision.clone(),
+                why,
+            ]);
+        }
+        writeln!(w, "\nsamples")?;
+        writeln!(w, "{t}")?;
+    }
+    if let Some(ch) = &r.changes {
+        writeln!(
+            w,
+            "\n{} changed or indeterminate events written to {}",
+            thousands(ch.rows),
+            ch.path
+        )?;
+    }
+    if !r.gates.is_empty() {
+        writeln!(w)?;
+        for g in &r.gates {
+            let state = if g.tripped { "TRIPPED" } else { "ok" };
+            writeln!(w, "gate {}: {state} ({})", g.gate, g.detail)?;
+        }
+    }
+    Ok(())
+}
+
 fn right_align(t: &mut Table, cols: std::ops::Range<usize>) {
     for c in cols {
         if let Some(col) = t.column_mut(c) {
@@ -114,9 +319,60 @@ fn right_align(t: &mut Table, cols: std::ops::Range<usize>) {
     }
 }
 
-/// Prints an error the way every command does.
+/// Writes a query result: to `out` in `format`, or to the `--output` file; `None` is Parquet.
+/// An empty warehouse gets a note on stderr, not an error.
+pub fn query_result(
+    r: &verdict_query::QueryOutput,
+    format: Option<verdict_query::OutputFormat>,
+    file: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use anyhow::Context;
+    if r.warehouse_empty {
+        eprintln!("note: the warehouse holds no decisions yet; run `verdict ingest` first");
+    }
+    let opts = verdict_query::PrintOptions::default();
+    match (format, file) {
+        (None, Some(path)) => {
+            verdict_query::write_parquet(r, path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} rows to {}",
+                thousands(r.num_rows() as u64),
+                path.display()
+            );
+        }
+        (None, None) => anyhow::bail!("--format parquet needs --output FILE"),
+        (Some(f), Some(path)) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            verdict_query::write_output(r, f, &mut w, &opts)?;
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        (Some(f), None) => verdict_query::write_output(r, f, out, &opts)?,
+    }
+    Ok(())
+}
+
+/// Prints an error the way every command does: the chain of contexts joined by `: `, like
+/// `{:#}`, leaving out a cause whose text its parent already quoted.
 pub fn error(e: &anyhow::Error) {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", error_text(e));
+}
+
+/// The text [`error`] prints.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(text.trim())) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
 }
 
 /// A progress bar on stderr, in bytes.
@@ -156,6 +412,17 @@ impl Progress for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_do_not_repeat_quoted_causes() {
+        let inner = std::io::Error::other("disk full");
+        let e = anyhow::Error::new(inner)
+            .context("writing x: disk full")
+            .context("ingest into wh");
+        assert_eq!(error_text(&e), "ingest into wh: writing x: disk full");
+        let e = anyhow::anyhow!("root").context("outer");
+        assert_eq!(error_text(&e), "outer: root");
+    }
 
     #[test]
     fn thousands_separators() {

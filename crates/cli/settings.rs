@@ -3,11 +3,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use verdict_ingest::{CommitStep, IngestOptions};
 use verdict_schema::Format;
 
-use crate::args::{Cli, IngestArgs, When};
+use verdict_replay::{Gate, ReplayOptions};
+use verdict_schema::time::{format_micros, parse_rfc3339_micros};
+
+use verdict_query::{GroupBy, OutputFormat, ReportKind, ReportSpec, TimelineSpec};
+
+use crate::args::{Cli, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs, When};
 
 /// Where the warehouse is when neither the flag nor the environment says.
 pub const DEFAULT_WAREHOUSE: &str = "verdict-warehouse";
@@ -19,15 +24,23 @@ pub struct Env {
     pub warehouse: Option<String>,
     /// `VERDICT_ABORT_AT`: a commit step at which to abort (crash tests only).
     pub abort_at: Option<String>,
+    /// Now, UTC µs: the system clock, or `VERDICT_NOW` (RFC 3339) to pin relative times.
+    pub now: i64,
 }
 
 impl Env {
     /// Reads the process environment.
     pub fn from_process() -> Self {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let now = get("VERDICT_NOW")
+            .and_then(|s| parse_rfc3339_micros(&s))
+            .unwrap_or_else(|| {
+                verdict_schema::time::Clock::now_micros(&verdict_schema::time::SystemClock)
+            });
         Self {
             warehouse: get("VERDICT_WAREHOUSE"),
             abort_at: get("VERDICT_ABORT_AT"),
+            now,
         }
     }
 }
@@ -79,6 +92,163 @@ pub fn ingest(
     Ok((o, progress))
 }
 
+/// A duration such as `90s`, `30m`, `24h`, `7d`, `2w`, in microseconds.
+pub fn parse_duration(s: &str) -> Result<i64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow!("invalid duration `{s}` (expected e.g. 30m, 24h, 7d)"))?;
+    let secs = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => {
+            return Err(anyhow!(
+                "invalid duration `{s}`: unit must be s, m, h, d or w"
+            ))
+        }
+    };
+    Ok((n * secs * 1e6).round() as i64)
+}
+
+/// A point in time: RFC 3339, a date (`2026-11-02`, midnight UTC), or a duration before `now`.
+pub fn parse_time(s: &str, now: i64) -> Result<i64> {
+    let t = s.trim();
+    if let Some(v) = parse_rfc3339_micros(t) {
+        return Ok(v);
+    }
+    if t.len() == 10 {
+        if let Some(v) = parse_rfc3339_micros(&format!("{t}T00:00:00Z")) {
+            return Ok(v);
+        }
+    }
+    parse_duration(t)
+        .map(|d| now - d)
+        .map_err(|_| anyhow!("invalid time `{s}` (expected RFC 3339, a date like 2026-11-02, or a relative time like 24h or 7d)"))
+}
+
+/// Options of `verdict replay`, with the gates parsed.
+pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time(s, env.now))
+        .transpose()
+        .context("--since")?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| parse_time(s, env.now))
+        .transpose()
+        .context("--until")?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u <= s {
+            return Err(anyhow!(
+                "--until ({}) must be after --since ({})",
+                format_micros(u),
+                format_micros(s)
+            ));
+        }
+    }
+    let gates = a
+        .fail_on
+        .iter()
+        .map(|g| g.parse::<Gate>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("--fail-on")?;
+    Ok(ReplayOptions {
+        warehouse: warehouse(cli, env),
+        since,
+        until,
+        warmup: a
+            .warmup
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("--warmup")?,
+        identities: a.identity.clone(),
+        tools: a.tool.clone(),
+        servers: a.server.clone(),
+        samples: a.samples,
+        changes: a.changes.clone(),
+        gates,
+    })
+}
+
+/// The printer format: `auto` is a table on a terminal and CSV when piped. `None` means Parquet.
+pub fn query_format(f: QueryFormat, stdout_is_tty: bool) -> Option<OutputFormat> {
+    match f {
+        QueryFormat::Auto if stdout_is_tty => Some(OutputFormat::Table),
+        QueryFormat::Auto | QueryFormat::Csv => Some(OutputFormat::Csv),
+        QueryFormat::Table => Some(OutputFormat::Table),
+        QueryFormat::Json => Some(OutputFormat::Json),
+        QueryFormat::Ndjson => Some(OutputFormat::Ndjson),
+        QueryFormat::Parquet => None,
+    }
+}
+
+/// The report a `verdict report` asks for.
+pub fn report(a: &ReportArgs, env: &Env) -> Result<ReportSpec> {
+    let kind: ReportKind = a.kind.parse().map_err(|e: String| anyhow!(e))?;
+    let mut spec = ReportSpec::new(kind);
+    spec.by =
+        a.by.iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.parse::<GroupBy>().map_err(|e| anyhow!("--by: {e}")))
+            .collect::<Result<_>>()?;
+    spec.since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time(s, env.now))
+        .transpose()
+        .context("--since")?;
+    spec.until = a
+        .until
+        .as_deref()
+        .map(|s| parse_time(s, env.now))
+        .transpose()
+        .context("--until")?;
+    spec.identities = a.identity.clone();
+    spec.tools = a.tool.clone();
+    spec.servers = a.server.clone();
+    spec.sessions = a.session.clone();
+    spec.decisions = a
+        .decision
+        .iter()
+        .map(|d| {
+            d.parse::<verdict_schema::Decision>()
+                .map_err(|e| anyhow!("--decision: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    spec.top = a.top;
+    Ok(spec)
+}
+
+/// The timeline a `verdict timeline` asks for.
+pub fn timeline(a: &TimelineArgs, env: &Env) -> Result<TimelineSpec> {
+    let mut spec = TimelineSpec::new(a.identity.clone());
+    spec.session = a.session.clone();
+    spec.around = a
+        .around
+        .as_deref()
+        .map(|s| parse_time(s, env.now))
+        .transpose()
+        .context("--around")?;
+    spec.window = if spec.around.is_some() {
+        Some(parse_duration(&a.window).context("--window")?)
+    } else {
+        None
+    };
+    spec.limit = a.limit;
+    Ok(spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +290,9 @@ mod tests {
             "--commit-rows",
             "10",
         ]);
-        let crate::args::Command::Ingest(a) = &c.command;
+        let crate::args::Command::Ingest(a) = &c.command else {
+            panic!()
+        };
         let (o, p) = ingest(&c, a, &Env::default(), true).unwrap();
         assert!(!o.keep_raw);
         assert_eq!((o.threads, o.commit_rows, p), (3, Some(10), true));
@@ -139,7 +311,9 @@ mod tests {
     #[test]
     fn unknown_input_format_is_named() {
         let c = cli(&["verdict", "ingest", "x", "-f", "nope"]);
-        let crate::args::Command::Ingest(a) = &c.command;
+        let crate::args::Command::Ingest(a) = &c.command else {
+            panic!()
+        };
         let e = ingest(&c, a, &Env::default(), false)
             .unwrap_err()
             .to_string();
@@ -147,5 +321,30 @@ mod tests {
             e.starts_with("--input-format: unknown format `nope`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(parse_duration("30m").unwrap(), 1_800_000_000);
+        assert_eq!(parse_duration("1.5h").unwrap(), 5_400_000_000);
+        assert_eq!(parse_duration("7d").unwrap(), 604_800_000_000);
+        assert!(parse_duration("7y").is_err());
+        let now = parse_rfc3339_micros("2026-11-05T00:00:00Z").unwrap();
+        assert_eq!(
+            format_micros(parse_time("24h", now).unwrap()),
+            "2026-11-04T00:00:00.000000Z"
+        );
+        assert_eq!(
+            format_micros(parse_time("2026-11-02", now).unwrap()),
+            "2026-11-02T00:00:00.000000Z"
+        );
+        assert_eq!(
+            parse_time("2026-11-02T01:00:00+01:00", now).unwrap(),
+            parse_time("2026-11-02", now).unwrap()
+        );
+        assert!(parse_time("yesterday", now)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid time `yesterday`"));
     }
 }

@@ -7,3 +7,5 @@ mod util;
 
 mod ingest;
 mod regression;
+mod replay;
+mod report;

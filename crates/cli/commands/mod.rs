@@ -2,3 +2,6 @@
 //! to `output`.
 
 pub mod ingest;
+pub mod policy;
+pub mod query;
+pub mod replay;

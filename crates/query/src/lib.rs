@@ -1,1 +1,74 @@
-//! placeholder
+//! verdict-query: answers questions over the decisions warehouse with DataFusion.
+//! Owns the SessionContext, tables, tool catalogue, UDFs, reports and the printer; never ingests.
+#![deny(missing_docs)]
+
+//! # Overview
+//! - [`Engine::open`] registers, over `<warehouse>/decisions/day=YYYY-MM-DD/*.parquet`, the
+//!   `decisions` table (declared schema + Date32 partition column `day`), the `tools` view,
+//!   the `catalog_entries` table and the UDFs `tool_risk(tool [, server])` and
+//!   `tool_risk_source(tool [, server])`. [`Engine::sql`] runs any read-only SQL.
+//! - [`Catalog`] classifies tools as [`Risk`] `destructive | write | read | unknown`: explicit
+//!   entries (a user JSON/TOML file over [`Catalog::builtin`]) first, then [`heuristic_risk`].
+//! - [`Engine::report`] runs a [`ReportSpec`] ([`ReportKind`] `volume`, `denials`,
+//!   `rate-limits`, `identities`, `tools`, `destructive`, grouped by any [`GroupBy`] set);
+//!   [`Engine::timeline`] lists one identity's calls around an instant ([`TimelineSpec`]).
+//! - Every result is a [`QueryOutput`]; [`write_output`] prints it as a table, CSV, JSON or
+//!   NDJSON and [`write_parquet`] saves it. The JSON shape is documented in [`output`].
+//!
+//! ```
+//! use verdict_query::{write_output, Catalog, Engine, OutputFormat, PrintOptions, ReportKind, ReportSpec};
+//! use verdict_schema::{DecisionBatchBuilder, Format};
+//!
+//! let jsonl = r#"{"timestamp":"2026-11-02T09:15:02.412Z","request_id":"r1","grant_label":"bob","method":"tools/call","tool":"session_destroy","decision":"allow"}
+//! {"timestamp":"2026-11-02T09:15:03.100Z","request_id":"r2","grant_label":"bob","method":"tools/call","tool":"session_destroy","decision":"deny","rule":"(hidden)"}"#;
+//! let mut builder = DecisionBatchBuilder::new(2, true);
+//! for line in jsonl.lines() {
+//!     let mut records = Vec::new();
+//!     Format::PolicyLayer.decode(line, &mut records).unwrap();
+//!     builder.append(&records[0], line, None, None);
+//! }
+//! let batch = builder.finish().unwrap();
+//!
+//! let warehouse = tempfile::tempdir().unwrap();
+//! let day = warehouse.path().join("decisions/day=2026-11-02");
+//! std::fs::create_dir_all(&day).unwrap();
+//! let file = std::fs::File::create(day.join("part-0.parquet")).unwrap();
+//! let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+//! writer.write(&batch).unwrap();
+//! writer.close().unwrap();
+//!
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let out = rt.block_on(async {
+//!     let engine = Engine::open(warehouse.path(), Catalog::builtin()).await?;
+//!     engine.report(&ReportSpec::new(ReportKind::Volume)).await
+//! }).unwrap();
+//! let mut text = Vec::new();
+//! write_output(&out, OutputFormat::Table, &mut text, &PrintOptions::default()).unwrap();
+//! assert_eq!(String::from_utf8(text).unwrap(), "\
+//! | identity | tool            | calls | allow | deny | rate_limited | approval_required | error | unknown |
+//! |----------|-----------------|-------|-------|------|--------------|-------------------|-------|---------|
+//! | bob      | session_destroy |     2 |     1 |    1 |            0 |                 0 |     0 |       0 |
+//! ");
+//! ```
+
+mod catalog;
+mod engine;
+mod error;
+pub mod output;
+mod report;
+mod timeline;
+mod udf;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use catalog::{heuristic_risk, Catalog, CatalogEntry, Classification, Risk, RiskSource};
+pub use engine::{
+    table_schema, Engine, QueryOutput, CATALOG_ENTRIES_TABLE, DAY_TYPE, DECISIONS_TABLE,
+    TOOLS_TABLE,
+};
+pub use error::{Error, Result};
+pub use output::{write_output, write_parquet, OutputFormat, PrintOptions};
+pub use report::{GroupBy, ReportKind, ReportSpec};
+pub use timeline::{TimelineSpec, DEFAULT_WINDOW_MICROS};
+pub use udf::{TOOL_RISK, TOOL_RISK_SOURCE};

@@ -1,0 +1,47 @@
+"""Shared helpers of verdict's bench scripts: timing a child process with its peak RSS."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+
+
+def build_release():
+    """Builds the release binaries the benches run."""
+    subprocess.run(
+        ["cargo", "build", "--release", "--bin", "verdict", "-p", "verdict-testkit", "--bin", "verdict-gen"],
+        cwd=ROOT,
+        check=True,
+    )
+    subprocess.run(["cargo", "build", "--release", "--bin", "verdict"], cwd=ROOT, check=True)
+
+
+def run_measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
+    """Runs argv; returns (seconds, peak RSS in MiB, stdout bytes or None)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    out = None
+    if stdout == subprocess.PIPE:
+        out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.stderr.write(err.decode(errors="replace"))
+        raise SystemExit(f"{argv[0]} exited with {code}")
+    return elapsed, usage.ru_maxrss / 1024.0, out
+
+
+def generate(lines, seed, path, gap_ms=250):
+    """Writes synthetic PolicyLayer traffic with verdict-gen, unless the file is already there."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size > 0:
+        return path
+    with open(path, "wb") as f:
+        subprocess.run([str(RELEASE / "verdict-gen"), str(lines), str(seed), str(gap_ms)], stdout=f, check=True)
+    return path

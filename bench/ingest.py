@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: verdict vs DuckDB on the same generated PolicyLayer file, in one run.
+
+    python3 bench/ingest.py [--lines 1000000] [--seed 42] [--work /tmp/verdict-bench]
+
+Needs `pip install duckdb pyarrow`. Builds the release binaries, generates the input with
+verdict-gen (deterministic), then measures wall time and peak RSS of:
+  - verdict ingest (raw kept, zstd, sorted, partitioned by day);
+  - DuckDB: COPY (SELECT *, day FROM read_json(...) ORDER BY ts) TO dir (FORMAT parquet,
+    COMPRESSION zstd, PARTITION_BY (day)), in a child process with its default 2 threads;
+and checks that DuckDB and pyarrow read verdict's warehouse without help.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from common import RELEASE, build_release, generate, run_measured
+
+DUCKDB_COPY = """
+import duckdb, sys
+src, dst = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute(f'''COPY (SELECT *, CAST(CAST("timestamp" AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE) AS day
+    FROM read_json('{src}', format='newline_delimited') ORDER BY "timestamp")
+    TO '{dst}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day))''')
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--format", default="policylayer", help="input format (for adapters)")
+    ap.add_argument("--input", help="use this file instead of generating one")
+    ap.add_argument("--work", default="/tmp/verdict-bench")
+    ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--skip-duckdb", action="store_true")
+    args = ap.parse_args()
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not args.skip_build:
+        build_release()
+    src = Path(args.input) if args.input else generate(args.lines, args.seed, work / f"pl-{args.lines}-{args.seed}.jsonl")
+    size_mb = src.stat().st_size / 1e6
+    lines = sum(1 for _ in open(src, "rb"))
+
+    wh = work / "wh"
+    shutil.rmtree(wh, ignore_errors=True)
+    secs, rss, out = run_measured(
+        [str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--format", "json",
+         "--input-format", args.format, "--progress", "never"],
+        stdout=__import__("subprocess").PIPE,
+    )
+    summary = json.loads(out)
+    assert summary["rows_written"] + summary["quarantined"] + summary["duplicates"] >= lines * 0.99, summary
+    results = {"input_mb": round(size_mb, 1), "lines": lines,
+               "verdict": {"secs": secs, "events_per_s": lines / secs, "mb_per_s": size_mb / secs, "peak_rss_mib": rss,
+                           "rows": summary["rows_written"]}}
+
+    import duckdb
+    import pyarrow.dataset as ds
+    con = duckdb.connect()
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{wh}/decisions/*/*.parquet', hive_partitioning=true)").fetchone()[0]
+    days = con.execute(f"SELECT count(DISTINCT day) FROM read_parquet('{wh}/decisions/*/*.parquet', hive_partitioning=true)").fetchone()[0]
+    pa_rows = ds.dataset(wh / "decisions", format="parquet", partitioning="hive").count_rows()
+    assert n == summary["rows_written"] == pa_rows, (n, pa_rows, summary["rows_written"])
+    results["readers"] = {"duckdb_rows": n, "duckdb_days": days, "pyarrow_rows": pa_rows}
+
+    if not args.skip_duckdb:
+        dst = work / "duck"
+        shutil.rmtree(dst, ignore_errors=True)
+        dsecs, drss, _ = run_measured([sys.executable, "-c", DUCKDB_COPY, str(src), str(dst)])
+        results["duckdb"] = {"secs": dsecs, "events_per_s": lines / dsecs, "mb_per_s": size_mb / dsecs, "peak_rss_mib": drss,
+                             "version": duckdb.__version__}
+        results["throughput_ratio_verdict_over_duckdb"] = dsecs / secs
+
+    print(json.dumps(results, indent=2))
+    v = results["verdict"]
+    print(f"\n| tool | time (s) | events/s | MB/s | peak RSS (MiB) |\n|---|---|---|---|---|")
+    print(f"| verdict ingest | {v['secs']:.2f} | {v['events_per_s']:,.0f} | {v['mb_per_s']:.1f} | {v['peak_rss_mib']:.0f} |")
+    if "duckdb" in results:
+        d = results["duckdb"]
+        print(f"| DuckDB {d['version']} COPY | {d['secs']:.2f} | {d['events_per_s']:,.0f} | {d['mb_per_s']:.1f} | {d['peak_rss_mib']:.0f} |")
+        print(f"\nthroughput ratio verdict/DuckDB: {results['throughput_ratio_verdict_over_duckdb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+//! The [`Engine`]: one DataFusion `SessionContext` over a warehouse, with the `decisions`,
+//! `catalog_entries` and `tools` tables and the catalogue UDFs registered; runs user SQL.
+//! Reports and timelines are built in `report.rs` and `timeline.rs`; printing is `output.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::logical_expr::ScalarUDF;
+use verdict_schema::{col, decisions_schema};
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::udf::{tool_risk_source_udf, tool_risk_udf};
+
+/// Name of the decisions table.
+pub const DECISIONS_TABLE: &str = "decisions";
+/// Name of the tool catalogue view (`tool, server, risk, risk_source`).
+pub const TOOLS_TABLE: &str = "tools";
+/// Name of the table of explicit catalogue entries (`tool, server, risk, risk_source`).
+pub const CATALOG_ENTRIES_TABLE: &str = "catalog_entries";
+
+/// The Arrow type of the `day` partition column.
+pub const DAY_TYPE: DataType = DataType::Date32;
+
+/// The result of a query, report or timeline: its schema and its batches.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// The schema of the result (also when there is no batch).
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+    /// True when the warehouse held no decisions at all when the engine was opened, so that
+    /// the caller can say "no decisions yet" instead of printing an empty table.
+    pub warehouse_empty: bool,
+}
+
+impl QueryOutput {
+    /// Total number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Whether the result has no row.
+    pub fn is_empty(&self) -> bool {
+        self.num_rows() == 0
+    }
+
+    /// Arrow's pretty-printed table of the result (as in tests and `arrow::util::pretty`).
+    ///
+    /// # Errors
+    /// [`Error::Arrow`] if a value cannot be formatted.
+    pub fn to_pretty_string(&self) -> Result<String> {
+        if self.batches.is_empty() {
+            let empty = RecordBatch::new_empty(Arc::clone(&self.schema));
+            return Ok(arrow::util::pretty::pretty_format_batches(&[empty])?.to_string());
+        }
+        Ok(arrow::util::pretty::pretty_format_batches(&self.batches)?.to_string())
+    }
+}
+
+/// A query engine over one warehouse.
+///
+/// Registered in its `SessionContext`:
+/// - `decisions`: every `decisions/day=YYYY-MM-DD/*.parquet` file (names starting with `.` or `_`
+///   ignored) read with the declared schema plus the Hive partition column `day` (Date32), so
+///   that a filter on `day` prunes whole partitions; an empty table of the same schema when the
+///   warehouse holds no Parquet file yet;
+/// - `catalog_entries`: the explicit catalogue entries (`tool, server, risk, risk_source`);
+/// - `tools`: a view of every tool seen in `decisions` plus every explicit entry, with
+///   `tool, server, risk, risk_source` (`server` is set only on server-qualified entries);
+/// - the UDFs `tool_risk(tool [, server])` and `tool_risk_source(tool [, server])`.
+///
+/// The engine sees the files present when it was opened.
+pub struct Engine {
+    ctx: SessionContext,
+    warehouse: PathBuf,
+    catalog: Arc<Catalog>,
+    days: Vec<String>,
+    files: usize,
+    tool_risk: Arc<ScalarUDF>,
+    tool_risk_source: Arc<ScalarUDF>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("warehouse", &self.warehouse)
+            .field("days", &self.days)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The schema of the `decisions` table as queried: the stored columns plus `day`.
+pub fn table_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = decisions_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(col::DAY, DAY_TYPE, false));
+    Arc::new(Schema::new(fields))
+}
+
+impl Engine {
+    /// Opens the warehouse at `warehouse` and registers its tables and functions.
+    ///
+    /// # Errors
+    /// [`Error::WarehouseNotFound`] when the path does not exist, [`Error::NotADirectory`],
+    /// [`Error::Io`] when `decisions/` cannot be listed, [`Error::InvalidSpec`] for a partition
+    /// directory whose day is not a date, and [`Error::DataFusion`] if registration fails.
+    pub async fn open(warehouse: &Path, catalog: Catalog) -> Result<Engine> {
+        let meta = match std::fs::metadata(warehouse) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::WarehouseNotFound {
+                    path: warehouse.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(Error::io("reading", warehouse)(e)),
+        };
+        if !meta.is_dir() {
+            return Err(Error::NotADirectory {
+                path: warehouse.to_path_buf(),
+            });
+        }
+        let decisions_dir = warehouse.join(DECISIONS_TABLE);
+        let (days, files) = scan_partitions(&decisions_dir)?;
+
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool(
+                "datafusion.execution.listing_table_ignore_subdirectory",
+                true,
+            )
+            .set_bool("datafusion.execution.parquet.pruning", true);
+        let ctx = SessionContext::new_with_config(config);
+
+        if files > 0 {
+            ctx.register_table(DECISIONS_TABLE, listing_table(&decisions_dir)?)?;
+        } else {
+            let empty = MemTable::try_new(table_schema(), vec![vec![]])?;
+            ctx.register_table(DECISIONS_TABLE, Arc::new(empty))?;
+        }
+
+        let catalog = Arc::new(catalog);
+        let tool_risk = Arc::new(tool_risk_udf(Arc::clone(&catalog)));
+        ctx.register_udf(tool_risk.as_ref().clone());
+        let tool_risk_source = Arc::new(tool_risk_source_udf(Arc::clone(&catalog)));
+        ctx.register_udf(tool_risk_source.as_ref().clone());
+        ctx.register_table(CATALOG_ENTRIES_TABLE, catalog_entries_table(&catalog)?)?;
+        ctx.sql(
+            "CREATE VIEW tools AS \
+             SELECT tool, server, tool_risk(tool, server) AS risk, \
+                    tool_risk_source(tool, server) AS risk_source \
+             FROM (SELECT DISTINCT tool, CAST(NULL AS VARCHAR) AS server \
+                   FROM decisions WHERE tool IS NOT NULL \
+                   UNION \
+                   SELECT tool, server FROM catalog_entries) AS t",
+        )
+        .await?;
+
+        Ok(Engine {
+            ctx,
+            warehouse: warehouse.to_path_buf(),
+            catalog,
+            days,
+            files,
+            tool_risk,
+            tool_risk_source,
+        })
+    }
+
+    /// The warehouse root.
+    pub fn warehouse(&self) -> &Path {
+        &self.warehouse
+    }
+
+    /// The catalogue the engine classifies tools with.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Whether the warehouse held no Parquet file when opened.
+    pub fn is_empty(&self) -> bool {
+        self.files == 0
+    }
+
+    /// The days (`YYYY-MM-DD`) that hold at least one Parquet file, sorted.
+    pub fn days(&self) -> &[String] {
+        &self.days
+    }
+
+    /// The number of Parquet files in `decisions/`.
+    pub fn file_count(&self) -> usize {
+        self.files
+    }
+
+    /// The underlying DataFusion context, for callers that need more than SQL text.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs one read-only SQL statement (a query, `EXPLAIN`, `SHOW TABLES`, `DESCRIBE` ...).
+    /// DDL, DML (`INSERT`, `COPY`) and `SET` are refused.
+    ///
+    /// # Errors
+    /// [`Error::Sql`] with DataFusion's message when the statement does not parse, plan or run.
+    pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = self
+            .ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(Error::sql)?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(Error::sql)?;
+        Ok(self.output(schema, batches))
+    }
+
+    pub(crate) fn output(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> QueryOutput {
+        QueryOutput {
+            schema,
+            batches,
+            warehouse_empty: self.is_empty(),
+        }
+    }
+
+    pub(crate) async fn collect(&self, df: DataFrame) -> Result<QueryOutput> {
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok(self.output(schema, batches))
+    }
+
+    pub(crate) async fn decisions(&self) -> Result<DataFrame> {
+        Ok(self.ctx.table(DECISIONS_TABLE).await?)
+    }
+
+    pub(crate) fn tool_risk_udf(&self) -> &ScalarUDF {
+        &self.tool_risk
+    }
+
+    pub(crate) fn tool_risk_source_udf(&self) -> &ScalarUDF {
+        &self.tool_risk_source
+    }
+}
+
+/// Lists `decisions/day=*/` and counts the Parquet files DataFusion will read, with the same
+/// rules: names starting with `.` or `_` are ignored, and so are files of size zero.
+fn scan_partitions(dir: &Path) -> Result<(Vec<String>, usize)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(Error::io("listing", dir)(e)),
+    };
+    let mut days = Vec::new();
+    let mut files = 0;
+    for entry in entries {
+        let entry = entry.map_err(Error::io("listing", dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(['.', '_']) || !entry.path().is_dir() {
+            continue;
+        }
+        let Some(day) = name.strip_prefix("day=") else {
+            continue;
+        };
+        if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() || day.len() != 10 {
+            return Err(Error::InvalidSpec {
+                what: "warehouse partition",
+                message: format!(
+                    "`{}` is not named day=YYYY-MM-DD; move it out of decisions/ or rename it",
+                    entry.path().display()
+                ),
+            });
+        }
+        let mut n = 0;
+        let path = entry.path();
+        for file in std::fs::read_dir(&path).map_err(Error::io("listing", &path))? {
+            let file = file.map_err(Error::io("listing", &path))?;
+            let fname = file.file_name();
+            let fname = fname.to_string_lossy();
+            let meta = file.metadata().map_err(Error::io("reading", file.path()))?;
+            if meta.is_file()
+                && meta.len() > 0
+                && fname.ends_with(".parquet")
+                && !fname.starts_with(['.', '_'])
+            {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            days.push(day.to_string());
+            files += n;
+        }
+    }
+    days.sort();
+    Ok((days, files))
+}
+
+fn listing_table(dir: &Path) -> Result<Arc<ListingTable>> {
+    // A file URL needs an absolute path without `..` (the object store rejects it).
+    let dir = std::fs::canonicalize(dir).map_err(Error::io("resolving", dir))?;
+    let url = url::Url::from_directory_path(&dir).map_err(|()| Error::InvalidSpec {
+        what: "warehouse path",
+        message: format!("`{}` cannot be turned into a URL", dir.display()),
+    })?;
+    // Only file names not starting with `.` or `_`; with `ignore_subdirectory` the glob is
+    // matched against the file name, so `day=.../_staging/x.parquet` is skipped too.
+    let glob = glob::Pattern::new("[!._]*.parquet").map_err(|e| Error::InvalidSpec {
+        what: "glob",
+        message: e.to_string(),
+    })?;
+    let table_url = ListingTableUrl::try_new(url, Some(glob))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![(col::DAY.to_string(), DAY_TYPE)]);
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(decisions_schema());
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+fn catalog_entries_table(catalog: &Catalog) -> Result<Arc<MemTable>> {
+    let entries = catalog.entries();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("tool", DataType::Utf8, false),
+        Field::new("server", DataType::Utf8, true),
+        Field::new("risk", DataType::Utf8, false),
+        Field::new("risk_source", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| e.tool.as_str()),
+            )),
+            Arc::new(StringArray::from_iter(
+                entries.iter().map(|e| e.server.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| e.risk.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| e.source.as_str()),
+            )),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+#[cfg(test)]
+mod tests;

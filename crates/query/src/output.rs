@@ -1,0 +1,599 @@
+//! The one printer for every command: writes a [`QueryOutput`] as an aligned table, CSV, JSON
+//! or NDJSON into any `Write`, or as a Parquet file. It never decides what to print (that is the
+//! CLI's job, e.g. the "no decisions yet" message); it only formats.
+//!
+//! # Formats
+//! - `table`: aligned columns (Markdown-style pipes), a header row; integers with thousands
+//!   separators (`1,234`), numbers right-aligned, timestamps as `2026-11-02 09:15:02.412` (UTC,
+//!   milliseconds), dates as `2026-11-02`, lists as `[a, b]`, nulls as empty cells.
+//! - `csv`: RFC 4180, a header row, exact machine values as in JSON below (nulls are empty
+//!   fields; lists and structs are JSON text in one field).
+//! - `json`: one array of row objects, one object per line.
+//! - `ndjson`: one row object per line, nothing else.
+//!
+//! # The JSON shape (stable)
+//! ```text
+//! [
+//! {"identity":"alice","tool":"session_destroy","calls":3,"allow":1,"deny":2,...,"first_seen":"2026-11-02T09:15:02.412000Z"},
+//! {"identity":"bob",...}
+//! ]
+//! ```
+//! - Each row is an object whose keys are the column names, in the result's column order.
+//! - Integers are JSON numbers (exact, never quoted); floats are JSON numbers (shortest
+//!   round-trip form), or `null` when NaN or infinite; decimals are JSON numbers.
+//! - Booleans are `true`/`false`; nulls are `null` (the key is always present).
+//! - Timestamps are RFC 3339 strings in UTC with `Z` and the column's full precision:
+//!   `2026-11-02T09:15:02Z` (s), `.412Z` (ms), `.412000Z` (µs, every verdict timestamp),
+//!   `.412000000Z` (ns). Dates are `YYYY-MM-DD` strings.
+//! - Lists are arrays; structs are objects; other types (durations, intervals, binary) are
+//!   their Arrow display strings.
+//! - An empty result is `[]` (JSON) or no line at all (NDJSON).
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::{DateTime, NaiveDate, Utc};
+use comfy_table::{presets, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::engine::QueryOutput;
+use crate::error::{Error, Result};
+
+/// How to print a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OutputFormat {
+    /// An aligned table for people.
+    #[default]
+    Table,
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON array of row objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl OutputFormat {
+    /// `table`, `csv`, `json` or `ndjson`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+            OutputFormat::Ndjson => "ndjson",
+        }
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        [
+            OutputFormat::Table,
+            OutputFormat::Csv,
+            OutputFormat::Json,
+            OutputFormat::Ndjson,
+        ]
+        .into_iter()
+        .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| format!("unknown format `{s}` (expected table, csv, json or ndjson)"))
+    }
+}
+
+/// Presentation options; machine formats ignore those that would change values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintOptions {
+    /// Table: group integer digits by thousands (`1,234`). Default true.
+    pub thousands_separators: bool,
+    /// Table: cut longer text cells (strings, lists) to this many characters, ending in `…`.
+    /// Numbers, timestamps and booleans are never cut. Default none.
+    pub max_cell_width: Option<usize>,
+    /// Table: wrap columns to fit this total width (e.g. the terminal's). Default none (no
+    /// wrapping, so the output does not depend on the terminal).
+    pub width: Option<u16>,
+    /// CSV: write the header row. Default true.
+    pub csv_header: bool,
+}
+
+impl Default for PrintOptions {
+    fn default() -> Self {
+        Self {
+            thousands_separators: true,
+            max_cell_width: None,
+            width: None,
+            csv_header: true,
+        }
+    }
+}
+
+/// Writes `out` in `format` to `w`.
+///
+/// # Errors
+/// [`Error::Write`] when writing fails (a closed pipe included: see
+/// [`Error::is_broken_pipe`]); [`Error::Arrow`] if a column cannot be read.
+pub fn write_output(
+    out: &QueryOutput,
+    format: OutputFormat,
+    w: &mut dyn Write,
+    opts: &PrintOptions,
+) -> Result<()> {
+    let batches = normalise(out)?;
+    let result = match format {
+        OutputFormat::Table => write_table(&out.schema, &batches, w, opts),
+        OutputFormat::Csv => write_csv(&out.schema, &batches, w, opts),
+        OutputFormat::Json => write_json(&out.schema, &batches, w, false),
+        OutputFormat::Ndjson => write_json(&out.schema, &batches, w, true),
+    };
+    result.and_then(|()| w.flush().map_err(Error::Write))
+}
+
+/// Writes `out` as a zstd-compressed Parquet file at `path` (created or truncated).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be created, [`Error::Parquet`] when writing fails.
+pub fn write_parquet(out: &QueryOutput, path: &Path) -> Result<()> {
+    let file = File::create(path).map_err(Error::io("creating", path))?;
+    let schema = out
+        .batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| Arc::clone(&out.schema));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let perr = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(perr)?;
+    for batch in &out.batches {
+        writer.write(batch).map_err(perr)?;
+    }
+    writer.close().map_err(perr)?;
+    Ok(())
+}
+
+/// Casts dictionary and view/large string columns to plain types so that one code path reads
+/// them.
+fn normalise(out: &QueryOutput) -> Result<Vec<Vec<ArrayRef>>> {
+    out.batches
+        .iter()
+        .map(|b| {
+            b.columns()
+                .iter()
+                .map(|a| {
+                    let target = match a.data_type() {
+                        DataType::Dictionary(_, v) => Some(v.as_ref().clone()),
+                        DataType::Utf8View | DataType::LargeUtf8 => Some(DataType::Utf8),
+                        _ => None,
+                    };
+                    let target = match target {
+                        Some(DataType::Utf8View | DataType::LargeUtf8) => Some(DataType::Utf8),
+                        t => t,
+                    };
+                    Ok(match target {
+                        Some(t) => arrow::compute::cast(a, &t)?,
+                        None => Arc::clone(a),
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One value, decoded from Arrow.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    /// A decimal, as its exact text.
+    Decimal(String),
+    Str(String),
+    Ts(DateTime<Utc>, TimeUnit),
+    Date(NaiveDate),
+    List(Vec<Cell>),
+    Struct(Vec<(String, Cell)>),
+    /// Any other type, as Arrow displays it.
+    Other(String),
+}
+
+fn display(array: &dyn Array, row: usize) -> Result<String> {
+    let f = ArrayFormatter::try_new(array, &FormatOptions::default())?;
+    Ok(f.value(row).to_string())
+}
+
+fn cell(array: &dyn Array, row: usize) -> Result<Cell> {
+    if array.is_null(row) {
+        return Ok(Cell::Null);
+    }
+    let ts = |v: i64, unit: TimeUnit| {
+        let t = match unit {
+            TimeUnit::Second => DateTime::from_timestamp(v, 0),
+            TimeUnit::Millisecond => DateTime::from_timestamp_millis(v),
+            TimeUnit::Microsecond => DateTime::from_timestamp_micros(v),
+            TimeUnit::Nanosecond => Some(DateTime::from_timestamp_nanos(v)),
+        };
+        t.map_or_else(|| Cell::Other(v.to_string()), |t| Cell::Ts(t, unit))
+    };
+    Ok(match array.data_type() {
+        DataType::Boolean => Cell::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => Cell::Int(array.as_primitive::<Int8Type>().value(row).into()),
+        DataType::Int16 => Cell::Int(array.as_primitive::<Int16Type>().value(row).into()),
+        DataType::Int32 => Cell::Int(array.as_primitive::<Int32Type>().value(row).into()),
+        DataType::Int64 => Cell::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Cell::UInt(array.as_primitive::<UInt8Type>().value(row).into()),
+        DataType::UInt16 => Cell::UInt(array.as_primitive::<UInt16Type>().value(row).into()),
+        DataType::UInt32 => Cell::UInt(array.as_primitive::<UInt32Type>().value(row).into()),
+        DataType::UInt64 => Cell::UInt(array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 => Cell::Float(array.as_primitive::<Float32Type>().value(row).into()),
+        DataType::Float64 => Cell::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => Cell::Decimal(display(array, row)?),
+        DataType::Utf8 => Cell::Str(array.as_string::<i32>().value(row).to_string()),
+        DataType::LargeUtf8 => Cell::Str(array.as_string::<i64>().value(row).to_string()),
+        DataType::Utf8View => Cell::Str(array.as_string_view().value(row).to_string()),
+        DataType::Timestamp(unit, _) => {
+            let v = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            ts(v, *unit)
+        }
+        DataType::Date32 => {
+            let d = array.as_primitive::<Date32Type>().value(row);
+            match NaiveDate::from_epoch_days(d) {
+                Some(d) => Cell::Date(d),
+                None => Cell::Other(display(array, row)?),
+            }
+        }
+        DataType::Date64 => {
+            let ms = array.as_primitive::<Date64Type>().value(row);
+            match DateTime::from_timestamp_millis(ms) {
+                Some(t) => Cell::Date(t.date_naive()),
+                None => Cell::Other(display(array, row)?),
+            }
+        }
+        DataType::List(_) => list(array.as_list::<i32>().value(row))?,
+        DataType::LargeList(_) => list(array.as_list::<i64>().value(row))?,
+        DataType::FixedSizeList(..) => list(array.as_fixed_size_list().value(row))?,
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let mut out = Vec::with_capacity(fields.len());
+            for (f, child) in fields.iter().zip(s.columns()) {
+                out.push((f.name().clone(), cell(child.as_ref(), row)?));
+            }
+            Cell::Struct(out)
+        }
+        DataType::Dictionary(..) => {
+            let one = array.slice(row, 1);
+            let value_type = match array.data_type() {
+                DataType::Dictionary(_, v) => v.as_ref().clone(),
+                _ => DataType::Utf8,
+            };
+            let plain = arrow::compute::cast(&one, &value_type)?;
+            cell(plain.as_ref(), 0)?
+        }
+        _ => Cell::Other(display(array, row)?),
+    })
+}
+
+fn list(values: ArrayRef) -> Result<Cell> {
+    let mut out = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        out.push(cell(values.as_ref(), i)?);
+    }
+    Ok(Cell::List(out))
+}
+
+/// `1234567` -> `1,234,567`.
+fn group_thousands(digits: &str) -> String {
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", digits),
+    };
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    out.push_str(sign);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn rfc3339(t: &DateTime<Utc>, unit: TimeUnit) -> String {
+    let fmt = match unit {
+        TimeUnit::Second => "%Y-%m-%dT%H:%M:%SZ",
+        TimeUnit::Millisecond => "%Y-%m-%dT%H:%M:%S%.3fZ",
+        TimeUnit::Microsecond => "%Y-%m-%dT%H:%M:%S%.6fZ",
+        TimeUnit::Nanosecond => "%Y-%m-%dT%H:%M:%S%.9fZ",
+    };
+    t.format(fmt).to_string()
+}
+
+fn float_text(v: f64) -> String {
+    if v.is_finite() {
+        // Rust's shortest round-trip form; integral values keep no fraction (`12` not `12.0`).
+        format!("{v}")
+    } else if v.is_nan() {
+        "NaN".into()
+    } else if v > 0.0 {
+        "inf".into()
+    } else {
+        "-inf".into()
+    }
+}
+
+/// The people-facing text of a value in a table.
+fn table_text(c: &Cell, opts: &PrintOptions) -> String {
+    match c {
+        Cell::Null => String::new(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(v) if opts.thousands_separators => group_thousands(&v.to_string()),
+        Cell::UInt(v) if opts.thousands_separators => group_thousands(&v.to_string()),
+        Cell::Int(v) => v.to_string(),
+        Cell::UInt(v) => v.to_string(),
+        Cell::Float(v) => float_text(*v),
+        Cell::Decimal(s) | Cell::Str(s) | Cell::Other(s) => s.clone(),
+        Cell::Ts(t, _) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Cell::List(items) => {
+            let parts: Vec<String> = items.iter().map(|i| table_text(i, opts)).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Cell::Struct(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", table_text(v, opts)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+    }
+}
+
+fn truncate(s: String, max: Option<usize>) -> String {
+    match max {
+        Some(max) if s.chars().count() > max => {
+            let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+            out.push('…');
+            out
+        }
+        _ => s,
+    }
+}
+
+fn is_numeric(dt: &DataType) -> bool {
+    dt.is_numeric() || matches!(dt, DataType::Dictionary(_, v) if v.is_numeric())
+}
+
+fn write_table(
+    schema: &SchemaRef,
+    batches: &[Vec<ArrayRef>],
+    w: &mut dyn Write,
+    opts: &PrintOptions,
+) -> Result<()> {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    match opts.width {
+        Some(width) => {
+            table
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    table.set_header(schema.fields().iter().map(|f| f.name().as_str()));
+    // The widest number, time or boolean of each column: such cells are never wrapped.
+    let mut whole = vec![0usize; schema.fields().len()];
+    for columns in batches {
+        let rows = columns.first().map_or(0, |c| c.len());
+        for row in 0..rows {
+            let mut cells = Vec::with_capacity(columns.len());
+            for (i, c) in columns.iter().enumerate() {
+                let value = cell(c.as_ref(), row)?;
+                let text = table_text(&value, opts);
+                // Only text is cut or wrapped; numbers, times and booleans are shown whole.
+                cells.push(match value {
+                    Cell::Str(_) | Cell::List(_) | Cell::Struct(_) | Cell::Other(_) => {
+                        truncate(text, opts.max_cell_width)
+                    }
+                    _ => {
+                        if let Some(w) = whole.get_mut(i) {
+                            *w = (*w).max(text.chars().count());
+                        }
+                        text
+                    }
+                });
+            }
+            table.add_row(cells);
+        }
+    }
+    for (i, f) in schema.fields().iter().enumerate() {
+        if let Some(column) = table.column_mut(i) {
+            if is_numeric(f.data_type()) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+            let min = whole.get(i).copied().unwrap_or(0);
+            if opts.width.is_some() && min > 0 {
+                // The boundary counts the one-space padding on each side.
+                let min = u16::try_from(min + 2).unwrap_or(u16::MAX);
+                column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(min)));
+            }
+        }
+    }
+    writeln!(w, "{table}").map_err(Error::Write)
+}
+
+/// The exact machine text of a value (CSV); `None` for null.
+fn machine_text(c: &Cell) -> Option<String> {
+    Some(match c {
+        Cell::Null => return None,
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(v) => v.to_string(),
+        Cell::UInt(v) => v.to_string(),
+        Cell::Float(v) => float_text(*v),
+        Cell::Decimal(s) | Cell::Str(s) | Cell::Other(s) => s.clone(),
+        Cell::Ts(t, unit) => rfc3339(t, *unit),
+        Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Cell::List(_) | Cell::Struct(_) => {
+            let mut buf = Vec::new();
+            // Writing into a Vec cannot fail.
+            let _ = json_value(&mut buf, c);
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+    })
+}
+
+fn csv_field(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        write!(w, "\"{}\"", s.replace('"', "\"\""))
+    } else {
+        w.write_all(s.as_bytes())
+    }
+}
+
+fn write_csv(
+    schema: &SchemaRef,
+    batches: &[Vec<ArrayRef>],
+    w: &mut dyn Write,
+    opts: &PrintOptions,
+) -> Result<()> {
+    let io = |r: std::io::Result<()>| r.map_err(Error::Write);
+    if opts.csv_header {
+        for (i, f) in schema.fields().iter().enumerate() {
+            if i > 0 {
+                io(w.write_all(b","))?;
+            }
+            io(csv_field(w, f.name()))?;
+        }
+        io(w.write_all(b"\n"))?;
+    }
+    for columns in batches {
+        let rows = columns.first().map_or(0, |c| c.len());
+        for row in 0..rows {
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    io(w.write_all(b","))?;
+                }
+                if let Some(text) = machine_text(&cell(c.as_ref(), row)?) {
+                    io(csv_field(w, &text))?;
+                }
+            }
+            io(w.write_all(b"\n"))?;
+        }
+    }
+    Ok(())
+}
+
+fn json_str(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, s).map_err(std::io::Error::from)
+}
+
+fn json_value(w: &mut dyn Write, c: &Cell) -> std::io::Result<()> {
+    match c {
+        Cell::Null => w.write_all(b"null"),
+        Cell::Bool(b) => write!(w, "{b}"),
+        Cell::Int(v) => write!(w, "{v}"),
+        Cell::UInt(v) => write!(w, "{v}"),
+        Cell::Float(v) if v.is_finite() => {
+            serde_json::to_writer(&mut *w, v).map_err(std::io::Error::from)
+        }
+        Cell::Float(_) => w.write_all(b"null"),
+        Cell::Decimal(s) => w.write_all(s.as_bytes()),
+        Cell::Str(s) | Cell::Other(s) => json_str(w, s),
+        Cell::Ts(t, unit) => json_str(w, &rfc3339(t, *unit)),
+        Cell::Date(d) => json_str(w, &d.format("%Y-%m-%d").to_string()),
+        Cell::List(items) => {
+            w.write_all(b"[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                json_value(w, item)?;
+            }
+            w.write_all(b"]")
+        }
+        Cell::Struct(fields) => {
+            w.write_all(b"{")?;
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                json_str(w, k)?;
+                w.write_all(b":")?;
+                json_value(w, v)?;
+            }
+            w.write_all(b"}")
+        }
+    }
+}
+
+fn write_json(
+    schema: &SchemaRef,
+    batches: &[Vec<ArrayRef>],
+    w: &mut dyn Write,
+    ndjson: bool,
+) -> Result<()> {
+    let io = |r: std::io::Result<()>| r.map_err(Error::Write);
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut first = true;
+    if !ndjson {
+        io(w.write_all(b"["))?;
+    }
+    for columns in batches {
+        let rows = columns.first().map_or(0, |c| c.len());
+        for row in 0..rows {
+            if !ndjson {
+                io(w.write_all(if first { b"\n" } else { b",\n" }))?;
+            }
+            first = false;
+            io(w.write_all(b"{"))?;
+            for (i, (name, c)) in names.iter().zip(columns).enumerate() {
+                if i > 0 {
+                    io(w.write_all(b","))?;
+                }
+                io(json_str(w, name))?;
+                io(w.write_all(b":"))?;
+                io(json_value(w, &cell(c.as_ref(), row)?))?;
+            }
+            io(w.write_all(b"}"))?;
+            if ndjson {
+                io(w.write_all(b"\n"))?;
+            }
+        }
+    }
+    if !ndjson {
+        io(w.write_all(if first { b"]\n" } else { b"\n]\n" }))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,675 @@
+//! The fixed reports (`volume`, `denials`, `rate-limits`, `identities`, `tools`, `destructive`):
+//! their specification and their DataFrame plans. No user value is spliced into SQL text: filters
+//! are DataFusion expressions over literals. Running and printing are the engine's and printer's.
+//!
+//! Shared rules:
+//! - grouping columns come first, always in the canonical order identity, tool, server, session,
+//!   decision, rule, day, hour, minute, whatever order the caller gave;
+//! - `day` is a Date32, `hour` and `minute` are UTC timestamps truncated to the hour / minute;
+//! - rows are ordered by their time buckets first (oldest first) when grouped by time, then by the
+//!   report's count (largest first), then by the grouping columns (nulls last), so the order is
+//!   total and deterministic; `top` keeps the first N rows of that order;
+//! - `since` (inclusive) and `until` (exclusive) filter `ts` and also the `day` partition column,
+//!   so whole day partitions outside the range are never read.
+
+use arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct, first_value, max, min, sum};
+use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::logical_expr::{
+    cast, col, lit, when, Expr, ExprFunctionExt, SortExpr, WindowFunctionDefinition,
+};
+use datafusion::prelude::{coalesce, date_trunc};
+use std::fmt;
+use std::str::FromStr;
+use verdict_schema::{col as c, time, Decision};
+
+use crate::catalog::Risk;
+use crate::engine::{Engine, QueryOutput};
+use crate::error::{Error, Result};
+
+/// A grouping column of a report. The declaration order is the canonical output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupBy {
+    /// The caller (`identity`).
+    Identity,
+    /// The tool name (`tool`).
+    Tool,
+    /// The upstream server (`server`).
+    Server,
+    /// The agent session (`session`).
+    Session,
+    /// The outcome (`decision`).
+    Decision,
+    /// The deciding rule (`rule`).
+    Rule,
+    /// The UTC day of `ts` (`day`, Date32).
+    Day,
+    /// `ts` truncated to the UTC hour (`hour`).
+    Hour,
+    /// `ts` truncated to the UTC minute (`minute`).
+    Minute,
+}
+
+impl GroupBy {
+    /// Every grouping column, in canonical order.
+    pub const ALL: [GroupBy; 9] = [
+        GroupBy::Identity,
+        GroupBy::Tool,
+        GroupBy::Server,
+        GroupBy::Session,
+        GroupBy::Decision,
+        GroupBy::Rule,
+        GroupBy::Day,
+        GroupBy::Hour,
+        GroupBy::Minute,
+    ];
+
+    /// The output column name (also the accepted spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Identity => "identity",
+            GroupBy::Tool => "tool",
+            GroupBy::Server => "server",
+            GroupBy::Session => "session",
+            GroupBy::Decision => "decision",
+            GroupBy::Rule => "rule",
+            GroupBy::Day => "day",
+            GroupBy::Hour => "hour",
+            GroupBy::Minute => "minute",
+        }
+    }
+
+    /// Whether the column is a time bucket of `ts`.
+    pub fn is_time(self) -> bool {
+        matches!(self, GroupBy::Day | GroupBy::Hour | GroupBy::Minute)
+    }
+
+    /// The expression computing the column from a `decisions` row, aliased to its name.
+    fn expr(self) -> Expr {
+        let ts = || col(c::TS);
+        match self {
+            GroupBy::Identity => col(c::IDENTITY),
+            GroupBy::Tool => col(c::TOOL),
+            GroupBy::Server => col(c::SERVER),
+            GroupBy::Session => col(c::SESSION),
+            GroupBy::Decision => cast(col(c::DECISION), DataType::Utf8).alias(c::DECISION),
+            GroupBy::Rule => col(c::RULE),
+            GroupBy::Day => cast(ts(), DataType::Date32).alias("day"),
+            GroupBy::Hour => date_trunc(lit("hour"), ts()).alias("hour"),
+            GroupBy::Minute => date_trunc(lit("minute"), ts()).alias("minute"),
+        }
+    }
+}
+
+impl fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GroupBy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        GroupBy::ALL
+            .into_iter()
+            .find(|g| g.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown group `{s}` (expected identity, tool, server, session, decision, \
+                     rule, day, hour or minute)"
+                )
+            })
+    }
+}
+
+/// Which report to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportKind {
+    /// Calls per group with a count per decision.
+    Volume,
+    /// Denied calls per group with the top rule and message.
+    Denials,
+    /// Rate-limited calls per group with the counter (rule) and the peak per minute.
+    RateLimits,
+    /// One row per identity (plus any extra groups).
+    Identities,
+    /// One row per tool (plus any extra groups) with its risk class.
+    Tools,
+    /// Every call of a destructive tool; ignores `by`.
+    Destructive,
+}
+
+impl ReportKind {
+    /// Every report.
+    pub const ALL: [ReportKind; 6] = [
+        ReportKind::Volume,
+        ReportKind::Denials,
+        ReportKind::RateLimits,
+        ReportKind::Identities,
+        ReportKind::Tools,
+        ReportKind::Destructive,
+    ];
+
+    /// The report's name (`volume`, `rate-limits` ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Volume => "volume",
+            ReportKind::Denials => "denials",
+            ReportKind::RateLimits => "rate-limits",
+            ReportKind::Identities => "identities",
+            ReportKind::Tools => "tools",
+            ReportKind::Destructive => "destructive",
+        }
+    }
+
+    /// The grouping used when the caller gives none.
+    pub fn default_by(self) -> &'static [GroupBy] {
+        match self {
+            ReportKind::Volume | ReportKind::Denials | ReportKind::RateLimits => {
+                &[GroupBy::Identity, GroupBy::Tool]
+            }
+            ReportKind::Identities => &[GroupBy::Identity],
+            ReportKind::Tools => &[GroupBy::Tool],
+            ReportKind::Destructive => &[],
+        }
+    }
+
+    /// The group column every row of the report always has (`identity` for identities, `tool`
+    /// for tools).
+    fn required_group(self) -> Option<GroupBy> {
+        match self {
+            ReportKind::Identities => Some(GroupBy::Identity),
+            ReportKind::Tools => Some(GroupBy::Tool),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ReportKind {
+    type Err = String;
+
+    /// Accepts the names of [`ReportKind::as_str`] (`rate_limits` too).
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace('_', "-");
+        ReportKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == norm)
+            .ok_or_else(|| {
+                format!(
+                    "unknown report `{s}` (expected volume, denials, rate-limits, identities, \
+                     tools or destructive)"
+                )
+            })
+    }
+}
+
+/// What to report on: the kind, the grouping, and the filters.
+///
+/// Filters: each list matches any of its values (OR); different filters all apply (AND); an
+/// empty list does not filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpec {
+    /// The report.
+    pub kind: ReportKind,
+    /// Grouping columns in any order (output is canonical); empty means the report's default.
+    pub by: Vec<GroupBy>,
+    /// Only calls at or after this instant (UTC microseconds).
+    pub since: Option<i64>,
+    /// Only calls before this instant (UTC microseconds, exclusive).
+    pub until: Option<i64>,
+    /// Only these identities.
+    pub identities: Vec<String>,
+    /// Only these tools.
+    pub tools: Vec<String>,
+    /// Only these servers.
+    pub servers: Vec<String>,
+    /// Only these sessions.
+    pub sessions: Vec<String>,
+    /// Only these decisions.
+    pub decisions: Vec<Decision>,
+    /// Keep only the first N rows of the report's order.
+    pub top: Option<usize>,
+}
+
+impl ReportSpec {
+    /// A spec of `kind` with the default grouping and no filter.
+    pub fn new(kind: ReportKind) -> Self {
+        Self {
+            kind,
+            by: Vec::new(),
+            since: None,
+            until: None,
+            identities: Vec::new(),
+            tools: Vec::new(),
+            servers: Vec::new(),
+            sessions: Vec::new(),
+            decisions: Vec::new(),
+            top: None,
+        }
+    }
+
+    /// The grouping columns the report will output, in canonical order: the given ones (or the
+    /// default), plus the report's own key (`identity` / `tool`), deduplicated and sorted.
+    pub fn effective_by(&self) -> Vec<GroupBy> {
+        if self.kind == ReportKind::Destructive {
+            return Vec::new();
+        }
+        let mut by: Vec<GroupBy> = if self.by.is_empty() {
+            self.kind.default_by().to_vec()
+        } else {
+            self.by.clone()
+        };
+        by.extend(self.kind.required_group());
+        by.sort();
+        by.dedup();
+        by
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let (Some(s), Some(u)) = (self.since, self.until) {
+            if u <= s {
+                return Err(Error::InvalidSpec {
+                    what: "time range",
+                    message: format!(
+                        "`until` ({}) is not after `since` ({})",
+                        time::format_micros(u),
+                        time::format_micros(s)
+                    ),
+                });
+            }
+        }
+        if self.top == Some(0) {
+            return Err(Error::InvalidSpec {
+                what: "top",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn ts_lit(micros: i64) -> Expr {
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(micros),
+        Some("UTC".into()),
+    ))
+}
+
+fn day_lit(micros: i64) -> Expr {
+    lit(ScalarValue::Date32(Some(time::day_number(micros))))
+}
+
+/// `ts >= since AND day >= day(since)`, `ts < until AND day <= day(until - 1µs)`.
+pub(crate) fn time_filters(since: Option<i64>, until_exclusive: Option<i64>) -> Vec<Expr> {
+    let mut out = Vec::new();
+    if let Some(s) = since {
+        out.push(col(c::TS).gt_eq(ts_lit(s)));
+        out.push(col(c::DAY).gt_eq(day_lit(s)));
+    }
+    if let Some(u) = until_exclusive {
+        out.push(col(c::TS).lt(ts_lit(u)));
+        out.push(col(c::DAY).lt_eq(day_lit(u.saturating_sub(1))));
+    }
+    out
+}
+
+pub(crate) fn in_list(column: &str, values: &[String]) -> Option<Expr> {
+    match values {
+        [] => None,
+        [one] => Some(col(column).eq(lit(one.as_str()))),
+        many => Some(col(column).in_list(many.iter().map(|v| lit(v.as_str())).collect(), false)),
+    }
+}
+
+pub(crate) fn and_all(preds: Vec<Expr>) -> Option<Expr> {
+    preds.into_iter().reduce(Expr::and)
+}
+
+fn count_if(pred: Expr) -> Result<Expr> {
+    Ok(sum(when(pred, lit(1i64)).otherwise(lit(0i64))?))
+}
+
+fn window_sum(e: Expr, partition_by: Vec<Expr>) -> Result<Expr> {
+    Ok(Expr::from(WindowFunction::new(
+        WindowFunctionDefinition::AggregateUDF(sum_udaf()),
+        vec![e],
+    ))
+    .partition_by(partition_by)
+    .build()?)
+}
+
+fn asc(e: Expr) -> SortExpr {
+    e.sort(true, false)
+}
+
+fn desc(e: Expr) -> SortExpr {
+    e.sort(false, false)
+}
+
+fn cols(names: &[&str]) -> Vec<Expr> {
+    names.iter().map(|n| col(*n)).collect()
+}
+
+/// Counts per decision, in the table's order of [`Decision::ALL`].
+fn decision_counts() -> Result<Vec<Expr>> {
+    Decision::ALL
+        .into_iter()
+        .map(|d| Ok(count_if(col(c::DECISION).eq(lit(d.as_str())))?.alias(d.as_str())))
+        .collect()
+}
+
+const CALLS: &str = "calls";
+
+/// Builds a report's DataFrame (unexecuted), so that it can be run or explained.
+pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<DataFrame> {
+    spec.validate()?;
+    let by = spec.effective_by();
+    let group_names: Vec<&str> = by.iter().map(|g| g.as_str()).collect();
+
+    let mut preds = time_filters(spec.since, spec.until);
+    preds.extend(in_list(c::IDENTITY, &spec.identities));
+    preds.extend(in_list(c::TOOL, &spec.tools));
+    preds.extend(in_list(c::SERVER, &spec.servers));
+    preds.extend(in_list(c::SESSION, &spec.sessions));
+    if !spec.decisions.is_empty() {
+        let names: Vec<String> = spec.decisions.iter().map(|d| d.to_string()).collect();
+        preds.extend(in_list(c::DECISION, &names));
+    }
+    let risk_expr = || {
+        engine
+            .tool_risk_udf()
+            .call(vec![col(c::TOOL), col(c::SERVER)])
+    };
+    match spec.kind {
+        ReportKind::Denials => preds.push(col(c::DECISION).eq(lit(Decision::Deny.as_str()))),
+        ReportKind::RateLimits => {
+            preds.push(col(c::DECISION).eq(lit(Decision::RateLimited.as_str())))
+        }
+        ReportKind::Tools => preds.push(col(c::TOOL).is_not_null()),
+        ReportKind::Destructive => preds.push(risk_expr().eq(lit(Risk::Destructive.as_str()))),
+        ReportKind::Volume | ReportKind::Identities => {}
+    }
+    let mut df = engine.decisions().await?;
+    if let Some(p) = and_all(preds) {
+        df = df.filter(p)?;
+    }
+
+    // The base projection: grouping columns plus the raw columns the report reads.
+    let needs: &[&str] = match spec.kind {
+        ReportKind::Volume => &[c::DECISION],
+        ReportKind::Denials => &[c::TS, c::RULE, c::MESSAGE],
+        ReportKind::RateLimits => &[c::TS, c::RULE],
+        ReportKind::Identities => &[c::TS, c::DECISION, c::TOOL, c::SESSION, c::SERVER],
+        ReportKind::Tools => &[c::TS, c::DECISION, c::IDENTITY, c::SESSION],
+        ReportKind::Destructive => &[
+            c::EVENT_ID,
+            c::TS,
+            c::IDENTITY,
+            c::SESSION,
+            c::SERVER,
+            c::TOOL,
+            c::DECISION,
+            c::RULE,
+            c::MESSAGE,
+        ],
+    };
+    let mut select: Vec<Expr> = by.iter().map(|g| g.expr()).collect();
+    for &n in needs {
+        if !group_names.contains(&n) {
+            select.push(if n == c::DECISION {
+                cast(col(c::DECISION), DataType::Utf8).alias(c::DECISION)
+            } else {
+                col(n)
+            });
+        }
+    }
+    match spec.kind {
+        ReportKind::Identities => select.push(risk_expr().alias("risk")),
+        ReportKind::RateLimits => {
+            select.push(date_trunc(lit("minute"), col(c::TS)).alias("_minute"))
+        }
+        _ => {}
+    }
+    let base = df.select(select)?;
+    let groups = cols(&group_names);
+
+    let (df, metric) = match spec.kind {
+        ReportKind::Volume => {
+            let mut aggs = vec![count(lit(1i64)).alias(CALLS)];
+            aggs.extend(decision_counts()?);
+            (base.aggregate(groups.clone(), aggs)?, CALLS)
+        }
+        ReportKind::Denials => (denials(base, &by, &group_names)?, "denied"),
+        ReportKind::RateLimits => (rate_limits(base, &by, &group_names)?, "rate_limited"),
+        ReportKind::Identities => {
+            let mut aggs = vec![count(lit(1i64)).alias(CALLS)];
+            aggs.extend(decision_counts()?);
+            let destructive = col("risk").eq(lit(Risk::Destructive.as_str()));
+            aggs.extend([
+                count_distinct(col(c::TOOL)).alias("tools"),
+                count_distinct(col(c::SESSION)).alias("sessions"),
+                count_if(destructive.clone())?.alias("destructive"),
+                count_if(destructive.and(col(c::DECISION).eq(lit(Decision::Allow.as_str()))))?
+                    .alias("destructive_allowed"),
+                min(col(c::TS)).alias("first_seen"),
+                max(col(c::TS)).alias("last_seen"),
+            ]);
+            (base.aggregate(groups.clone(), aggs)?, CALLS)
+        }
+        ReportKind::Tools => {
+            let mut aggs = vec![count(lit(1i64)).alias(CALLS)];
+            aggs.extend(decision_counts()?);
+            aggs.extend([
+                count_distinct(col(c::IDENTITY)).alias("identities"),
+                count_distinct(col(c::SESSION)).alias("sessions"),
+                min(col(c::TS)).alias("first_seen"),
+                max(col(c::TS)).alias("last_seen"),
+            ]);
+            let agg = base.aggregate(groups.clone(), aggs)?;
+            // The risk class is a property of the group's tool (and server when grouped by it).
+            let mut args = vec![col(c::TOOL)];
+            if by.contains(&GroupBy::Server) {
+                args.push(col(c::SERVER));
+            }
+            let mut out = groups.clone();
+            out.push(engine.tool_risk_udf().call(args.clone()).alias("risk"));
+            out.push(
+                engine
+                    .tool_risk_source_udf()
+                    .call(args)
+                    .alias("risk_source"),
+            );
+            out.extend(cols(&[CALLS]));
+            out.extend(Decision::ALL.iter().map(|d| col(d.as_str())));
+            out.extend(cols(&["identities", "sessions", "first_seen", "last_seen"]));
+            (agg.select(out)?, CALLS)
+        }
+        ReportKind::Destructive => {
+            let allowed = col(c::DECISION).eq(lit(Decision::Allow.as_str()));
+            let mut df = base.sort(vec![desc(allowed), asc(col(c::TS)), asc(col(c::EVENT_ID))])?;
+            if let Some(n) = spec.top {
+                df = df.limit(0, Some(n))?;
+            }
+            let df = df.select(cols(&[
+                c::TS,
+                c::IDENTITY,
+                c::SESSION,
+                c::SERVER,
+                c::TOOL,
+                c::DECISION,
+                c::RULE,
+                c::MESSAGE,
+            ]))?;
+            return Ok(df);
+        }
+    };
+
+    let mut order: Vec<SortExpr> = by
+        .iter()
+        .filter(|g| g.is_time())
+        .map(|g| asc(col(g.as_str())))
+        .collect();
+    order.push(desc(col(metric)));
+    order.extend(
+        by.iter()
+            .filter(|g| !g.is_time())
+            .map(|g| asc(col(g.as_str()))),
+    );
+    let mut df = df.sort(order)?;
+    if let Some(n) = spec.top {
+        df = df.limit(0, Some(n))?;
+    }
+    Ok(df)
+}
+
+/// Denied calls per group: `denied`, and unless grouped by rule `rules` (distinct),
+/// `top_rule` and `top_rule_calls`; then `top_message` (the most frequent message of the top
+/// rule), `first_seen`, `last_seen`. Ties pick the smallest rule / message.
+fn denials(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame> {
+    let by_rule = by.contains(&GroupBy::Rule);
+    let mut keys = cols(groups);
+    if !by_rule {
+        keys.push(col(c::RULE));
+    }
+    let mut keys_msg = keys.clone();
+    keys_msg.push(col(c::MESSAGE));
+    let per_message = base.aggregate(
+        keys_msg,
+        vec![
+            count(lit(1i64)).alias("n"),
+            min(col(c::TS)).alias("f"),
+            max(col(c::TS)).alias("l"),
+        ],
+    )?;
+    let with_rule_calls =
+        per_message.window(vec![window_sum(col("n"), keys)?.alias("rule_calls")])?;
+    let order = || {
+        vec![
+            desc(col("rule_calls")),
+            asc(col(c::RULE)),
+            desc(col("n")),
+            asc(col(c::MESSAGE)),
+        ]
+    };
+    let mut aggs = vec![sum(col("n")).alias("denied")];
+    if !by_rule {
+        aggs.extend([
+            count_distinct(col(c::RULE)).alias("rules"),
+            first_value(col(c::RULE), order()).alias("top_rule"),
+            first_value(col("rule_calls"), order()).alias("top_rule_calls"),
+        ]);
+    }
+    aggs.extend([
+        first_value(col(c::MESSAGE), order()).alias("top_message"),
+        min(col("f")).alias("first_seen"),
+        max(col("l")).alias("last_seen"),
+    ]);
+    Ok(with_rule_calls.aggregate(cols(groups), aggs)?)
+}
+
+/// Rate-limited calls per group: `rate_limited`, unless grouped by rule `counter` (the most
+/// frequent rule, i.e. the limit's counter) and `counter_calls`; `peak_per_minute` (the most
+/// hits in one UTC minute within the group) and `peak_minute` (the first such minute),
+/// `first_seen`, `last_seen`.
+fn rate_limits(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame> {
+    let by_rule = by.contains(&GroupBy::Rule);
+    let mut rule_keys = cols(groups);
+    if !by_rule {
+        rule_keys.push(col(c::RULE));
+    }
+    let mut minute_keys = cols(groups);
+    minute_keys.push(col("_minute"));
+    let mut keys = rule_keys.clone();
+    keys.push(col("_minute"));
+    let per_minute = base.aggregate(
+        keys,
+        vec![
+            count(lit(1i64)).alias("n"),
+            min(col(c::TS)).alias("f"),
+            max(col(c::TS)).alias("l"),
+        ],
+    )?;
+    // One window per partitioning: DataFusion plans one sort per `window` call.
+    let windowed = per_minute
+        .window(vec![window_sum(col("n"), rule_keys)?.alias("rule_calls")])?
+        .window(vec![
+            window_sum(col("n"), minute_keys)?.alias("minute_calls")
+        ])?;
+    let rule_order = || vec![desc(col("rule_calls")), asc(col(c::RULE))];
+    let mut aggs = vec![sum(col("n")).alias("rate_limited")];
+    if !by_rule {
+        aggs.extend([
+            first_value(col(c::RULE), rule_order()).alias("counter"),
+            first_value(col("rule_calls"), rule_order()).alias("counter_calls"),
+        ]);
+    }
+    aggs.extend([
+        max(col("minute_calls")).alias("peak_per_minute"),
+        first_value(
+            col("_minute"),
+            vec![desc(col("minute_calls")), asc(col("_minute"))],
+        )
+        .alias("peak_minute"),
+        min(col("f")).alias("first_seen"),
+        max(col("l")).alias("last_seen"),
+    ]);
+    Ok(windowed.aggregate(cols(groups), aggs)?)
+}
+
+impl Engine {
+    /// Runs a report.
+    ///
+    /// Columns, after the grouping columns (see the module docs):
+    /// - `volume`: `calls, allow, deny, rate_limited, approval_required, error, unknown`;
+    /// - `denials`: `denied, rules, top_rule, top_rule_calls, top_message, first_seen, last_seen`
+    ///   (without `rules, top_rule, top_rule_calls` when grouped by `rule`);
+    /// - `rate-limits`: `rate_limited, counter, counter_calls, peak_per_minute, peak_minute,
+    ///   first_seen, last_seen` (without `counter, counter_calls` when grouped by `rule`);
+    /// - `identities`: `calls`, the six decision counts, `tools, sessions, destructive,
+    ///   destructive_allowed, first_seen, last_seen`;
+    /// - `tools`: `risk, risk_source, calls`, the six decision counts, `identities, sessions,
+    ///   first_seen, last_seen`;
+    /// - `destructive` (no grouping): `ts, identity, session, server, tool, decision, rule,
+    ///   message`, allowed calls first, then by time.
+    ///
+    /// Counts are Int64, `first_seen`/`last_seen`/`peak_minute` UTC timestamps (µs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSpec`] for an empty time range or `top = 0`; [`Error::DataFusion`] if
+    /// the query fails (for example on an unreadable Parquet file).
+    pub async fn report(&self, spec: &ReportSpec) -> Result<QueryOutput> {
+        let df = report_frame(self, spec).await?;
+        self.collect(df).await
+    }
+
+    /// The physical plan of a report, as DataFusion's indented text (files read included).
+    ///
+    /// # Errors
+    /// As [`Engine::report`].
+    pub async fn explain_report(&self, spec: &ReportSpec) -> Result<String> {
+        let df = report_frame(self, spec).await?;
+        let plan = df.create_physical_plan().await?;
+        let text = datafusion::physical_plan::displayable(plan.as_ref())
+            .indent(true)
+            .to_string();
+        Ok(text)
+    }
+}
+
+/// `coalesce(expr, false)`, for marker columns.
+pub(crate) fn or_false(e: Expr) -> Expr {
+    coalesce(vec![e, lit(false)])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Test fixtures: a small warehouse of 30 decisions over three UTC days, written as Parquet
+//! into a tempdir, with decoy files that the engine must ignore. Only compiled for tests.
+
+use std::fs::File;
+use std::path::Path;
+
+use parquet::arrow::ArrowWriter;
+use tempfile::TempDir;
+use verdict_schema::{time, Decision, DecisionBatchBuilder, DecisionRecord};
+
+use crate::{Catalog, Engine, QueryOutput};
+
+/// One fixture row: id, ts, identity, session, server, tool, decision, rule, message.
+/// Empty strings are nulls; a row without tool has method `initialize`.
+pub(crate) type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const HIDDEN: &str = "Tool \"session_destroy\" is hidden by policy";
+const RATE: &str = "/tools/session_create/limits/session_create_rate";
+const CPM: &str = "/all_tools/limits/calls-per-minute";
+const AMOUNT: &str = "/tools/create_charge/deny_if/args.amount-gt";
+const DENY_DEL: &str = "Tool \"delete_session\" is not allowed by policy";
+
+/// Day 1 (2026-11-01), one file.
+#[rustfmt::skip]
+pub(crate) const DAY1: &[Row] = &[
+    ("e01", "2026-11-01T23:00:00.000Z", "alice", "s1", "leapfrog", "session_create", "allow", "", ""),
+    ("e02", "2026-11-01T23:00:05.000Z", "alice", "s1", "leapfrog", "navigate", "allow", "", ""),
+    ("e03", "2026-11-01T23:10:00.000Z", "alice", "s1", "leapfrog", "session_destroy", "deny", "(hidden)", HIDDEN),
+    ("e04", "2026-11-01T23:59:59.999Z", "bob", "s2", "mcacp", "", "allow", "", ""),
+];
+
+/// Day 2 (2026-11-02), first file.
+#[rustfmt::skip]
+pub(crate) const DAY2A: &[Row] = &[
+    ("e05", "2026-11-02T09:15:00.000Z", "bob", "s3", "leapfrog", "session_create", "allow", "", ""),
+    ("e06", "2026-11-02T09:15:10.000Z", "bob", "s3", "leapfrog", "session_create", "rate_limited", RATE, "Rate limit exceeded"),
+    ("e07", "2026-11-02T09:15:20.000Z", "bob", "s3", "leapfrog", "session_create", "rate_limited", RATE, "Rate limit exceeded"),
+    ("e08", "2026-11-02T09:15:30.000Z", "bob", "s3", "leapfrog", "session_create", "rate_limited", RATE, "Rate limit exceeded"),
+    ("e09", "2026-11-02T09:16:05.000Z", "bob", "s3", "leapfrog", "session_create", "rate_limited", RATE, "Rate limit exceeded"),
+    ("e10", "2026-11-02T09:16:10.000Z", "bob", "s3", "leapfrog", "session_create_batch", "rate_limited", CPM, "Too many calls"),
+    ("e11", "2026-11-02T09:20:00.000Z", "bob", "s3", "leapfrog", "session_destroy", "allow", "", ""),
+    ("e12", "2026-11-02T09:20:01.000Z", "bob", "s3", "leapfrog", "session_destroy", "allow", "", ""),
+    ("e13", "2026-11-02T09:21:00.000Z", "bob", "s3", "leapfrog", "session_list", "allow", "", ""),
+];
+
+/// Day 2 (2026-11-02), second file.
+#[rustfmt::skip]
+pub(crate) const DAY2B: &[Row] = &[
+    ("e14", "2026-11-02T10:00:00.000Z", "carol", "s4", "weknora", "knowledge_search", "allow", "", ""),
+    ("e15", "2026-11-02T10:00:30.000Z", "carol", "s4", "weknora", "delete_session", "approval_required", "/tools/delete_session/approval", "Call to \"delete_session\" requires human approval"),
+    ("e16", "2026-11-02T10:05:00.000Z", "carol", "s4", "weknora", "delete_session", "deny", "(default deny)", DENY_DEL),
+    ("e17", "2026-11-02T10:06:00.000Z", "carol", "s4", "weknora", "get_document", "error", "(policy error)", "policy engine unavailable"),
+    ("e18", "2026-11-02T11:00:00.000Z", "alice", "s5", "payments", "create_charge", "deny", AMOUNT, "Charges above 5000 need a human"),
+    ("e19", "2026-11-02T11:00:10.000Z", "alice", "s5", "payments", "create_charge", "deny", AMOUNT, "Charges above 5000 need a human"),
+    ("e20", "2026-11-02T11:00:20.000Z", "alice", "s5", "payments", "create_charge", "deny", "/tools/create_charge/require/args.reason", "A reason is required"),
+    ("e21", "2026-11-02T11:01:00.000Z", "alice", "s5", "payments", "create_charge", "allow", "", ""),
+    ("e22", "2026-11-02T11:30:00.000Z", "", "", "mcacp", "send_message", "unknown", "", ""),
+    ("e23", "2026-11-02T12:00:00.000Z", "carol", "s6", "mcacp", "purge_cache", "allow", "", ""),
+];
+
+/// Day 3 (2026-11-03), one file.
+#[rustfmt::skip]
+pub(crate) const DAY3: &[Row] = &[
+    ("e24", "2026-11-03T00:00:00.000Z", "alice", "s7", "leapfrog", "session_destroy", "deny", "(hidden)", HIDDEN),
+    ("e25", "2026-11-03T00:00:01.000Z", "alice", "s7", "leapfrog", "session_list", "allow", "", ""),
+    ("e26", "2026-11-03T08:00:00.000Z", "bob", "s8", "mcacp", "send_message", "rate_limited", CPM, "Too many calls"),
+    ("e27", "2026-11-03T08:00:30.000Z", "bob", "s8", "mcacp", "close_session", "allow", "", ""),
+    ("e28", "2026-11-03T08:30:00.000Z", "carol", "s9", "weknora", "weather", "allow", "", ""),
+    ("e29", "2026-11-03T08:30:00.000Z", "carol", "s9", "weknora", "delete_session", "allow", "", ""),
+    ("e30", "2026-11-03T09:00:00.000Z", "dave", "s10", "weknora", "delete_session", "deny", "(default deny)", DENY_DEL),
+];
+
+fn opt(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    (!s.is_empty()).then(|| s.into())
+}
+
+/// Writes `rows` as one Parquet file of the decisions schema.
+pub(crate) fn write_rows(path: &Path, rows: &[Row]) {
+    let mut b = DecisionBatchBuilder::new(rows.len(), true);
+    for (i, &(id, ts, identity, session, server, tool, decision, rule, message)) in
+        rows.iter().enumerate()
+    {
+        let ts = time::parse_rfc3339_micros(ts).unwrap();
+        let decision: Decision = decision.parse().unwrap();
+        let mut r = DecisionRecord::new(id, ts, "policylayer", decision);
+        r.identity = opt(identity);
+        r.session = opt(session);
+        r.server = opt(server);
+        r.method = Some(
+            if tool.is_empty() {
+                "initialize"
+            } else {
+                "tools/call"
+            }
+            .into(),
+        );
+        r.tool = opt(tool);
+        r.arg_keys = Some(vec!["session_id".into()]);
+        r.rule = opt(rule);
+        r.message = opt(message);
+        r.latency_ms = Some(10.0 + i as f64 * 0.5);
+        r.upstream_status = (decision == Decision::Allow).then_some(200);
+        b.append(
+            &r,
+            "{\"raw\":true}",
+            Some("fixture.jsonl"),
+            Some(i as u64 + 1),
+        );
+    }
+    let batch = b.finish().unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The fixture warehouse, with decoys that must be ignored: hidden and `_`-prefixed files and
+/// directories inside `decisions/`, and the `_verdict/` metadata directory.
+pub(crate) fn warehouse() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("decisions");
+    write_rows(&d.join("day=2026-11-01/part-0.parquet"), DAY1);
+    write_rows(&d.join("day=2026-11-02/part-0.parquet"), DAY2A);
+    write_rows(&d.join("day=2026-11-02/part-1.parquet"), DAY2B);
+    write_rows(&d.join("day=2026-11-03/part-0.parquet"), DAY3);
+    let decoy: &[Row] = &[(
+        "x01",
+        "2026-11-02T09:00:00.000Z",
+        "mallory",
+        "sx",
+        "leapfrog",
+        "session_destroy",
+        "allow",
+        "",
+        "",
+    )];
+    write_rows(&d.join("day=2026-11-02/.part-2.parquet"), decoy);
+    write_rows(&d.join("day=2026-11-02/_part-3.parquet"), decoy);
+    write_rows(&d.join("day=2026-11-02/_staging/part-4.parquet"), decoy);
+    write_rows(&d.join("_staging/day=2026-11-02/part-5.parquet"), decoy);
+    write_rows(&d.join(".day=2026-11-04/part-6.parquet"), decoy);
+    write_rows(
+        &dir.path().join("_verdict/staging/t1/part-7.parquet"),
+        decoy,
+    );
+    std::fs::write(d.join("day=2026-11-02/part-1.parquet.tmp"), b"partial").unwrap();
+    dir
+}
+
+/// The fixture warehouse and an engine over it with the built-in catalogue.
+pub(crate) async fn engine() -> (TempDir, Engine) {
+    let dir = warehouse();
+    let engine = Engine::open(dir.path(), Catalog::builtin()).await.unwrap();
+    (dir, engine)
+}
+
+/// Arrow's pretty-printed batches, as lines (for `assert_eq!` against expected tables).
+pub(crate) fn lines(out: &QueryOutput) -> Vec<String> {
+    out.to_pretty_string()
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses an RFC 3339 instant to UTC microseconds.
+pub(crate) fn micros(s: &str) -> i64 {
+    time::parse_rfc3339_micros(s).unwrap()
+}
