@@ -285,7 +285,7 @@ pub struct IngestArgs {
     pub chunk_bytes: u64,
 
     /// Rows per Parquet row group.
-    #[arg(long, value_name = "N", default_value_t = 131_072, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..))]
     pub row_group_rows: u64,
 
     /// zstd compression level of the Parquet files.

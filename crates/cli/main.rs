@@ -13,6 +13,11 @@ use anyhow::Result;
 use clap::Parser;
 
 use crate::args::{Cli, Command, PolicyCommand};
+
+/// mimalloc returns freed memory to the OS far more eagerly than glibc's per-thread arenas, which
+/// keeps ingest's peak RSS bounded by its batch sizes, and is faster for its many small strings.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::settings::Env;
 
 /// What a successful command asks the process to exit with.

@@ -262,7 +262,7 @@ mod tests {
     fn warehouse_flag_beats_env_beats_default() {
         let env = Env {
             warehouse: Some("from-env".into()),
-            abort_at: None,
+            ..Env::default()
         };
         assert_eq!(
             warehouse(&cli(&["verdict", "-w", "flag", "ingest", "x"]), &env),

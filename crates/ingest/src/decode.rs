@@ -70,8 +70,8 @@ pub fn decode_chunk(
     keep_raw: bool,
     max_line: usize,
 ) -> Result<Decoded> {
-    let est = chunk.bytes.len() / 300 + 16;
-    let mut builder = DecisionBatchBuilder::new(est, keep_raw);
+    let est = chunk.bytes.len() / 350 + 16;
+    let mut builder = DecisionBatchBuilder::with_raw_bytes(est, chunk.bytes.len(), keep_raw);
     let mut keys = Vec::with_capacity(est);
     let mut days = Vec::with_capacity(est);
     let mut bad = Vec::new();

@@ -59,6 +59,10 @@ pub struct IngestOptions {
     pub commit_rows: Option<u64>,
     /// zstd level of the Parquet files.
     pub zstd_level: i32,
+    /// Dedup keys held in memory at most (16 bytes each, about 20 with the table): past it, the
+    /// keys of the least recently touched day partitions are dropped, and rebuilt from the
+    /// committed and staged files if a later row needs them. Dedup stays exact.
+    pub max_dedup_keys: usize,
     /// Test hook: abort the process at this step of the first commit.
     pub abort_at: Option<CommitStep>,
 }
@@ -75,10 +79,11 @@ impl IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             chunk_bytes: 2 << 20,
             max_line_bytes: 1 << 20,
-            row_group_rows: 128 * 1024,
-            max_buffered_rows: 512 * 1024,
+            row_group_rows: 64 * 1024,
+            max_buffered_rows: 256 * 1024,
             commit_rows: None,
             zstd_level: 1,
+            max_dedup_keys: 2_000_000,
             abort_at: None,
         }
     }
@@ -152,6 +157,8 @@ pub struct IngestSummary {
     pub recovery: Recovery,
     /// Quarantine files written.
     pub quarantine_files: Vec<String>,
+    /// Times a day's dedup keys were dropped to stay within `max_dedup_keys`.
+    pub dedup_evictions: u64,
 }
 
 struct InputStat {
@@ -272,6 +279,7 @@ pub fn ingest(
         events_per_s: lines as f64 / elapsed,
         recovery: wh.recovery().clone(),
         quarantine_files: state.quarantine_files,
+        dedup_evictions: state.evicted,
     })
 }
 
@@ -362,6 +370,10 @@ struct State<'a> {
     clock: &'a dyn Clock,
     names: &'a [String],
     seen: FxHashMap<i32, FxHashSet<u128>>,
+    /// When each day's keys were last used (chunk sequence), for eviction.
+    touched: FxHashMap<i32, u64>,
+    /// Days whose key sets were dropped during this run.
+    evicted: u64,
     quarantined_keys: FxHashSet<u128>,
     txn: Option<Txn>,
     files: Vec<FileSummary>,
@@ -393,6 +405,8 @@ impl<'a> State<'a> {
             clock,
             names,
             seen: FxHashMap::default(),
+            touched: FxHashMap::default(),
+            evicted: 0,
             quarantined_keys: load_quarantine_keys(wh)?,
             txn: None,
             files: names
@@ -472,9 +486,10 @@ impl<'a> State<'a> {
         for i in 0..n {
             let day = d.days[i];
             if !self.seen.contains_key(&day) {
-                let set = load_day_keys(self.wh, &day_string(day))?;
+                let set = self.load_keys(day)?;
                 self.seen.insert(day, set);
             }
+            self.touched.insert(day, d.seq);
             let set = self
                 .seen
                 .get_mut(&day)
@@ -485,6 +500,7 @@ impl<'a> State<'a> {
                 dups += 1;
             }
         }
+        self.evict(d.seq);
         let f = &mut self.files[d.input];
         f.duplicates += dups;
         f.rows += n as u64 - dups;
@@ -514,6 +530,39 @@ impl<'a> State<'a> {
             self.commit(Vec::new())?;
         }
         Ok(())
+    }
+
+    /// The dedup keys of a day: its committed files, plus what this run already staged for it
+    /// (only after an eviction; the day's open file is sealed so it can be read).
+    fn load_keys(&mut self, day: i32) -> Result<FxHashSet<u128>> {
+        let mut paths = self.wh.day_files(&day_string(day))?;
+        if let Some(txn) = self.txn.as_mut() {
+            if self.rows_per_day.contains_key(&day) {
+                paths.extend(txn.writer.seal_day(day)?);
+            }
+        }
+        load_day_keys(&paths)
+    }
+
+    /// Drops the key sets of the least recently touched days while over the budget, never
+    /// those of the chunk just absorbed.
+    fn evict(&mut self, current: u64) {
+        let mut total: usize = self.seen.values().map(|s| s.len()).sum();
+        if total <= self.opts.max_dedup_keys {
+            return;
+        }
+        let mut days: Vec<(u64, i32)> = self.touched.iter().map(|(d, t)| (*t, *d)).collect();
+        days.sort_unstable();
+        for (t, day) in days {
+            if total <= self.opts.max_dedup_keys || t >= current {
+                break;
+            }
+            if let Some(set) = self.seen.remove(&day) {
+                total -= set.len();
+                self.touched.remove(&day);
+                self.evicted += 1;
+            }
+        }
     }
 
     fn quarantine(&mut self, b: &BadLine) -> Result<()> {
@@ -664,15 +713,15 @@ fn txn_staging_quarantine(wh: &Warehouse, txn: &str) -> PathBuf {
     wh.staging_dir(txn).join("quarantine.jsonl")
 }
 
-/// The dedup keys of every row committed in one day partition.
-fn load_day_keys(wh: &Warehouse, day: &str) -> Result<FxHashSet<u128>> {
+/// The dedup keys of every row in these Parquet files.
+fn load_day_keys(paths: &[PathBuf]) -> Result<FxHashSet<u128>> {
     let mut set = FxHashSet::default();
-    for path in wh.day_files(day)? {
+    for path in paths {
         let pq = |source| Error::Parquet {
             path: path.clone(),
             source,
         };
-        let file = File::open(&path).map_err(Error::io("opening", &path))?;
+        let file = File::open(path).map_err(Error::io("opening", path))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), [idx::EVENT_ID, idx::SOURCE]);
         let reader = builder
@@ -723,4 +772,57 @@ fn load_quarantine_keys(wh: &Warehouse) -> Result<FxHashSet<u128>> {
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verdict_schema::time::FixedClock;
+
+    fn line(id: &str, ts: &str) -> String {
+        format!(
+            r#"{{"timestamp":"{ts}","request_id":"{id}","grant_label":"a","method":"tools/call","tool":"t","decision":"allow"}}"#
+        )
+    }
+
+    #[test]
+    fn dedup_stays_exact_when_day_keys_are_evicted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..50 {
+            text.push_str(&line(
+                &format!("a{i}"),
+                &format!("2026-11-02T10:00:{i:02}Z"),
+            ));
+            text.push('\n');
+        }
+        for i in 0..50 {
+            text.push_str(&line(
+                &format!("b{i}"),
+                &format!("2026-11-03T10:00:{i:02}Z"),
+            ));
+            text.push('\n');
+        }
+        // Late rows for the first day, whose keys were evicted: one duplicate, one new row.
+        text.push_str(&line("a7", "2026-11-02T10:00:07Z"));
+        text.push('\n');
+        text.push_str(&line("a-late", "2026-11-02T11:00:00Z"));
+        text.push('\n');
+        let log = dir.path().join("gw.jsonl");
+        std::fs::write(&log, text).unwrap();
+        let mut opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
+        opts.chunk_bytes = 1024;
+        opts.max_dedup_keys = 60;
+        let clock = FixedClock(0);
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert!(
+            s.dedup_evictions > 0,
+            "the budget must have forced an eviction"
+        );
+        assert_eq!((s.rows_written, s.duplicates), (101, 1));
+        assert_eq!(s.rows_per_day["2026-11-02"], 51);
+        // Re-ingesting finds every row, across both days' files.
+        let again = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((again.rows_written, again.duplicates), (0, 102));
+    }
 }

@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use verdict_schema::{col, decisions_schema, idx, time::day_string};
 
@@ -77,7 +79,9 @@ pub struct StagedPart {
 }
 
 struct OpenPart {
-    writer: ArrowWriter<File>,
+    writer: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    row_groups: usize,
     path: PathBuf,
     rel_final: String,
     rows: u64,
@@ -153,6 +157,25 @@ impl PartitionWriter {
         Ok(())
     }
 
+    /// Writes every buffered row of `day`, closes its open file, and returns every file staged
+    /// for that day so far (so their rows can be read back, e.g. to rebuild dedup keys).
+    ///
+    /// # Errors
+    /// When writing or closing the file fails.
+    pub fn seal_day(&mut self, day: i32) -> Result<Vec<PathBuf>> {
+        self.flush(day, true)?;
+        let day_s = day_string(day);
+        if let Some(part) = self.days.get_mut(&day).and_then(|s| s.part.take()) {
+            self.done.push(close(part, &day_s)?);
+        }
+        Ok(self
+            .done
+            .iter()
+            .filter(|p| p.day == day_s)
+            .map(|p| p.staged.clone())
+            .collect())
+    }
+
     /// Writes every buffered row, closes every file and returns the staged parts.
     ///
     /// # Errors
@@ -220,13 +243,20 @@ impl PartitionWriter {
             self.next_part += 1;
             let path = dir.join(&name);
             let file = File::create(&path).map_err(Error::io("creating", &path))?;
-            let writer = ArrowWriter::try_new(file, decisions_schema(), Some(self.props.clone()))
-                .map_err(|source| Error::Parquet {
+            let pq = |source| Error::Parquet {
                 path: path.clone(),
                 source,
-            })?;
+            };
+            // ArrowWriter embeds the Arrow schema in the footer; its lower-level halves let the
+            // columns of a row group be encoded on two threads.
+            let (writer, factory) =
+                ArrowWriter::try_new(file, decisions_schema(), Some(self.props.clone()))
+                    .and_then(ArrowWriter::into_serialized_writer)
+                    .map_err(pq)?;
             state.part = Some(OpenPart {
                 writer,
+                factory,
+                row_groups: 0,
                 path,
                 rel_final: format!("day={day_s}/{name}"),
                 rows: 0,
@@ -235,12 +265,7 @@ impl PartitionWriter {
             });
         }
         if let Some(part) = state.part.as_mut() {
-            let pq = |source| Error::Parquet {
-                path: part.path.clone(),
-                source,
-            };
-            part.writer.write(&out).map_err(pq)?;
-            part.writer.flush().map_err(|source| Error::Parquet {
+            write_row_group(part, &out).map_err(|source| Error::Parquet {
                 path: part.path.clone(),
                 source,
             })?;
@@ -277,11 +302,63 @@ fn sort_order(batches: &[RecordBatch]) -> Vec<(i64, u32, u32)> {
     order
 }
 
+/// Encodes one row group with its columns split over two threads: `raw` (the bulk of the bytes)
+/// on one, every other column on the other; then appends the chunks in column order.
+fn write_row_group(part: &mut OpenPart, batch: &RecordBatch) -> parquet::errors::Result<()> {
+    use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowLeafColumn};
+    let writers = part.factory.create_column_writers(part.row_groups)?;
+    let schema = decisions_schema();
+    let mut leaves = Vec::with_capacity(writers.len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        leaves.extend(compute_leaves(field, column)?);
+    }
+    // Every column before `raw` has exactly one leaf, so its leaf index is its column index.
+    type Job = Vec<(usize, ArrowColumnWriter, ArrowLeafColumn)>;
+    let (mut rest, mut raw): (Job, Job) = (Vec::new(), Vec::new());
+    for (i, (w, leaf)) in writers.into_iter().zip(leaves).enumerate() {
+        if i == idx::RAW {
+            raw.push((i, w, leaf))
+        } else {
+            rest.push((i, w, leaf))
+        }
+    }
+    let encode = |job: Job| {
+        job.into_iter()
+            .map(|(i, mut w, leaf)| {
+                w.write(&leaf)?;
+                Ok((i, w.close()?))
+            })
+            .collect::<parquet::errors::Result<Vec<(usize, ArrowColumnChunk)>>>()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let h = s.spawn(|| encode(raw));
+        let a = encode(rest);
+        let b = h.join().unwrap_or_else(|_| {
+            Err(parquet::errors::ParquetError::General(
+                "encoder thread panicked".into(),
+            ))
+        });
+        (a, b)
+    });
+    let mut chunks = a?;
+    chunks.extend(b?);
+    chunks.sort_by_key(|(i, _)| *i);
+    let mut rg = part.writer.next_row_group()?;
+    for (_, chunk) in chunks {
+        chunk.append_to_row_group(&mut rg)?;
+    }
+    rg.close()?;
+    part.row_groups += 1;
+    Ok(())
+}
+
 fn close(part: OpenPart, day: &str) -> Result<StagedPart> {
     let OpenPart {
         writer,
         path,
         rel_final,
+        factory: _,
+        row_groups: _,
         rows,
         min_ts,
         max_ts,

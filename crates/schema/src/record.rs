@@ -117,10 +117,21 @@ pub struct DecisionBatchBuilder {
 impl DecisionBatchBuilder {
     /// A builder with room for `capacity` rows; `keep_raw: false` stores `raw` as null.
     pub fn new(capacity: usize, keep_raw: bool) -> Self {
+        Self::with_raw_bytes(
+            capacity,
+            if keep_raw { capacity * 400 } else { 0 },
+            keep_raw,
+        )
+    }
+
+    /// Like [`new`](Self::new), with room for exactly `raw_bytes` of raw text: a decoder that
+    /// knows its input size avoids over-allocating the largest column (batches keep their
+    /// capacity until they are written, so this bounds an ingest's memory).
+    pub fn with_raw_bytes(capacity: usize, raw_bytes: usize, keep_raw: bool) -> Self {
         let s = || StringBuilder::with_capacity(capacity, capacity * 16);
         Self {
             keep_raw,
-            event_id: s(),
+            event_id: StringBuilder::with_capacity(capacity, capacity * 24),
             ts: TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
             source: StringDictionaryBuilder::new(),
             identity: s(),
@@ -130,15 +141,15 @@ impl DecisionBatchBuilder {
             method: s(),
             tool: s(),
             arg_keys: ListBuilder::new(StringBuilder::new()).with_field(arg_keys_item()),
-            args: s(),
+            args: StringBuilder::new(),
             decision: StringDictionaryBuilder::new(),
-            rule: s(),
-            message: s(),
+            rule: StringBuilder::new(),
+            message: StringBuilder::new(),
             policy_id: s(),
-            policy_version: s(),
+            policy_version: StringBuilder::with_capacity(capacity, capacity * 4),
             upstream_status: Int32Builder::with_capacity(capacity),
             latency_ms: Float64Builder::with_capacity(capacity),
-            raw: StringBuilder::with_capacity(capacity, if keep_raw { capacity * 400 } else { 0 }),
+            raw: StringBuilder::with_capacity(capacity, if keep_raw { raw_bytes } else { 0 }),
             ingest_file: s(),
             ingest_line: UInt64Builder::with_capacity(capacity),
             rows: 0,

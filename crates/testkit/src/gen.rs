@@ -55,7 +55,7 @@ impl Default for GenOptions {
         Self {
             seed: 1,
             // 2026-11-02T00:00:00Z
-            start_micros: 1_762_041_600_000_000,
+            start_micros: 1_793_577_600_000_000,
             mean_gap_micros: 250_000,
             identities: 60,
             args_permille: 100,
