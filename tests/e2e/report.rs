@@ -266,6 +266,23 @@ fn denials_rate_limits_and_destructive() {
          bob,session_create,2,/tools/session_create/limits/session_create_rate,2,2,2026-11-02T09:02:00.000000Z,2026-11-02T09:02:01.000000Z,2026-11-02T09:02:02.000000Z\n\
          alice,navigate,1,/all_tools/limits/calls-per-minute,1,1,2026-11-03T11:00:00.000000Z,2026-11-03T11:00:00.000000Z,2026-11-03T11:00:00.000000Z\n"
     );
+    let out = csv(
+        &t,
+        &["report", "rate-limits", "--by", "identity,tool,minute"],
+    );
+    assert_eq!(
+        out,
+        "identity,tool,minute,rate_limited,counter,counter_calls,peak_per_minute,peak_minute,first_seen,last_seen\n\
+         bob,session_create,2026-11-02T09:02:00.000000Z,2,/tools/session_create/limits/session_create_rate,2,2,2026-11-02T09:02:00.000000Z,2026-11-02T09:02:01.000000Z,2026-11-02T09:02:02.000000Z\n\
+         alice,navigate,2026-11-03T11:00:00.000000Z,1,/all_tools/limits/calls-per-minute,1,1,2026-11-03T11:00:00.000000Z,2026-11-03T11:00:00.000000Z,2026-11-03T11:00:00.000000Z\n"
+    );
+    let out = csv(&t, &["report", "rate-limits", "--by", "rule,minute"]);
+    assert_eq!(
+        out,
+        "rule,minute,rate_limited,peak_per_minute,peak_minute,first_seen,last_seen\n\
+         /tools/session_create/limits/session_create_rate,2026-11-02T09:02:00.000000Z,2,2,2026-11-02T09:02:00.000000Z,2026-11-02T09:02:01.000000Z,2026-11-02T09:02:02.000000Z\n\
+         /all_tools/limits/calls-per-minute,2026-11-03T11:00:00.000000Z,1,1,2026-11-03T11:00:00.000000Z,2026-11-03T11:00:00.000000Z,2026-11-03T11:00:00.000000Z\n"
+    );
     // Allowed destructive calls first, then the others, each by time; purge_cache by the verb heuristic.
     let out = csv(&t, &["report", "destructive"]);
     let ids: Vec<_> = out

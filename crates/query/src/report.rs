@@ -426,11 +426,15 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
     let mut select: Vec<Expr> = by.iter().map(|g| g.expr()).collect();
     for &n in needs {
         if !group_names.contains(&n) {
-            select.push(if n == c::DECISION {
-                cast(col(c::DECISION), DataType::Utf8).alias(c::DECISION)
-            } else {
-                col(n)
-            });
+            // Counting reports compare the dictionary-encoded decision in place (per dictionary
+            // value, not per row); only a report that prints it casts it to text.
+            select.push(
+                if n == c::DECISION && spec.kind == ReportKind::Destructive {
+                    cast(col(c::DECISION), DataType::Utf8).alias(c::DECISION)
+                } else {
+                    col(n)
+                },
+            );
         }
     }
     match spec.kind {
@@ -583,6 +587,45 @@ fn denials(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame
 /// `first_seen`, `last_seen`.
 fn rate_limits(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame> {
     let by_rule = by.contains(&GroupBy::Rule);
+    if by.contains(&GroupBy::Minute) && by_rule {
+        // Each group is one rule in one minute: a single aggregation answers everything.
+        return Ok(base.aggregate(
+            cols(groups),
+            vec![
+                count(lit(1i64)).alias("rate_limited"),
+                count(lit(1i64)).alias("peak_per_minute"),
+                max(col(GroupBy::Minute.as_str())).alias("peak_minute"),
+                min(col(c::TS)).alias("first_seen"),
+                max(col(c::TS)).alias("last_seen"),
+            ],
+        )?);
+    }
+    if by.contains(&GroupBy::Minute) {
+        // Each group lies within one minute: its peak is its total and no window is needed.
+        let mut keys = cols(groups);
+        keys.push(col(c::RULE));
+        let per_rule = base.aggregate(
+            keys,
+            vec![
+                count(lit(1i64)).alias("n"),
+                min(col(c::TS)).alias("f"),
+                max(col(c::TS)).alias("l"),
+            ],
+        )?;
+        let rule_order = || vec![desc(col("n")), asc(col(c::RULE))];
+        let mut aggs = vec![sum(col("n")).alias("rate_limited")];
+        aggs.extend([
+            first_value(col(c::RULE), rule_order()).alias("counter"),
+            first_value(col("n"), rule_order()).alias("counter_calls"),
+        ]);
+        aggs.extend([
+            sum(col("n")).alias("peak_per_minute"),
+            max(col(GroupBy::Minute.as_str())).alias("peak_minute"),
+            min(col("f")).alias("first_seen"),
+            max(col("l")).alias("last_seen"),
+        ]);
+        return Ok(per_rule.aggregate(cols(groups), aggs)?);
+    }
     let mut rule_keys = cols(groups);
     if !by_rule {
         rule_keys.push(col(c::RULE));
