@@ -84,22 +84,7 @@ fn issue_2_abort_at_every_commit_step() {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 300, "{step}: no row twice");
-        let manifest: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(wh.join("_verdict/manifest.json")).unwrap(),
-        )
-        .unwrap();
-        let in_manifest: u64 = manifest["parts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["rows"].as_u64().unwrap())
-            .sum();
-        assert_eq!(in_manifest, 300, "{step}: the manifest is exact");
-        assert_eq!(
-            manifest["parts"].as_array().unwrap().len(),
-            parquet_files(&wh).len(),
-            "{step}"
-        );
+        assert_manifest_exact(&wh, 300, step);
     }
 }
 
@@ -156,18 +141,22 @@ fn issue_2_sigkill_mid_ingest() {
     ids.sort();
     ids.dedup();
     assert_eq!((ids.len(), rows.len()), (6000, 6000));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(wh.join("_verdict/manifest.json")).unwrap())
-            .unwrap();
-    let in_manifest: u64 = manifest["parts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["rows"].as_u64().unwrap())
-        .sum();
-    assert_eq!(in_manifest, 6000);
+    assert_manifest_exact(&wh, 6000, "after the final run");
+}
+
+/// The manifest lists exactly the Parquet files on disk, and their rows add up to `rows`.
+fn assert_manifest_exact(wh: &std::path::Path, rows: u64, when: &str) {
+    let text = std::fs::read_to_string(wh.join("_verdict/manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let parts = manifest["parts"].as_array().unwrap();
+    let in_manifest: u64 = parts.iter().map(|p| p["rows"].as_u64().unwrap()).sum();
     assert_eq!(
-        manifest["parts"].as_array().unwrap().len(),
-        parquet_files(&wh).len()
+        in_manifest, rows,
+        "{when}: the manifest counts every row once"
+    );
+    assert_eq!(
+        parts.len(),
+        parquet_files(wh).len(),
+        "{when}: the manifest lists every file"
     );
 }

@@ -50,7 +50,7 @@ impl FromStr for Gate {
             return Ok(Gate::ChangedAbove(v));
         }
         if t.contains("->") || t == "indeterminate" {
-            let known = TRANSITIONS.iter().any(|k| *k == t) || valid_pair(t);
+            let known = TRANSITIONS.contains(&t) || valid_pair(t);
             if known && t != "unchanged" {
                 return Ok(Gate::Transition(t.to_string()));
             }

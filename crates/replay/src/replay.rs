@@ -194,10 +194,7 @@ pub fn replay(
             agg.first.get_or_insert(ts);
             agg.last = Some(ts);
         }
-        let is_call = match (v.method(i), tool) {
-            (Some("tools/call") | None, Some(_)) => true,
-            _ => false,
-        };
+        let is_call = matches!((v.method(i), tool), (Some("tools/call") | None, Some(_)));
         let Some(tool) = tool.filter(|_| is_call) else {
             if reported {
                 agg.counts.skipped_non_tool += 1;
