@@ -57,29 +57,13 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    /// Start of the range, inclusive: RFC 3339, a date, or relative to now (24h, 7d).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// End of the range, exclusive: RFC 3339, a date, or relative to now.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-
     /// Also run the calls of this period before --since, to warm the counters up (e.g. 1h).
     #[arg(long, value_name = "DURATION", requires = "since")]
     pub warmup: Option<String>,
 
-    /// Report only these identities (repeatable); counters still see all traffic.
-    #[arg(long, value_name = "NAME")]
-    pub identity: Vec<String>,
-
-    /// Report only these tools (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub tool: Vec<String>,
-
-    /// Report only these servers (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub server: Vec<String>,
+    /// Which calls are reported; the counters still see all traffic, so no outcome changes.
+    #[command(flatten)]
+    pub filter: TrafficFilter,
 
     /// Example events per transition.
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -144,17 +128,9 @@ pub struct QueryOutputArgs {
     pub catalog: Option<PathBuf>,
 }
 
-/// `verdict report`.
+/// The time range and the identity, tool and server filters that `report` and `replay` share.
 #[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// volume, denials, rate-limits, identities, tools or destructive.
-    #[arg(value_name = "KIND")]
-    pub kind: String,
-
-    /// Group by these (comma-separated): identity,tool,server,session,decision,rule,day,hour,minute.
-    #[arg(long, value_name = "COLS", value_delimiter = ',')]
-    pub by: Vec<String>,
-
+pub struct TrafficFilter {
     /// From this time, inclusive: RFC 3339, a date, or relative to now (24h, 7d).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -174,6 +150,21 @@ pub struct ReportArgs {
     /// Only these servers (repeatable).
     #[arg(long, value_name = "NAME")]
     pub server: Vec<String>,
+}
+
+/// `verdict report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// volume, denials, rate-limits, identities, tools or destructive.
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+
+    /// Group by these (comma-separated): identity,tool,server,session,decision,rule,day,hour,minute.
+    #[arg(long, value_name = "COLS", value_delimiter = ',')]
+    pub by: Vec<String>,
+
+    #[command(flatten)]
+    pub filter: TrafficFilter,
 
     /// Only these sessions (repeatable).
     #[arg(long, value_name = "ID")]

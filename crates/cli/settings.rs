@@ -12,7 +12,9 @@ use verdict_schema::time::{format_micros, parse_rfc3339_micros};
 
 use verdict_query::{GroupBy, OutputFormat, ReportKind, ReportSpec, TimelineSpec};
 
-use crate::args::{Cli, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs, When};
+use crate::args::{
+    Cli, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs, TrafficFilter, When,
+};
 
 /// Where the warehouse is when neither the flag nor the environment says.
 pub const DEFAULT_WAREHOUSE: &str = "verdict-warehouse";
@@ -133,20 +135,15 @@ pub fn parse_time(s: &str, now: i64) -> Result<i64> {
         .map_err(|_| anyhow!("invalid time `{s}` (expected RFC 3339, a date like 2026-11-02, or a relative time like 24h or 7d)"))
 }
 
-/// Options of `verdict replay`, with the gates parsed.
-pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
-    let since = a
-        .since
-        .as_deref()
-        .map(|s| parse_time(s, env.now))
-        .transpose()
-        .context("--since")?;
-    let until = a
-        .until
-        .as_deref()
-        .map(|s| parse_time(s, env.now))
-        .transpose()
-        .context("--until")?;
+/// The `[since, until)` range of a filter, checked to be non-empty.
+pub fn range(f: &TrafficFilter, env: &Env) -> Result<(Option<i64>, Option<i64>)> {
+    let time = |v: &Option<String>, flag: &'static str| {
+        v.as_deref()
+            .map(|s| parse_time(s, env.now))
+            .transpose()
+            .context(flag)
+    };
+    let (since, until) = (time(&f.since, "--since")?, time(&f.until, "--until")?);
     if let (Some(s), Some(u)) = (since, until) {
         if u <= s {
             return Err(anyhow!(
@@ -156,6 +153,12 @@ pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
             ));
         }
     }
+    Ok((since, until))
+}
+
+/// Options of `verdict replay`, with the gates parsed.
+pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
+    let (since, until) = range(&a.filter, env)?;
     let gates = a
         .fail_on
         .iter()
@@ -172,9 +175,9 @@ pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
             .map(parse_duration)
             .transpose()
             .context("--warmup")?,
-        identities: a.identity.clone(),
-        tools: a.tool.clone(),
-        servers: a.server.clone(),
+        identities: a.filter.identity.clone(),
+        tools: a.filter.tool.clone(),
+        servers: a.filter.server.clone(),
         samples: a.samples,
         changes: a.changes.clone(),
         gates,
@@ -202,21 +205,10 @@ pub fn report(a: &ReportArgs, env: &Env) -> Result<ReportSpec> {
             .filter(|s| !s.trim().is_empty())
             .map(|s| s.parse::<GroupBy>().map_err(|e| anyhow!("--by: {e}")))
             .collect::<Result<_>>()?;
-    spec.since = a
-        .since
-        .as_deref()
-        .map(|s| parse_time(s, env.now))
-        .transpose()
-        .context("--since")?;
-    spec.until = a
-        .until
-        .as_deref()
-        .map(|s| parse_time(s, env.now))
-        .transpose()
-        .context("--until")?;
-    spec.identities = a.identity.clone();
-    spec.tools = a.tool.clone();
-    spec.servers = a.server.clone();
+    (spec.since, spec.until) = range(&a.filter, env)?;
+    spec.identities = a.filter.identity.clone();
+    spec.tools = a.filter.tool.clone();
+    spec.servers = a.filter.server.clone();
     spec.sessions = a.session.clone();
     spec.decisions = a
         .decision

@@ -406,6 +406,24 @@ fn time_filters_prune_day_partitions() {
         "{}",
         plan.stdout
     );
+    let empty = t
+        .cmd(&[
+            "report",
+            "volume",
+            "--since",
+            "2026-11-04",
+            "--until",
+            "2026-11-03",
+        ])
+        .run();
+    assert_exit!(empty, 2);
+    assert!(
+        empty
+            .stderr
+            .contains("--until (2026-11-03T00:00:00.000000Z) must be after --since"),
+        "{}",
+        empty.stderr
+    );
     // Relative times are relative to now (pinned here with VERDICT_NOW).
     let out = t
         .cmd(&[
