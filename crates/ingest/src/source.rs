@@ -112,6 +112,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
             continue;
         }
         if entry.file_type()?.is_dir() {
+            // A warehouse under the directory is output, not input: its quarantine holds JSONL.
+            if name.starts_with('_') || path.join("_verdict").is_dir() {
+                continue;
+            }
             walk(&path, out)?;
         } else if DIR_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             out.push(path);
@@ -432,12 +436,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir(d.join("sub")).unwrap();
+        std::fs::create_dir_all(d.join("verdict-warehouse/_verdict")).unwrap();
+        std::fs::create_dir_all(d.join("verdict-warehouse/quarantine")).unwrap();
         for f in [
             "b.jsonl",
             "a.jsonl.gz",
             "sub/c.jsonl.zst",
             "notes.txt",
             ".hidden.jsonl",
+            "verdict-warehouse/quarantine/t.jsonl",
         ] {
             std::fs::write(d.join(f), b"").unwrap();
         }
