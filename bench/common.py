@@ -45,3 +45,15 @@ def generate(lines, seed, path, gap_ms=250):
     with open(path, "wb") as f:
         subprocess.run([str(RELEASE / "verdict-gen"), str(lines), str(seed), str(gap_ms)], stdout=f, check=True)
     return path
+
+
+def ensure_warehouse(wh, lines, seed, work, gap_ms=60):
+    """Generates and ingests `lines` lines into `wh` unless it already holds a warehouse; the
+    generated file is deleted afterwards (it is large and reproducible)."""
+    wh = Path(wh)
+    if (wh / "decisions").exists():
+        return wh
+    src = generate(lines, seed, Path(work) / f"pl-{lines}-{seed}.jsonl", gap_ms=gap_ms)
+    run_measured([str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--progress", "never"])
+    src.unlink()
+    return wh

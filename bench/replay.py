@@ -10,11 +10,10 @@ Shares its warehouse with bench/reports.py (same --work): 11.5M lines hold about
 
 import argparse
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-from common import RELEASE, ROOT, build_release, generate, run_measured
+from common import RELEASE, ROOT, build_release, ensure_warehouse, generate, run_measured
 
 POLICY = ROOT / "bench" / "policies" / "bench.json"
 
@@ -44,10 +43,7 @@ def main():
         build_release()
     results = {}
     for label, lines, wh in [("small", args.small, work / "wh-small"), ("large", args.lines, work / "wh")]:
-        if not (wh / "decisions").exists():
-            src = generate(lines, args.seed, work / f"pl-{lines}.jsonl", gap_ms=60)
-            run_measured([str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--progress", "never"])
-            src.unlink()
+        ensure_warehouse(wh, lines, args.seed, work)
         results[label] = replay(wh)
     peer = ROOT / "bench" / "peer"
     peer_bin = Path("/tmp/target-peer/release/peer-bench")

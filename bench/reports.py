@@ -13,12 +13,11 @@ best-of-N wall time of volume/denials/rate-limits grouped as the issue asks, wit
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from common import RELEASE, ROOT, build_release, generate, run_measured
+from common import ROOT, build_release, ensure_warehouse
 
 DUCK_SQL = {
     "volume --by identity,tool": """
@@ -60,12 +59,8 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     if not args.skip_build:
         build_release()
-    wh = work / "wh"
-    if not (wh / "decisions").exists():
-        # 60 ms between calls on average: 10M calls span about a week of day partitions.
-        src = generate(args.lines, args.seed, work / f"pl-{args.lines}.jsonl", gap_ms=60)
-        run_measured([str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--progress", "never"])
-        src.unlink()
+    # 60 ms between calls on average: 11.5M calls span 9 day partitions.
+    wh = ensure_warehouse(work / "wh", args.lines, args.seed, work)
     env = dict(os.environ, VERDICT_BENCH_WAREHOUSE=str(wh), VERDICT_BENCH_RUNS=str(args.runs))
     out = subprocess.run(["cargo", "bench", "-q", "-p", "verdict-query", "--bench", "reports"],
                          cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
