@@ -2,7 +2,7 @@
 //! thread drops duplicates, quarantines bad lines and stages rows, then commits atomically.
 //! Input order decides which copy of a duplicate is kept: the first one read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
@@ -754,12 +754,9 @@ fn load_quarantine_keys(wh: &Warehouse) -> Result<FxHashSet<u128>> {
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(keys);
     };
-    let mut by_name: HashMap<String, PathBuf> = HashMap::new();
-    for e in entries.flatten() {
-        by_name.insert(e.file_name().to_string_lossy().into_owned(), e.path());
-    }
-    for (name, path) in by_name {
-        if !name.ends_with(".jsonl") {
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(Error::io("reading", &path))?;

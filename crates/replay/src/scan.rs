@@ -45,7 +45,7 @@ pub struct BatchView {
     pub server: StringArray,
     pub method: StringArray,
     pub tool: StringArray,
-    pub arg_keys_offsets: Option<OffsetBuffer<i32>>,
+    pub arg_keys_offsets: OffsetBuffer<i32>,
     pub arg_keys_nulls: Option<arrow::buffer::NullBuffer>,
     pub arg_key_values: StringArray,
     pub args: StringArray,
@@ -141,7 +141,7 @@ impl BatchView {
             server: s(col::SERVER)?,
             method: s(col::METHOD)?,
             tool: s(col::TOOL)?,
-            arg_keys_offsets: Some(list.offsets().clone()),
+            arg_keys_offsets: list.offsets().clone(),
             arg_keys_nulls: list.nulls().cloned(),
             arg_key_values,
             args: s(col::ARGS)?,
@@ -189,11 +189,9 @@ impl BatchView {
         if self.arg_keys_nulls.as_ref().is_some_and(|n| n.is_null(i)) {
             return false;
         }
-        if let Some(off) = &self.arg_keys_offsets {
-            let (a, b) = (off[i] as usize, off[i + 1] as usize);
-            for j in a..b {
-                buf.push(self.arg_key_values.value(j));
-            }
+        let off = &self.arg_keys_offsets;
+        for j in off[i] as usize..off[i + 1] as usize {
+            buf.push(self.arg_key_values.value(j));
         }
         true
     }
