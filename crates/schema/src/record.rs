@@ -15,7 +15,8 @@ use crate::error::Result;
 use crate::Decision;
 
 /// One row of the decisions table, borrowing from the input line where it can.
-/// `raw`, `ingest_file` and `ingest_line` are supplied to the builder separately.
+/// `raw` (unless [`element`](Self::element) is set), `ingest_file` and `ingest_line` are
+/// supplied to the builder separately.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRecord<'a> {
     /// The proxy's id for the decision, or the stable fallback hash.
@@ -54,6 +55,9 @@ pub struct DecisionRecord<'a> {
     pub upstream_status: Option<i32>,
     /// End-to-end latency in milliseconds.
     pub latency_ms: Option<f64>,
+    /// The element of a fanned-out array this row came from, stored in `raw` instead of the
+    /// whole line; `None`: the line is the record.
+    pub element: Option<Cow<'a, str>>,
 }
 
 impl<'a> DecisionRecord<'a> {
@@ -83,6 +87,7 @@ impl<'a> DecisionRecord<'a> {
             policy_version: None,
             upstream_status: None,
             latency_ms: None,
+            element: None,
         }
     }
 }

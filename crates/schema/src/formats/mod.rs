@@ -1,32 +1,106 @@
-//! Input formats: each turns one input line into decision records.
-//! A closed enum and a `match`, so that adding a format is one variant and one module.
+//! Input formats: each turns one proxy record into decision records.
+//! A closed enum and a `match`, so that adding a format is one variant and one module; a user
+//! [`Mapping`] covers any other proxy. [`Decoder::decode_line`] is what the ingest runs per line:
+//! it unwraps the envelope, fans out JSON arrays, decodes and applies a mapping's overrides.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::error::LineError;
+use crate::error::{LineError, LineErrorKind};
 use crate::record::DecisionRecord;
 
+pub mod agentgateway;
+pub mod cedarling;
+pub mod cloudflare;
+pub mod cloudtrail;
+pub mod common;
+mod detect;
+pub mod docker;
+pub mod envelope;
+pub mod envoy;
+pub mod gatekit;
+pub mod json;
+pub mod kong;
+pub mod mapping;
+pub mod mcp_guard;
+pub mod opa;
 pub mod policylayer;
+pub mod toolhive;
+pub mod tyk;
 
-/// A proxy log format verdict can read.
+pub use detect::{detect, DetectError, Detected, DETECT_LINES};
+pub use mapping::{Mapping, MappingError};
+
+/// A proxy log format verdict reads natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
     /// The PolicyLayer MCP gateway's JSONL decision log (the home format).
     PolicyLayer,
+    /// OPA decision logs: console lines or the gzip JSON arrays its plugin uploads.
+    Opa,
+    /// Envoy JSON access logs with ext_authz / RBAC / rate-limit flags and details.
+    Envoy,
+    /// agentgateway JSON request logs.
+    AgentGateway,
+    /// Kong File Log entries with `ai.mcp` (AI MCP Proxy).
+    Kong,
+    /// Docker MCP Gateway policy audit events.
+    Docker,
+    /// Gatekit `audit_jsonl` events.
+    Gatekit,
+    /// mcp-guard audit lines.
+    McpGuard,
+    /// ToolHive audit events (slog JSON).
+    ToolHive,
+    /// Tyk MCP access-log lines.
+    Tyk,
+    /// Cloudflare MCP portal logs (Logpush).
+    Cloudflare,
+    /// Cedarling (Janssen) decision logs.
+    Cedarling,
+    /// CloudTrail `IsAuthorized` events of Amazon Verified Permissions.
+    CloudTrail,
 }
 
 impl Format {
-    /// Every built-in format.
-    pub const ALL: [Format; 1] = [Format::PolicyLayer];
+    /// Every built-in format, in the order detection tries them.
+    pub const ALL: [Format; 13] = [
+        Format::PolicyLayer,
+        Format::Opa,
+        Format::Envoy,
+        Format::AgentGateway,
+        Format::Kong,
+        Format::Docker,
+        Format::Gatekit,
+        Format::McpGuard,
+        Format::ToolHive,
+        Format::Tyk,
+        Format::Cloudflare,
+        Format::Cedarling,
+        Format::CloudTrail,
+    ];
 
     /// The name used on the command line and stored in the `source` column.
     pub fn name(self) -> &'static str {
         match self {
-            Format::PolicyLayer => "policylayer",
+            Format::PolicyLayer => policylayer::SOURCE,
+            Format::Opa => opa::SOURCE,
+            Format::Envoy => envoy::SOURCE,
+            Format::AgentGateway => agentgateway::SOURCE,
+            Format::Kong => kong::SOURCE,
+            Format::Docker => docker::SOURCE,
+            Format::Gatekit => gatekit::SOURCE,
+            Format::McpGuard => mcp_guard::SOURCE,
+            Format::ToolHive => toolhive::SOURCE,
+            Format::Tyk => tyk::SOURCE,
+            Format::Cloudflare => cloudflare::SOURCE,
+            Format::Cedarling => cedarling::SOURCE,
+            Format::CloudTrail => cloudtrail::SOURCE,
         }
     }
 
@@ -34,21 +108,96 @@ impl Format {
     pub fn description(self) -> &'static str {
         match self {
             Format::PolicyLayer => "PolicyLayer MCP gateway decision log (one JSON object a line)",
+            Format::Opa => {
+                "OPA decision logs: console lines, or the gzip JSON arrays of its upload plugin"
+            }
+            Format::Envoy => {
+                "Envoy JSON access log (ext_authz, RBAC, local/global rate limit, MCP filter)"
+            }
+            Format::AgentGateway => "agentgateway JSON request log (LOG_FORMAT=json)",
+            Format::Kong => {
+                "Kong File Log / HTTP Log entries with ai.mcp (one row per audited tool call)"
+            }
+            Format::Docker => "Docker MCP Gateway policy audit events",
+            Format::Gatekit => "Gatekit audit_jsonl events (REQUEST lines carry the decision)",
+            Format::McpGuard => "mcp-guard audit log lines",
+            Format::ToolHive => "ToolHive audit events (slog JSON, msg=audit_event)",
+            Format::Tyk => "Tyk MCP proxy access-log lines",
+            Format::Cloudflare => "Cloudflare MCP portal logs (Logpush mcp_portal_logs)",
+            Format::Cedarling => "Cedarling (Janssen) decision logs (log_kind=Decision)",
+            Format::CloudTrail => {
+                "CloudTrail IsAuthorized / BatchIsAuthorized events of Amazon Verified Permissions"
+            }
         }
     }
 
-    /// Decodes one line (without its line terminator) into records appended to `out`.
-    /// Most formats yield one record a line; formats that fan out may yield several or none.
+    /// The fields that identify the format's records in auto-detection.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Format::PolicyLayer => {
+                "timestamp + decision + one of request_id, grant_id, grant_label"
+            }
+            Format::Opa => "decision_id + path, or type=openpolicyagent.org/decision_logs",
+            Format::Envoy => "response_flags or response_code_details",
+            Format::AgentGateway => "scope=request + http.status",
+            Format::Kong => "started_at + latencies",
+            Format::Docker => "trigger + target_type + result",
+            Format::Gatekit => "pipeline_outcome",
+            Format::McpGuard => "event_type + identity_id",
+            Format::ToolHive => "msg=audit_event",
+            Format::Tyk => "prefix=access-log + mcp_method",
+            Format::Cloudflare => "PortalID + ToolCallName",
+            Format::Cedarling => "log_kind + decision + policystore_id",
+            Format::CloudTrail => {
+                "eventSource=verifiedpermissions.amazonaws.com + additionalEventData, or Records[]"
+            }
+        }
+    }
+
+    /// Whether one (unwrapped) record looks like this format.
+    pub fn matches(self, record: &json::Node<'_>) -> bool {
+        match self {
+            Format::PolicyLayer => policylayer::matches(record),
+            Format::Opa => opa::matches(record),
+            Format::Envoy => envoy::matches(record),
+            Format::AgentGateway => agentgateway::matches(record),
+            Format::Kong => kong::matches(record),
+            Format::Docker => docker::matches(record),
+            Format::Gatekit => gatekit::matches(record),
+            Format::McpGuard => mcp_guard::matches(record),
+            Format::ToolHive => toolhive::matches(record),
+            Format::Tyk => tyk::matches(record),
+            Format::Cloudflare => cloudflare::matches(record),
+            Format::Cedarling => cedarling::matches(record),
+            Format::CloudTrail => cloudtrail::matches(record),
+        }
+    }
+
+    /// Decodes one record (a JSON object, out of its envelope) into records appended to `out`.
+    /// Most records yield one row; formats that fan out may yield several, and a line the proxy
+    /// wrote that is not a decision (a startup message) yields none.
     ///
     /// # Errors
     /// A [`LineError`] naming the field at fault; nothing is appended then.
     pub fn decode<'a>(
         self,
-        line: &'a str,
+        text: &'a str,
         out: &mut Vec<DecisionRecord<'a>>,
     ) -> Result<(), LineError> {
         match self {
-            Format::PolicyLayer => out.push(policylayer::decode(line)?),
+            Format::PolicyLayer => out.push(policylayer::decode(text)?),
+            Format::Opa => opa::decode(text, out)?,
+            Format::Envoy => envoy::decode(text, out)?,
+            Format::AgentGateway => agentgateway::decode(text, out)?,
+            Format::Kong => kong::decode(text, out)?,
+            Format::Docker => docker::decode(text, out)?,
+            Format::Gatekit => gatekit::decode(text, out)?,
+            Format::McpGuard => mcp_guard::decode(text, out)?,
+            Format::ToolHive => toolhive::decode(text, out)?,
+            Format::Tyk => tyk::decode(text, out)?,
+            Format::Cloudflare => cloudflare::decode(text, out)?,
+            Format::Cedarling => cedarling::decode(text, out)?,
+            Format::CloudTrail => cloudtrail::decode(text, out)?,
         }
         Ok(())
     }
@@ -64,12 +213,13 @@ impl FromStr for Format {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let want = s.trim().to_ascii_lowercase().replace('_', "-");
         Format::ALL
             .into_iter()
-            .find(|f| f.name() == s)
+            .find(|f| f.name() == want || (want == "mcpguard" && *f == Format::McpGuard))
             .ok_or_else(|| {
                 let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown format `{s}` (known: {})", names.join(", "))
+                format!("unknown format `{s}` (known: auto, {})", names.join(", "))
             })
     }
 }
@@ -84,6 +234,114 @@ pub fn stable_event_id(source: &str, raw: &str) -> String {
     format!("h{:032x}", h.digest128())
 }
 
+/// Receives what one input line became: rows with their raw text, and rejected records.
+pub trait Sink {
+    /// A decoded row; `raw` is the text kept in the `raw` column (the line, or the element of a
+    /// fanned-out array).
+    fn row(&mut self, record: &DecisionRecord<'_>, raw: &str);
+    /// A record that could not become a row, with its raw text.
+    fn bad(&mut self, error: LineError, raw: &str);
+}
+
+/// How one input is decoded: a built-in format, a user mapping (which may extend a built-in
+/// format), or a format still to be detected from the input's first records.
+#[derive(Debug, Clone)]
+pub enum Decoder {
+    /// A built-in format.
+    Builtin(Format),
+    /// A user mapping.
+    Mapping(Arc<Mapping>),
+}
+
+impl Decoder {
+    /// The `source` name rows get.
+    pub fn name(&self) -> &str {
+        match self {
+            Decoder::Builtin(f) => f.name(),
+            Decoder::Mapping(m) => m.name(),
+        }
+    }
+
+    /// Decodes one input line (without its terminator): takes the record out of its envelope,
+    /// fans a JSON array out into one record per element, decodes each, and hands rows and
+    /// rejected records to `sink`. Returns how many rows it emitted.
+    pub fn decode_line(&self, line: &str, sink: &mut dyn Sink) -> usize {
+        let (text, _) = match envelope::unwrap(line) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.bad(e, line);
+                return 0;
+            }
+        };
+        if text.trim_start().starts_with('[') {
+            let elements: Vec<&RawValue> = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    sink.bad(
+                        LineError::record(LineErrorKind::InvalidJson, e.to_string()),
+                        line,
+                    );
+                    return 0;
+                }
+            };
+            let mut n = 0;
+            for (i, el) in elements.iter().enumerate() {
+                let mut out = Vec::new();
+                match self.decode_record(el.get(), &mut out) {
+                    Ok(()) => {
+                        for r in &out {
+                            sink.row(r, r.element.as_deref().unwrap_or(el.get()));
+                        }
+                        n += out.len();
+                    }
+                    Err(mut e) => {
+                        e.field = Some(match e.field.take() {
+                            Some(f) => format!("[{i}].{f}"),
+                            None => format!("[{i}]"),
+                        });
+                        sink.bad(e, el.get());
+                    }
+                }
+            }
+            return n;
+        }
+        let mut out = Vec::new();
+        match self.decode_record(&text, &mut out) {
+            Ok(()) => {
+                for r in &out {
+                    sink.row(r, r.element.as_deref().unwrap_or(line));
+                }
+                out.len()
+            }
+            Err(e) => {
+                sink.bad(e, line);
+                0
+            }
+        }
+    }
+
+    /// Decodes one JSON record (no envelope, no array).
+    ///
+    /// # Errors
+    /// The record's [`LineError`]; nothing is appended then.
+    pub fn decode_record<'a>(
+        &'a self,
+        text: &'a str,
+        out: &mut Vec<DecisionRecord<'a>>,
+    ) -> Result<(), LineError> {
+        match self {
+            Decoder::Builtin(f) => f.decode(text, out),
+            Decoder::Mapping(m) => m.decode(text, out),
+        }
+    }
+}
+
+impl From<Format> for Decoder {
+    fn from(f: Format) -> Self {
+        Decoder::Builtin(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +351,7 @@ mod tests {
         for f in Format::ALL {
             assert_eq!(f.name().parse::<Format>().unwrap(), f);
         }
+        assert_eq!("MCP_GUARD".parse::<Format>().unwrap(), Format::McpGuard);
         assert!("nope"
             .parse::<Format>()
             .unwrap_err()
@@ -105,5 +364,49 @@ mod tests {
         assert_eq!(a, stable_event_id("policylayer", "{\"a\":1}  "));
         assert_ne!(a, stable_event_id("opa", "{\"a\":1}"));
         assert_eq!(a.len(), 33);
+    }
+
+    struct Collect(Vec<(String, String)>, Vec<(String, String)>);
+    impl Sink for Collect {
+        fn row(&mut self, r: &DecisionRecord<'_>, raw: &str) {
+            self.0.push((r.event_id.to_string(), raw.to_string()));
+        }
+        fn bad(&mut self, e: LineError, raw: &str) {
+            self.1.push((e.to_string(), raw.to_string()));
+        }
+    }
+
+    #[test]
+    fn arrays_fan_out_with_each_element_as_raw() {
+        let line = r#"[{"timestamp":"2026-11-02T09:15:02Z","request_id":"a","decision":"allow"}, {"request_id":"b","decision":"deny"}]"#;
+        let mut c = Collect(Vec::new(), Vec::new());
+        let n = Decoder::Builtin(Format::PolicyLayer).decode_line(line, &mut c);
+        assert_eq!(n, 1);
+        assert_eq!(
+            c.0,
+            [(
+                "a".to_string(),
+                r#"{"timestamp":"2026-11-02T09:15:02Z","request_id":"a","decision":"allow"}"#
+                    .to_string()
+            )]
+        );
+        assert_eq!(c.1.len(), 1);
+        assert!(
+            c.1[0].0.starts_with("missing_field: field `[1].timestamp`"),
+            "{}",
+            c.1[0].0
+        );
+        assert_eq!(c.1[0].1, r#"{"request_id":"b","decision":"deny"}"#);
+    }
+
+    #[test]
+    fn envelopes_keep_the_whole_line_as_raw() {
+        let line = r#"{"log":"{\"timestamp\":\"2026-11-02T09:15:02Z\",\"request_id\":\"a\",\"decision\":\"allow\"}\n","stream":"stdout","time":"2026-11-02T09:15:02.1Z"}"#;
+        let mut c = Collect(Vec::new(), Vec::new());
+        assert_eq!(
+            Decoder::Builtin(Format::PolicyLayer).decode_line(line, &mut c),
+            1
+        );
+        assert_eq!(c.0[0].1, line);
     }
 }

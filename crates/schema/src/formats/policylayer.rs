@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{LineError, LineErrorKind};
+use crate::formats::json::Node;
 use crate::record::DecisionRecord;
 use crate::time::{epoch_int_to_micros, epoch_to_micros, parse_rfc3339_micros};
 use crate::Decision;
@@ -50,6 +51,18 @@ struct Line<'a> {
     latency_ms: Option<&'a RawValue>,
     #[serde(borrow, default)]
     session_id: Option<Cow<'a, str>>,
+}
+
+/// Whether a record looks like a PolicyLayer line: `timestamp` and `decision` plus one of
+/// `request_id`, `grant_id`, `grant_label` (and none of Cedarling's `log_kind`/`policystore_id`).
+pub fn matches(r: &Node<'_>) -> bool {
+    r.get("timestamp").is_some()
+        && r.get("decision").is_some()
+        && ["request_id", "grant_id", "grant_label"]
+            .iter()
+            .any(|k| r.get(k).is_some())
+        && r.get("log_kind").is_none()
+        && r.get("policystore_id").is_none()
 }
 
 /// Field names whose JSON type must be a string (or null), for error diagnosis.
