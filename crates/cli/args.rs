@@ -33,6 +33,20 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List the built-in input formats, or print a mapping template for any other proxy.
+    Formats(FormatsArgs),
+}
+
+/// `verdict formats`.
+#[derive(Debug, Args)]
+pub struct FormatsArgs {
+    /// Print a commented mapping template (TOML) for `verdict ingest --mapping`.
+    #[arg(long)]
+    pub template: bool,
+
+    /// How to print the list.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
 }
 
 /// `verdict policy ...`.
@@ -243,9 +257,23 @@ pub struct IngestArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
 
-    /// The format of the input logs.
-    #[arg(long, short = 'f', value_name = "NAME", default_value = "policylayer")]
+    /// The format of the input logs: `auto` detects it per file from its first records; see
+    /// `verdict formats` for the names.
+    #[arg(long, short = 'f', value_name = "NAME", default_value = "auto")]
     pub input_format: String,
+
+    /// A TOML mapping for a proxy verdict has no built-in format for (or to override columns
+    /// of one, with `base = "NAME"`); `verdict formats --template` prints one.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+
+    /// Print how the first records of each input map onto the table; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Records per input shown by --dry-run.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "dry_run")]
+    pub show: usize,
 
     /// How to print the summary.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
@@ -310,7 +338,30 @@ mod tests {
         assert!(a.strict);
         assert_eq!(a.format, SummaryFormat::Json);
         assert_eq!(cli.warehouse, Some(PathBuf::from("wh")));
-        assert_eq!(a.input_format, "policylayer");
+        assert_eq!(a.input_format, "auto");
+        assert!(!a.dry_run);
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "ingest",
+            "x",
+            "-f",
+            "opa",
+            "--mapping",
+            "m.toml",
+            "--dry-run",
+            "--show",
+            "2",
+        ])
+        .unwrap();
+        let Command::Ingest(a) = cli.command else {
+            panic!("not ingest")
+        };
+        assert_eq!(
+            (a.input_format.as_str(), a.show, a.dry_run),
+            ("opa", 2, true)
+        );
+        assert_eq!(a.mapping, Some(PathBuf::from("m.toml")));
+        assert!(Cli::try_parse_from(["verdict", "ingest", "x", "--show", "2"]).is_err());
     }
 
     #[test]

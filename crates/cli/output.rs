@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use verdict_ingest::{IngestSummary, Progress};
+use verdict_ingest::{IngestSummary, Preview, Progress, PREVIEW_COLUMNS};
 use verdict_replay::ReplayReport;
 
 use crate::args::SummaryFormat;
@@ -31,6 +31,82 @@ fn table() -> Table {
     t
 }
 
+/// Writes what `ingest --dry-run` found: per input, its format and each record's columns.
+pub fn previews(w: &mut dyn Write, previews: &[Preview], format: SummaryFormat) -> Result<()> {
+    if format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *w, previews)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    for p in previews {
+        let how = if p.detected { "detected" } else { "as named" };
+        writeln!(w, "{}: {} ({how}), nothing written", p.file, p.format)?;
+        for row in &p.rows {
+            let line = row
+                .get("line")
+                .map_or_else(String::new, ToString::to_string);
+            writeln!(w, "  line {line}")?;
+            for (k, v) in PREVIEW_COLUMNS
+                .iter()
+                .filter_map(|k| row.get(*k).map(|v| (k, v)))
+            {
+                let shown = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                writeln!(w, "    {k:<16}{shown}")?;
+            }
+        }
+        for r in &p.rejected {
+            let field = r
+                .field
+                .as_deref()
+                .map_or_else(String::new, |f| format!(" field `{f}`:"));
+            writeln!(
+                w,
+                "  line {}: would be quarantined: {}:{field} {}",
+                r.line, r.error, r.message
+            )?;
+        }
+        if p.skipped > 0 {
+            writeln!(
+                w,
+                "  {} line(s) hold no decision and would be skipped",
+                p.skipped
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the list of built-in input formats.
+pub fn formats(w: &mut dyn Write, format: SummaryFormat) -> Result<()> {
+    use verdict_schema::Format;
+    if format == SummaryFormat::Json {
+        let list: Vec<serde_json::Value> = Format::ALL
+            .iter()
+            .map(|f| {
+                serde_json::json!({"name": f.name(), "description": f.description(), "signature": f.signature()})
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *w, &list)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    let mut t = table();
+    t.set_header(vec!["format", "what", "detected by"]);
+    for f in Format::ALL {
+        t.add_row(vec![f.name(), f.description(), f.signature()]);
+    }
+    writeln!(w, "{t}")?;
+    writeln!(
+        w,
+        "`--input-format auto` (the default) detects these per file; any other proxy: \
+         `verdict formats --template > my-proxy.toml`, then `verdict ingest --mapping my-proxy.toml`."
+    )?;
+    Ok(())
+}
+
 /// Writes the summary of an ingest.
 pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryFormat) -> Result<()> {
     if format == SummaryFormat::Json {
@@ -51,17 +127,32 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
     };
     writeln!(w, "ingest into {}: {what}", s.warehouse)?;
     let mut t = table();
-    t.set_header(vec!["file", "lines", "rows", "quarantined", "duplicates"]);
+    t.set_header(vec![
+        "file",
+        "format",
+        "lines",
+        "rows",
+        "quarantined",
+        "skipped",
+        "duplicates",
+    ]);
     for f in &s.files {
+        let format = if f.detected {
+            format!("{} (detected)", f.format)
+        } else {
+            f.format.clone()
+        };
         t.add_row(vec![
             f.file.clone(),
+            format,
             thousands(f.lines),
             thousands(f.rows),
             thousands(f.quarantined),
+            thousands(f.skipped),
             thousands(f.duplicates),
         ]);
     }
-    right_align(&mut t, 1..5);
+    right_align(&mut t, 2..7);
     writeln!(w, "{t}")?;
     if !s.rows_per_day.is_empty() {
         let mut t = table();

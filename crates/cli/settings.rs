@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
-use verdict_ingest::{CommitStep, IngestOptions};
+use std::sync::Arc;
+
+use verdict_ingest::{CommitStep, IngestOptions, InputFormat};
+use verdict_schema::formats::{Decoder, Mapping};
 use verdict_schema::Format;
 
 use verdict_replay::{Gate, ReplayOptions};
@@ -63,10 +66,7 @@ pub fn ingest(
     stderr_is_tty: bool,
 ) -> Result<(IngestOptions, bool)> {
     let mut o = IngestOptions::new(warehouse(cli, env), args.paths.clone());
-    o.format = args
-        .input_format
-        .parse::<Format>()
-        .map_err(|e| anyhow!("--input-format: {e}"))?;
+    o.format = input_format(&args.input_format, args.mapping.as_deref())?;
     o.strict = args.strict;
     o.keep_raw = !args.no_raw;
     if let Some(t) = args.threads {
@@ -92,6 +92,35 @@ pub fn ingest(
         When::Auto => stderr_is_tty,
     };
     Ok((o, progress))
+}
+
+/// The input format: `auto`, a built-in name, or a mapping file (whose `base`, if any, must
+/// agree with a named format).
+pub fn input_format(name: &str, mapping: Option<&std::path::Path>) -> Result<InputFormat> {
+    let named = if name.eq_ignore_ascii_case("auto") {
+        None
+    } else {
+        Some(
+            name.parse::<Format>()
+                .map_err(|e| anyhow!("--input-format: {e}"))?,
+        )
+    };
+    let Some(path) = mapping else {
+        return Ok(named.map_or(InputFormat::Auto, InputFormat::from));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the mapping {}", path.display()))?;
+    let m = Mapping::from_toml(&text).map_err(|e| anyhow!("mapping {}: {e}", path.display()))?;
+    if let Some(f) = named {
+        if m.base() != Some(f) {
+            return Err(anyhow!(
+                "--input-format {f} and the mapping {} (base {}) disagree: name the format in the mapping's `base`",
+                path.display(),
+                m.base().map_or("none", Format::name)
+            ));
+        }
+    }
+    Ok(InputFormat::Use(Decoder::Mapping(Arc::new(m))))
 }
 
 /// A duration such as `90s`, `30m`, `24h`, `7d`, `2w`, in microseconds.

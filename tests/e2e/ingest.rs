@@ -267,6 +267,9 @@ fn bad_lines_are_quarantined_with_file_line_reason_and_raw() {
             "extra.jsonl",
             "--max-line-bytes",
             "500",
+            // Nothing in extra.jsonl is a decision, so its format cannot be detected: name it.
+            "--input-format",
+            "policylayer",
             "--format",
             "json",
         ])

@@ -3,16 +3,23 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
-use verdict_ingest::{ingest, NoProgress, Progress};
+use verdict_ingest::{ingest, preview, NoProgress, Progress};
 use verdict_schema::time::SystemClock;
 
-use crate::args::{Cli, IngestArgs};
+use crate::args::{Cli, FormatsArgs, IngestArgs};
 use crate::output;
 use crate::settings::{self, Env};
 
 /// Runs `verdict ingest`.
 pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
     let (opts, show_progress) = settings::ingest(cli, args, env, std::io::stderr().is_terminal())?;
+    if args.dry_run {
+        let show = args.show;
+        let previews = tokio::task::spawn_blocking(move || preview(&opts, show))
+            .await
+            .context("the preview task stopped")??;
+        return output::previews(out, &previews, args.format);
+    }
     let warehouse = opts.warehouse.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let progress: Box<dyn Progress> = if show_progress {
@@ -26,4 +33,13 @@ pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -
     .context("the ingest task stopped")?
     .with_context(|| format!("ingest into {}", warehouse.display()))?;
     output::ingest_summary(out, &summary, args.format)
+}
+
+/// Runs `verdict formats`: the built-in formats, or the mapping template.
+pub fn formats(args: &FormatsArgs, out: &mut dyn Write) -> Result<()> {
+    if args.template {
+        out.write_all(verdict_schema::formats::mapping::TEMPLATE.as_bytes())?;
+        return Ok(());
+    }
+    output::formats(out, args.format)
 }

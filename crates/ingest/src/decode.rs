@@ -3,7 +3,10 @@
 //! Ordering, dedup and writing happen later, in `pipeline`.
 
 use arrow::array::RecordBatch;
-use verdict_schema::{time::day_number, DecisionBatchBuilder, Format, LineError, LineErrorKind};
+use verdict_schema::formats::{Decoder, Sink};
+use verdict_schema::{
+    time::day_number, DecisionBatchBuilder, DecisionRecord, LineError, LineErrorKind,
+};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::Result;
@@ -46,6 +49,8 @@ pub struct Decoded {
     pub lines: u64,
     /// Blank lines skipped.
     pub blank: u64,
+    /// Lines that hold no decision (a proxy's other messages): no row, no error.
+    pub skipped: u64,
     /// Bytes in the chunk (oversized lines included).
     pub bytes: u64,
 }
@@ -59,13 +64,46 @@ pub fn dedup_key(source: &str, event_id: &str) -> u128 {
     h.digest128()
 }
 
-/// Decodes every line of a chunk.
+/// Where one line's rows and rejected records go.
+struct ChunkSink<'c> {
+    builder: &'c mut DecisionBatchBuilder,
+    keys: &'c mut Vec<u128>,
+    days: &'c mut Vec<i32>,
+    bad: &'c mut Vec<BadLine>,
+    input: usize,
+    line: u64,
+    file_name: &'c str,
+    rejected: bool,
+}
+
+impl Sink for ChunkSink<'_> {
+    fn row(&mut self, r: &DecisionRecord<'_>, raw: &str) {
+        self.keys.push(dedup_key(r.source, &r.event_id));
+        self.days.push(day_number(r.ts_micros));
+        self.builder
+            .append(r, raw, Some(self.file_name), Some(self.line));
+    }
+
+    fn bad(&mut self, error: LineError, raw: &str) {
+        self.rejected = true;
+        let raw = raw.as_bytes();
+        self.bad.push(BadLine {
+            input: self.input,
+            line: self.line,
+            error,
+            raw: raw[..raw.len().min(QUARANTINE_RAW_LIMIT)].to_vec(),
+            raw_len: raw.len() as u64,
+        });
+    }
+}
+
+/// Decodes every line of a chunk with the input's decoder.
 ///
 /// # Errors
 /// Only if building the Arrow batch fails (a bug); bad lines are returned in [`Decoded::bad`].
 pub fn decode_chunk(
     chunk: Chunk,
-    format: Format,
+    decoder: &Decoder,
     file_name: &str,
     keep_raw: bool,
     max_line: usize,
@@ -75,8 +113,7 @@ pub fn decode_chunk(
     let mut keys = Vec::with_capacity(est);
     let mut days = Vec::with_capacity(est);
     let mut bad = Vec::new();
-    let mut records = Vec::with_capacity(1);
-    let (mut lines, mut blank) = (0u64, 0u64);
+    let (mut lines, mut blank, mut skipped) = (0u64, 0u64, 0u64);
     let bytes = chunk.bytes.len() as u64 + chunk.oversized.iter().map(|o| o.2).sum::<u64>();
     for (line, prefix, len) in chunk.oversized {
         lines += 1;
@@ -133,15 +170,19 @@ pub fn decode_chunk(
                 continue;
             }
         };
-        records.clear();
-        if let Err(e) = format.decode(text, &mut records) {
-            reject(e, &mut bad);
-            continue;
-        }
-        for r in &records {
-            keys.push(dedup_key(r.source, &r.event_id));
-            days.push(day_number(r.ts_micros));
-            builder.append(r, text, Some(file_name), Some(this_line));
+        let mut sink = ChunkSink {
+            builder: &mut builder,
+            keys: &mut keys,
+            days: &mut days,
+            bad: &mut bad,
+            input: chunk.input,
+            line: this_line,
+            file_name,
+            rejected: false,
+        };
+        let rows = decoder.decode_line(text, &mut sink);
+        if rows == 0 && !sink.rejected {
+            skipped += 1;
         }
     }
     Ok(Decoded {
@@ -153,6 +194,7 @@ pub fn decode_chunk(
         bad,
         lines,
         blank,
+        skipped,
         bytes,
     })
 }
@@ -160,6 +202,7 @@ pub fn decode_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use verdict_schema::Format;
 
     fn chunk(text: &str) -> Chunk {
         Chunk {
@@ -180,7 +223,14 @@ mod tests {
             r#"{"timestamp":"2026-11-03T00:00:00Z","request_id":"r2","decision":"deny"}"#,
             "\r\n",
         );
-        let d = decode_chunk(chunk(text), Format::PolicyLayer, "f.jsonl", true, 1 << 20).unwrap();
+        let d = decode_chunk(
+            chunk(text),
+            &Format::PolicyLayer.into(),
+            "f.jsonl",
+            true,
+            1 << 20,
+        )
+        .unwrap();
         assert_eq!((d.seq, d.lines, d.blank), (7, 3, 1));
         assert_eq!(d.batch.num_rows(), 2);
         assert_eq!(d.bad.len(), 1);
@@ -206,7 +256,7 @@ mod tests {
             bytes,
             oversized: vec![(5, b"xx".to_vec(), 9999)],
         };
-        let d = decode_chunk(c, Format::PolicyLayer, "f", true, 50).unwrap();
+        let d = decode_chunk(c, &Format::PolicyLayer.into(), "f", true, 50).unwrap();
         let kinds: Vec<_> = d
             .bad
             .iter()

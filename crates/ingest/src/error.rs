@@ -27,6 +27,14 @@ pub enum Error {
         /// Why it is invalid.
         message: String,
     },
+    /// An input's format could not be detected.
+    #[error("{file}: cannot detect the format: {message}")]
+    Detect {
+        /// The input (`-` for stdin).
+        file: String,
+        /// Why (which lines looked like what).
+        message: String,
+    },
     /// Reading an input failed.
     #[error("reading {file}: {source}")]
     Read {

@@ -36,12 +36,16 @@
 mod decode;
 mod error;
 mod pipeline;
+mod preview;
 pub mod source;
 pub mod warehouse;
 mod writer;
 
 pub use decode::{dedup_key, BadLine, QUARANTINE_RAW_LIMIT};
 pub use error::{Error, Result};
-pub use pipeline::{ingest, FileSummary, IngestOptions, IngestSummary, NoProgress, Progress};
+pub use pipeline::{
+    ingest, FileSummary, IngestOptions, IngestSummary, InputFormat, NoProgress, Progress,
+};
+pub use preview::{preview, record_json, Preview, PreviewReject, PREVIEW_COLUMNS};
 pub use warehouse::{CommitStep, Manifest, PartMeta, Recovery, Warehouse};
 pub use writer::{writer_properties, HOLD_BACK_MICROS};

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
@@ -19,6 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
+use verdict_schema::formats::{detect, Decoder};
 use verdict_schema::time::{day_string, format_micros, Clock};
 use verdict_schema::{idx, Format};
 use xxhash_rust::xxh3::Xxh3;
@@ -39,8 +40,8 @@ pub struct IngestOptions {
     pub warehouse: PathBuf,
     /// Files, directories, globs or `-`.
     pub inputs: Vec<String>,
-    /// The input format.
-    pub format: Format,
+    /// The input format: a fixed decoder, or detected per input from its first records.
+    pub format: InputFormat,
     /// Any bad line is an error and nothing is committed.
     pub strict: bool,
     /// Keep each record verbatim in `raw`.
@@ -73,7 +74,7 @@ impl IngestOptions {
         Self {
             warehouse: warehouse.into(),
             inputs,
-            format: Format::PolicyLayer,
+            format: InputFormat::Auto,
             strict: false,
             keep_raw: true,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -86,6 +87,21 @@ impl IngestOptions {
             max_dedup_keys: 2_000_000,
             abort_at: None,
         }
+    }
+}
+
+/// How inputs are decoded.
+#[derive(Debug, Clone)]
+pub enum InputFormat {
+    /// Detect each input's format from its first records ([`verdict_schema::formats::detect`]).
+    Auto,
+    /// Decode every input with this decoder (a built-in format or a user mapping).
+    Use(Decoder),
+}
+
+impl From<Format> for InputFormat {
+    fn from(f: Format) -> Self {
+        InputFormat::Use(Decoder::Builtin(f))
     }
 }
 
@@ -108,14 +124,18 @@ impl Progress for NoProgress {}
 pub struct FileSummary {
     /// The input name.
     pub file: String,
-    /// The format read.
+    /// The format read (a built-in format's name or a mapping's).
     pub format: String,
+    /// Whether the format was detected rather than named.
+    pub detected: bool,
     /// Non-blank lines.
     pub lines: u64,
     /// Rows written.
     pub rows: u64,
     /// Lines quarantined.
     pub quarantined: u64,
+    /// Lines holding no decision (the proxy's other messages), read and left out.
+    pub skipped: u64,
     /// Rows skipped as duplicates.
     pub duplicates: u64,
     /// Bytes read (decompressed).
@@ -135,6 +155,8 @@ pub struct IngestSummary {
     pub lines: u64,
     /// Blank lines skipped.
     pub blank_lines: u64,
+    /// Lines holding no decision, left out.
+    pub skipped: u64,
     /// Rows written.
     pub rows_written: u64,
     /// Rows written per UTC day.
@@ -189,12 +211,19 @@ pub fn ingest(
     progress.start(total);
 
     let mut state = State::new(&wh, opts, clock, &names)?;
+    let decoders: Vec<OnceLock<(Decoder, bool)>> = inputs.iter().map(|_| OnceLock::new()).collect();
+    if let InputFormat::Use(d) = &opts.format {
+        for slot in &decoders {
+            let _ = slot.set((d.clone(), false));
+        }
+    }
     let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(opts.threads * 2 + 2);
     let (dec_tx, dec_rx) = bounded::<Result<Decoded>>(opts.threads * 2 + 2);
     let threads = opts.threads.max(1);
 
     let outcome: Result<Vec<InputStat>> = std::thread::scope(|s| {
-        let reader = s.spawn(|| read_all(&inputs, opts, progress, chunk_tx));
+        let decoders = &decoders;
+        let reader = s.spawn(|| read_all(&inputs, opts, progress, decoders, chunk_tx));
         for _ in 0..threads {
             let rx = chunk_rx.clone();
             let tx = dec_tx.clone();
@@ -203,7 +232,10 @@ pub fn ingest(
                 for item in rx {
                     let out = item.and_then(|c| {
                         let name = &names[c.input];
-                        decode_chunk(c, opts.format, name, opts.keep_raw, opts.max_line_bytes)
+                        let (decoder, _) = decoders[c.input]
+                            .get()
+                            .ok_or_else(|| Error::Internal("no decoder for an input".into()))?;
+                        decode_chunk(c, decoder, name, opts.keep_raw, opts.max_line_bytes)
                     });
                     if tx.send(out).is_err() {
                         break;
@@ -253,8 +285,11 @@ pub fn ingest(
     state.commit(inputs_meta)?;
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let mut files = state.files;
-    for f in &mut files {
-        f.format = opts.format.name().to_string();
+    for (f, d) in files.iter_mut().zip(&decoders) {
+        if let Some((decoder, detected)) = d.get() {
+            f.format = decoder.name().to_string();
+            f.detected = *detected;
+        }
     }
     let bytes_read: u64 = files.iter().map(|f| f.bytes).sum();
     let lines: u64 = files.iter().map(|f| f.lines).sum();
@@ -263,6 +298,7 @@ pub fn ingest(
         txns: state.committed,
         lines,
         blank_lines: state.blank,
+        skipped: files.iter().map(|f| f.skipped).sum(),
         rows_written: state.rows_per_day.values().sum(),
         rows_per_day: state
             .rows_per_day
@@ -301,6 +337,7 @@ fn read_all(
     inputs: &[Input],
     opts: &IngestOptions,
     progress: &dyn Progress,
+    decoders: &[OnceLock<(Decoder, bool)>],
     tx: crossbeam_channel::Sender<Result<Chunk>>,
 ) -> Result<Vec<InputStat>> {
     let mut seq = 0u64;
@@ -331,6 +368,20 @@ fn read_all(
         loop {
             match chunker.next_chunk() {
                 Ok(Some(mut c)) => {
+                    if decoders[i].get().is_none() {
+                        match detect_chunk(&c) {
+                            Ok(d) => {
+                                let _ = decoders[i].set((Decoder::Builtin(d.format), true));
+                            }
+                            Err(message) => {
+                                let _ = tx.send(Err(Error::Detect {
+                                    file: name.clone(),
+                                    message,
+                                }));
+                                return Ok(stats);
+                            }
+                        }
+                    }
                     c.seq = seq;
                     seq += 1;
                     let now = counter.load(Ordering::Relaxed);
@@ -351,6 +402,10 @@ fn read_all(
             }
         }
         progress.advance(counter.load(Ordering::Relaxed) - reported);
+        if decoders[i].get().is_none() {
+            // An empty input: nothing to decode, whatever its format.
+            let _ = decoders[i].set((Decoder::Builtin(Format::PolicyLayer), false));
+        }
         stats.push(InputStat {
             meta: InputMeta {
                 file: name,
@@ -361,6 +416,15 @@ fn read_all(
         });
     }
     Ok(stats)
+}
+
+/// Detects the format of an input from the lines of its first chunk.
+fn detect_chunk(c: &Chunk) -> std::result::Result<verdict_schema::formats::Detected, String> {
+    let lines = c
+        .bytes
+        .split(|&b| b == b'\n')
+        .map(|l| std::str::from_utf8(l).unwrap_or(""));
+    detect(lines, c.first_line).map_err(|e| e.to_string())
 }
 
 /// The calling thread's side of an ingest: dedup, quarantine, staging and commits.
@@ -461,6 +525,7 @@ impl<'a> State<'a> {
         let f = &mut self.files[d.input];
         f.lines += d.lines;
         f.bytes += d.bytes;
+        f.skipped += d.skipped;
         self.blank += d.blank;
         if !d.bad.is_empty() {
             if self.opts.strict {

@@ -10,13 +10,21 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::error::{Error, Result};
 
 /// File name endings picked up when a directory is given.
-pub const DIR_SUFFIXES: [&str; 6] = [
+/// Plain `.json` is left out: a directory of logs often holds JSON that is not a log (policies,
+/// oracles); compressed JSON (OPA uploads, CloudTrail objects) and `.log` files are logs.
+pub const DIR_SUFFIXES: [&str; 12] = [
     ".jsonl",
     ".jsonl.gz",
     ".jsonl.zst",
     ".ndjson",
     ".ndjson.gz",
     ".ndjson.zst",
+    ".json.gz",
+    ".json.zst",
+    ".log",
+    ".log.gz",
+    ".log.zst",
+    ".jsonl.log",
 ];
 
 /// One resolved input.
