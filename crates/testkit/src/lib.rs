@@ -1,5 +1,6 @@
 //! verdict-testkit: deterministic fixtures for tests and benchmarks.
-//! Owns the synthetic PolicyLayer traffic generator; knows nothing of the warehouse.
+//! Owns the synthetic traffic generator (PolicyLayer lines, rendered in other proxies' formats
+//! on demand); knows nothing of the warehouse.
 #![deny(missing_docs)]
 
 //! # Overview
@@ -23,5 +24,7 @@
 //! ```
 
 mod gen;
+mod render;
 
 pub use gen::{GenOptions, Generator, SplitMix64};
+pub use render::{render, Target};
