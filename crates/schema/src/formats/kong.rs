@@ -186,6 +186,22 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     };
     let username = text(at(&r, "consumer.username"), "consumer.username")?;
     let consumer_id = text(at(&r, "consumer.id"), "consumer.id")?;
+    // The consumer an audit entry names (unless it names a consumer group) stands for the
+    // whole request when Kong logged no top-level consumer.
+    let audit_consumer = |a: &Node<'a>| -> (Option<Cow<'a, str>>, Option<Cow<'a, str>>) {
+        let c = a.get("consumer");
+        let group =
+            c.and_then(|c| c.get("identifier")).and_then(Node::as_str) == Some("consumer_group");
+        let name = c
+            .filter(|_| !group)
+            .and_then(|c| c.get("name"))
+            .and_then(Node::as_cow);
+        (name, c.and_then(|c| c.get("id")).and_then(Node::as_cow))
+    };
+    let (any_name, any_id) = audits
+        .iter()
+        .map(audit_consumer)
+        .fold((None, None), |(n, i), (n2, i2)| (n.or(n2), i.or(i2)));
     let upstream = if never_proxied {
         None
     } else {
@@ -232,13 +248,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
                     (Some(s), Some(p)) => Some(Cow::Owned(format!("{s}/{p}"))),
                     (s, p) => s.or(p),
                 };
-                let c = a.get("consumer");
-                if c.and_then(|c| c.get("identifier")).and_then(Node::as_str)
-                    != Some("consumer_group")
-                {
-                    audit_identity = c.and_then(|c| c.get("name")).and_then(Node::as_cow);
-                }
-                audit_identity_id = c.and_then(|c| c.get("id")).and_then(Node::as_cow);
+                (audit_identity, audit_identity_id) = audit_consumer(a);
                 match action.as_deref().map(str::to_ascii_lowercase).as_deref() {
                     Some("allow" | "allowed") => Decision::Allow,
                     Some("deny" | "denied") => Decision::Deny,
@@ -265,8 +275,8 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
             (None, None) => fallback.unwrap_or(Decision::Unknown),
         };
         let mut rec = DecisionRecord::new(id, ts, SOURCE, decision);
-        rec.identity = username.clone().or(audit_identity);
-        rec.identity_id = consumer_id.clone().or(audit_identity_id);
+        rec.identity = username.clone().or(audit_identity).or(any_name.clone());
+        rec.identity_id = consumer_id.clone().or(audit_identity_id).or(any_id.clone());
         rec.session = session.clone();
         rec.server = server.clone();
         rec.rule = rule;
