@@ -197,4 +197,14 @@ mod tests {
     fn sample_logs_match_the_oracle() {
         sample_check::check(Format::Gatekit);
     }
+
+    #[test]
+    fn foreign_records_do_not_match() {
+        sample_check::foreign_records_do_not_match(Format::Gatekit);
+    }
+
+    #[test]
+    fn mutated_records_never_panic() {
+        sample_check::mutations_never_panic(Format::Gatekit);
+    }
 }

@@ -137,4 +137,14 @@ mod tests {
     fn sample_logs_match_the_oracle() {
         sample_check::check(Format::McpGuard);
     }
+
+    #[test]
+    fn foreign_records_do_not_match() {
+        sample_check::foreign_records_do_not_match(Format::McpGuard);
+    }
+
+    #[test]
+    fn mutated_records_never_panic() {
+        sample_check::mutations_never_panic(Format::McpGuard);
+    }
 }

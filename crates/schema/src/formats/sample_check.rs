@@ -137,3 +137,128 @@ pub fn check(format: Format) {
     assert_eq!(rows.len(), want.len(), "number of rows");
     assert_eq!(&Value::Array(bad), &oracle["quarantined"], "quarantined");
 }
+
+/// The records of every sample file of `dir` (envelopes unwrapped, arrays fanned out).
+fn sample_records(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = path.to_string_lossy().to_string();
+        if !(name.ends_with(".jsonl") || name.ends_with(".gz") || name.ends_with(".log")) {
+            continue;
+        }
+        for line in read_text(&path).lines() {
+            let Ok((text, _)) = crate::formats::envelope::unwrap(line) else {
+                continue;
+            };
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(items)) => out.extend(items.iter().map(Value::to_string)),
+                Ok(v) => out.push(v.to_string()),
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// The format's signature matches no record of another format's sample logs.
+pub fn foreign_records_do_not_match(format: Format) {
+    let base = root().join("sample-logs");
+    for dir in std::fs::read_dir(&base).unwrap().flatten() {
+        if dir.file_name() == format.name() {
+            continue;
+        }
+        for rec in sample_records(&dir.path()) {
+            let node = crate::formats::json::parse(&rec).unwrap();
+            assert!(
+                !format.matches(&node),
+                "{} matches a record of {:?}: {rec}",
+                format.name(),
+                dir.file_name()
+            );
+        }
+    }
+}
+
+/// Every value of every sample record, replaced in turn by each JSON type, never makes the
+/// adapter panic; nor do truncated records and random bytes.
+pub fn mutations_never_panic(format: Format) {
+    fn paths(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        if let Value::Object(m) = v {
+            for (k, child) in m {
+                at.push(k.clone());
+                out.push(at.clone());
+                paths(child, at, out);
+                at.pop();
+            }
+        }
+    }
+    fn set(v: &mut Value, path: &[String], to: &Value) {
+        match path {
+            [] => *v = to.clone(),
+            [k, rest @ ..] => {
+                if let Some(child) = v.get_mut(k) {
+                    set(child, rest, to);
+                }
+            }
+        }
+    }
+    let swaps = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1e300),
+        json!(18446744073709551615u64),
+        json!(""),
+        json!("-"),
+        json!("x"),
+        json!([]),
+        json!([{}]),
+        json!({}),
+    ];
+    let decoder = Decoder::Builtin(format);
+    let mut sink = Collect {
+        file: "",
+        line: 0,
+        rows: Vec::new(),
+        bad: Vec::new(),
+    };
+    for rec in sample_records(&root().join("sample-logs").join(format.name())) {
+        let value: Value = serde_json::from_str(&rec).unwrap();
+        let mut all = Vec::new();
+        paths(&value, &mut Vec::new(), &mut all);
+        for p in &all {
+            for s in &swaps {
+                let mut v = value.clone();
+                set(&mut v, p, s);
+                decoder.decode_line(&v.to_string(), &mut sink);
+            }
+        }
+        for cut in (0..rec.len()).step_by(5) {
+            if rec.is_char_boundary(cut) {
+                decoder.decode_line(&rec[..cut], &mut sink);
+            }
+        }
+    }
+    const ALPHABET: &[u8] = b"{}[]\":,0123456789.-eE truenalfsx\\";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2000 {
+        let len = (seed % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ALPHABET[(seed % ALPHABET.len() as u64) as usize]
+            })
+            .collect();
+        decoder.decode_line(&String::from_utf8_lossy(&bytes), &mut sink);
+    }
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    decoder.decode_line(&deep, &mut sink);
+    let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    decoder.decode_line(&deep, &mut sink);
+}
