@@ -10,6 +10,11 @@
 //! requests that carry a JSON-RPC *response* (MCP filter method `__jsonrpc_response`: a client
 //! answering a server-initiated request, not a call) yield no row. The RBAC shadow engine's
 //! dry-run result goes into `message`, never into `decision`.
+//!
+//! `rule` of a refusal or error: the ext_authz metadata's rule ([`RULE_KEYS`]), else the RBAC
+//! policy named in the details, else the details code (`ext_authz_denied`, `local_rate_limited`
+//! ...) or the flags; allows have none. `upstream_status` is set only for a `via_upstream`
+//! response, or for an allow by status in a log that has neither flags nor details.
 
 use std::borrow::Cow;
 

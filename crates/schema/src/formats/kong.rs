@@ -10,6 +10,8 @@
 //!   `GET`, a notification's 202) decided nothing and yields no row.
 //!
 //! Entries without `ai.mcp` are other routes' traffic sharing the log, not MCP decisions: no row.
+//! The caller is `consumer.username` (`consumer.id`), else the consumer an audit entry names
+//! (not a `consumer_group`, whose `name` is the group), for every row of the entry.
 //! Rows of one entry are ids `<x-kong-request-id>:<index>` when there are several, the bare id
 //! when there is one. `latencies.proxy = -1` means the request never reached the upstream: no
 //! `upstream_status` then, nor on deny rows. `started_at` is epoch milliseconds.
