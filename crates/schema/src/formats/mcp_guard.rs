@@ -1,24 +1,152 @@
-//! The mcp-guard adapter (spec/proxy-formats.md): not written yet; every record is refused.
+//! mcp-guard audit lines (spec/proxy-formats.md 3.6): JSON lines keyed by `event_type`.
+//! `tool_call` is an allowed call (`success:false` only says the tool failed: still an allow,
+//! its `message` kept); `authz_denied` and `auth_failure` deny; `rate_limited`; `error`.
+//! The rule is the `message` of a refusal or error; allows have none.
+//!
+//! `tool_response` lines carry only the `duration_ms` of a call already recorded by its
+//! `tool_call` line (same `request_id`): a line-by-line ingest cannot join them, and a row for
+//! them would count every call twice, so they yield no row. Other event types (startup,
+//! successful authentication ...) are not decisions either and are skipped. mcp-guard logs no
+//! server, session, arguments, policy or upstream status.
+
+use std::borrow::Cow;
 
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::json::Node;
+use crate::formats::common::{duration_ms, event_id, text, timestamp, Unit};
+use crate::formats::json::{self, Node};
 use crate::record::DecisionRecord;
+use crate::Decision;
 
 /// The `source` value of mcp-guard rows.
 pub const SOURCE: &str = "mcp-guard";
 
-/// The format's signature fields.
-pub fn matches(_r: &Node<'_>) -> bool {
-    false
+/// `event_type` and an `identity_id` key (null for unauthenticated calls).
+pub fn matches(r: &Node<'_>) -> bool {
+    r.get("event_type").and_then(Node::as_str).is_some() && r.get("identity_id").is_some()
 }
 
-/// Decodes one mcp-guard record.
+/// Decodes one mcp-guard audit line.
 ///
 /// # Errors
-/// Always, until the adapter is written.
-pub fn decode<'a>(_line: &'a str, _out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    Err(LineError::record(
-        LineErrorKind::WrongType,
-        "the mcp-guard adapter is not written yet",
-    ))
+/// Invalid JSON, a missing or bad `timestamp` on a decision, or a field of the wrong type,
+/// each naming the field.
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
+    let r = json::parse(line)?;
+    if r.as_object().is_none() {
+        return Err(LineError::record(
+            LineErrorKind::WrongType,
+            "expected a JSON object",
+        ));
+    }
+    let event_type = text(r.get("event_type"), "event_type")?;
+    let decision = match event_type.as_deref() {
+        Some("tool_call") => Decision::Allow,
+        Some("authz_denied" | "auth_failure") => Decision::Deny,
+        Some("rate_limited") => Decision::RateLimited,
+        Some("error") => Decision::Error,
+        // `tool_response` and anything else: not a decision.
+        _ => return Ok(()),
+    };
+    let ts = timestamp(r.get("timestamp"), "timestamp", Unit::Auto)?;
+    let id = text(r.get("request_id"), "request_id")?;
+    let mut rec = DecisionRecord::new(event_id(id, SOURCE, line), ts, SOURCE, decision);
+    rec.identity = text(r.get("identity_id"), "identity_id")?;
+    rec.method = text(r.get("method"), "method")?;
+    let tool = text(r.get("tool"), "tool")?;
+    if rec.method.is_none() && tool.is_some() {
+        rec.method = Some(Cow::Borrowed("tools/call"));
+    }
+    if rec.method.as_deref() == Some("tools/call") {
+        rec.tool = tool;
+    }
+    rec.message = text(r.get("message"), "message")?;
+    if decision != Decision::Allow {
+        rec.rule = rec.message.clone();
+    }
+    rec.latency_ms = duration_ms(r.get("duration_ms"), "duration_ms", Unit::Millis)?;
+    out.push(rec);
+    Ok(())
+}
+
+// Each adapter includes the shared oracle check into its own tests.
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)]
+#[path = "sample_check.rs"]
+mod sample_check;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::Format;
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    const SPEC: &str = r#"{"timestamp":"2025-12-14T10:00:00Z","event_type":"rate_limited","identity_id":"key:ci-bot","method":"tools/call","tool":"run_sql","success":false,"message":"rate limit exceeded","duration_ms":null,"request_id":"req-5f1"}"#;
+
+    /// Decodes a test line (leaked, so the record may outlive a temporary).
+    fn one(line: &str) -> DecisionRecord<'static> {
+        let line = leak(line.to_string());
+        let mut out = Vec::new();
+        decode(line, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn the_spec_example_is_rate_limited() {
+        let r = one(SPEC);
+        assert_eq!(r.event_id, "req-5f1");
+        assert_eq!(r.ts_micros, 1_765_706_400_000_000);
+        assert_eq!(r.identity.as_deref(), Some("key:ci-bot"));
+        assert_eq!(r.method.as_deref(), Some("tools/call"));
+        assert_eq!(r.tool.as_deref(), Some("run_sql"));
+        assert_eq!(r.decision, Decision::RateLimited);
+        assert_eq!(r.rule.as_deref(), Some("rate limit exceeded"));
+        assert_eq!(r.message.as_deref(), Some("rate limit exceeded"));
+        assert_eq!(r.latency_ms, None);
+        assert!(matches(&json::parse(SPEC).unwrap()));
+    }
+
+    #[test]
+    fn event_types() {
+        let with = |t: &str| SPEC.replace("\"rate_limited\"", &format!("\"{t}\""));
+        let a = one(&with("tool_call"));
+        assert_eq!((a.decision, a.rule), (Decision::Allow, None));
+        assert_eq!(one(&with("authz_denied")).decision, Decision::Deny);
+        assert_eq!(one(&with("auth_failure")).decision, Decision::Deny);
+        assert_eq!(one(&with("error")).decision, Decision::Error);
+        let mut out = Vec::new();
+        decode(leak(with("tool_response")), &mut out).unwrap();
+        decode(leak(with("startup")), &mut out).unwrap();
+        assert!(out.is_empty());
+        let e = decode(leak(SPEC.replace("2025-12-14T10:00:00Z", "")), &mut out).unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_deref()),
+            (LineErrorKind::BadTimestamp, Some("timestamp"))
+        );
+        for bad in [
+            "null",
+            r#"{"event_type":"error","timestamp":{}}"#,
+            r#"{"event_type":"error","timestamp":1,"duration_ms":[]}"#,
+        ] {
+            let _ = decode(bad, &mut out);
+        }
+    }
+
+    #[test]
+    fn sample_logs_match_the_oracle() {
+        sample_check::check(Format::McpGuard);
+    }
+
+    #[test]
+    fn foreign_records_do_not_match() {
+        sample_check::foreign_records_do_not_match(Format::McpGuard);
+    }
+
+    #[test]
+    fn mutated_records_never_panic() {
+        sample_check::mutations_never_panic(Format::McpGuard);
+    }
 }

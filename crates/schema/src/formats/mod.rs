@@ -138,7 +138,7 @@ impl Format {
                 "timestamp + decision + one of request_id, grant_id, grant_label"
             }
             Format::Opa => "decision_id + path, or type=openpolicyagent.org/decision_logs",
-            Format::Envoy => "response_flags or response_code_details",
+            Format::Envoy => "response_flags, response_flags_long or response_code_details",
             Format::AgentGateway => "scope=request + http.status",
             Format::Kong => "started_at + latencies",
             Format::Docker => "trigger + target_type + result",

@@ -1,0 +1,264 @@
+//! Test support for the format adapters: decodes every file of `sample-logs/<format>/` named by
+//! `tests/e2e/expected/<format>.json` line by line through [`Decoder::decode_line`], the way the
+//! ingest does, and compares counts, rows and quarantined records with that hand-written oracle.
+//! Also checks that detection picks the format for each file. Included with `#[path]` by the
+//! adapters' test modules.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::error::LineError;
+use crate::formats::{detect, Decoder, Format, Sink};
+use crate::record::DecisionRecord;
+use crate::time::format_micros;
+
+struct Collect<'f> {
+    file: &'f str,
+    line: u64,
+    rows: Vec<Value>,
+    bad: Vec<Value>,
+}
+
+impl Sink for Collect<'_> {
+    fn row(&mut self, r: &DecisionRecord<'_>, _raw: &str) {
+        let t = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
+        self.rows.push(json!({
+            "file": self.file, "line": self.line, "event_id": r.event_id, "ts": format_micros(r.ts_micros),
+            "identity": t(&r.identity), "identity_id": t(&r.identity_id), "session": t(&r.session),
+            "server": t(&r.server), "method": t(&r.method), "tool": t(&r.tool),
+            "arg_keys": r.arg_keys.as_ref().map(|k| k.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            "decision": r.decision.as_str(), "rule": t(&r.rule), "message": t(&r.message),
+            "policy_id": t(&r.policy_id), "policy_version": t(&r.policy_version),
+            "upstream_status": r.upstream_status, "latency_ms": r.latency_ms,
+        }));
+    }
+    fn bad(&mut self, e: LineError, _raw: &str) {
+        self.bad.push(
+            json!({"file": self.file, "line": self.line, "error": e.kind.code(), "field": e.field}),
+        );
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read_text(path: &PathBuf) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if path.extension().is_some_and(|x| x == "gz") {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+/// Row values compare exactly, except `latency_ms` (numerically, so `4` equals `4.0`).
+fn same_row(got: &Value, want: &Value) -> bool {
+    let (Some(g), Some(w)) = (got.as_object(), want.as_object()) else {
+        return false;
+    };
+    g.len() == w.len()
+        && g.iter().all(|(k, v)| match (k.as_str(), w.get(k)) {
+            ("latency_ms", Some(x)) => match (v.as_f64(), x.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                _ => v.is_null() && x.is_null(),
+            },
+            (_, Some(x)) => v == x,
+            (_, None) => false,
+        })
+}
+
+/// Decodes the format's sample files and asserts they give exactly the oracle's rows.
+pub fn check(format: Format) {
+    let name = format.name();
+    let oracle_path = root().join(format!("tests/e2e/expected/{name}.json"));
+    let oracle: Value = serde_json::from_str(&read_text(&oracle_path)).unwrap();
+    assert_eq!(oracle["format"], name);
+    let decoder = Decoder::Builtin(format);
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    let inputs = oracle["inputs"].as_array().expect("inputs");
+    assert!(!inputs.is_empty());
+    for input in inputs {
+        let file = input["file"].as_str().expect("file");
+        let text = read_text(&root().join(format!("sample-logs/{name}/{file}")));
+        let lines: Vec<&str> = text
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        let d = detect(lines.iter().copied(), 1).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(d.format, format, "{file}: detected {}", d.format);
+        let mut c = Collect {
+            file,
+            line: 0,
+            rows: Vec::new(),
+            bad: Vec::new(),
+        };
+        let (mut n_lines, mut skipped) = (0, 0);
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            n_lines += 1;
+            c.line = i as u64 + 1;
+            let before = (c.rows.len(), c.bad.len());
+            decoder.decode_line(line, &mut c);
+            if (c.rows.len(), c.bad.len()) == before {
+                skipped += 1;
+            }
+        }
+        let counts = json!({"file": file, "lines": n_lines, "rows": c.rows.len(),
+            "quarantined": c.bad.len(), "skipped": skipped});
+        assert_eq!(&counts, input, "counts of {file}");
+        rows.extend(c.rows);
+        bad.extend(c.bad);
+    }
+    let key = |v: &Value| {
+        (
+            v["file"].as_str().unwrap_or_default().to_string(),
+            v["line"].as_u64().unwrap_or_default(),
+            v["event_id"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    rows.sort_by_key(key);
+    let want = oracle["rows"].as_array().expect("rows");
+    for (g, w) in rows.iter().zip(want) {
+        assert!(
+            same_row(g, w),
+            "row differs from the oracle:\n got  {g}\n want {w}"
+        );
+    }
+    assert_eq!(rows.len(), want.len(), "number of rows");
+    assert_eq!(&Value::Array(bad), &oracle["quarantined"], "quarantined");
+}
+
+/// The records of every sample file of `dir` (envelopes unwrapped, arrays fanned out).
+fn sample_records(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = path.to_string_lossy().to_string();
+        if !(name.ends_with(".jsonl") || name.ends_with(".gz") || name.ends_with(".log")) {
+            continue;
+        }
+        for line in read_text(&path).lines() {
+            let Ok((text, _)) = crate::formats::envelope::unwrap(line) else {
+                continue;
+            };
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(items)) => out.extend(items.iter().map(Value::to_string)),
+                Ok(v) => out.push(v.to_string()),
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// The format's signature matches no record of another format's sample logs.
+pub fn foreign_records_do_not_match(format: Format) {
+    let base = root().join("sample-logs");
+    for dir in std::fs::read_dir(&base).unwrap().flatten() {
+        if dir.file_name() == format.name() {
+            continue;
+        }
+        for rec in sample_records(&dir.path()) {
+            let node = crate::formats::json::parse(&rec).unwrap();
+            assert!(
+                !format.matches(&node),
+                "{} matches a record of {:?}: {rec}",
+                format.name(),
+                dir.file_name()
+            );
+        }
+    }
+}
+
+/// Every value of every sample record, replaced in turn by each JSON type, never makes the
+/// adapter panic; nor do truncated records and random bytes.
+pub fn mutations_never_panic(format: Format) {
+    fn paths(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        if let Value::Object(m) = v {
+            for (k, child) in m {
+                at.push(k.clone());
+                out.push(at.clone());
+                paths(child, at, out);
+                at.pop();
+            }
+        }
+    }
+    fn set(v: &mut Value, path: &[String], to: &Value) {
+        match path {
+            [] => *v = to.clone(),
+            [k, rest @ ..] => {
+                if let Some(child) = v.get_mut(k) {
+                    set(child, rest, to);
+                }
+            }
+        }
+    }
+    let swaps = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1e300),
+        json!(18446744073709551615u64),
+        json!(""),
+        json!("-"),
+        json!("x"),
+        json!([]),
+        json!([{}]),
+        json!({}),
+    ];
+    let decoder = Decoder::Builtin(format);
+    let mut sink = Collect {
+        file: "",
+        line: 0,
+        rows: Vec::new(),
+        bad: Vec::new(),
+    };
+    for rec in sample_records(&root().join("sample-logs").join(format.name())) {
+        let value: Value = serde_json::from_str(&rec).unwrap();
+        let mut all = Vec::new();
+        paths(&value, &mut Vec::new(), &mut all);
+        for p in &all {
+            for s in &swaps {
+                let mut v = value.clone();
+                set(&mut v, p, s);
+                decoder.decode_line(&v.to_string(), &mut sink);
+            }
+        }
+        for cut in (0..rec.len()).step_by(5) {
+            if rec.is_char_boundary(cut) {
+                decoder.decode_line(&rec[..cut], &mut sink);
+            }
+        }
+    }
+    const ALPHABET: &[u8] = b"{}[]\":,0123456789.-eE truenalfsx\\";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..2000 {
+        let len = (seed % 64) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ALPHABET[(seed % ALPHABET.len() as u64) as usize]
+            })
+            .collect();
+        decoder.decode_line(&String::from_utf8_lossy(&bytes), &mut sink);
+    }
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    decoder.decode_line(&deep, &mut sink);
+    let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    decoder.decode_line(&deep, &mut sink);
+}
