@@ -208,4 +208,14 @@ mod tests {
     fn the_sample_logs_match_their_oracle() {
         sample_oracle::check(Format::Cloudflare);
     }
+
+    #[test]
+    fn other_formats_samples_do_not_match() {
+        sample_oracle::foreign_samples_do_not_match(Format::Cloudflare);
+    }
+
+    #[test]
+    fn mutated_records_never_panic() {
+        sample_oracle::mutations_never_panic(Format::Cloudflare);
+    }
 }

@@ -173,3 +173,135 @@ pub(super) fn check(format: Format) {
     want_bad.sort_by_key(qkey);
     assert_eq!(bad, want_bad, "quarantined");
 }
+
+fn sample_lines(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+    files.sort();
+    for path in files {
+        let name = path.to_string_lossy().to_string();
+        if ![".jsonl", ".jsonl.gz", ".json.gz", ".log"]
+            .iter()
+            .any(|x| name.ends_with(x))
+        {
+            continue;
+        }
+        for line in read(&path).lines().filter(|l| !l.trim().is_empty()) {
+            out.push((name.clone(), line.to_string()));
+        }
+    }
+    out
+}
+
+/// No record of another format's sample logs matches `format`'s signature.
+pub(super) fn foreign_samples_do_not_match(format: Format) {
+    let Ok(dirs) = std::fs::read_dir(root().join("sample-logs")) else {
+        return;
+    };
+    for dir in dirs.filter_map(|e| Some(e.ok()?.path())) {
+        if !dir.is_dir() || dir.file_name().is_some_and(|n| n == format.name()) {
+            continue;
+        }
+        for (file, line) in sample_lines(&dir) {
+            let Ok((text, _)) = crate::formats::envelope::unwrap(&line) else {
+                continue;
+            };
+            let Ok(node) = crate::formats::json::parse(&text) else {
+                continue;
+            };
+            let records = match &node {
+                crate::formats::json::Node::Arr(items) => items.iter().collect::<Vec<_>>(),
+                other => vec![other],
+            };
+            for r in records {
+                assert!(!format.matches(r), "{file}: {format} matches {line}");
+            }
+        }
+    }
+}
+
+/// Decoding never panics: every leaf of every sample record is replaced in turn by values of
+/// other types, and every line is cut at many places.
+pub(super) fn mutations_never_panic(format: Format) {
+    let decoder = Decoder::Builtin(format);
+    let mut sink = Collect::default();
+    let swaps = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1e300),
+        json!(18446744073709551615u64),
+        json!(""),
+        json!("-"),
+        json!("x::\""),
+        json!([]),
+        json!({}),
+        json!([[{"a": [1]}]]),
+    ];
+    for (_, line) in sample_lines(&root().join("sample-logs").join(format.name())) {
+        let cuts = line.char_indices().map(|(i, _)| i).step_by(7);
+        for cut in cuts {
+            decoder.decode_line(&line[..cut], &mut sink);
+        }
+        let (text, _) = match crate::formats::envelope::unwrap(&line) {
+            Ok(t) => t,
+            Err(_) => continue,
+        };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let mut paths = Vec::new();
+        leaves(&value, &mut Vec::new(), &mut paths);
+        for path in paths {
+            for swap in &swaps {
+                let mut v = value.clone();
+                if let Some(slot) = pointer(&mut v, &path) {
+                    *slot = swap.clone();
+                }
+                decoder.decode_line(&v.to_string(), &mut sink);
+            }
+        }
+    }
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    decoder.decode_line(&deep, &mut sink);
+    let deep = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
+    decoder.decode_line(&deep, &mut sink);
+    decoder.decode_line("\u{0}\u{7f}\u{fffd}{\"", &mut sink);
+}
+
+fn leaves(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                at.push(k.clone());
+                out.push(at.clone());
+                leaves(c, at, out);
+                at.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                at.push(i.to_string());
+                out.push(at.clone());
+                leaves(c, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn pointer<'v>(v: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    let mut cur = v;
+    for step in path {
+        cur = match cur {
+            Value::Object(m) => m.get_mut(step)?,
+            Value::Array(a) => a.get_mut(step.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
