@@ -174,6 +174,7 @@ fn joined<'a>(list: Option<&Node<'a>>, detail_keys: &[&str]) -> Option<Cow<'a, s
 }
 
 #[cfg(test)]
+#[allow(clippy::duplicate_mod)]
 #[path = "sample_oracle.rs"]
 mod sample_oracle;
 

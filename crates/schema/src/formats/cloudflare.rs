@@ -128,6 +128,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 }
 
 #[cfg(test)]
+#[allow(clippy::duplicate_mod)]
 #[path = "sample_oracle.rs"]
 mod sample_oracle;
 

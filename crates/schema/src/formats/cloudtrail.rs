@@ -15,6 +15,8 @@
 //!   `ALLOW`/`DENY`; an `errorCode` (the AVP call failed, throttling included) is an error with
 //!   `errorCode: errorMessage` as message; no decision and no error: unknown.
 //! - A bad event inside `Records` rejects the line, naming `Records[i].<field>`.
+//! - A digest file's object (`digestStartTime`) yields no row; any other object without
+//!   `eventSource` or `Records` is an error.
 
 use std::borrow::Cow;
 
@@ -102,6 +104,15 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
             out.append(&mut rows);
             return Ok(());
         }
+        if r.get("digestStartTime").is_some() {
+            // A digest file of the same trail (`CloudTrail-Digest/`): not an event.
+            return Ok(());
+        }
+        return Err(LineError::field(
+            LineErrorKind::MissingField,
+            "eventSource",
+            "not a CloudTrail event: `eventSource` is missing",
+        ));
     }
     event(&r, line, out)
 }
@@ -265,6 +276,7 @@ fn determining<'a>(n: Option<&Node<'a>>) -> Option<Cow<'a, str>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::duplicate_mod)]
 #[path = "sample_oracle.rs"]
 mod sample_oracle;
 
@@ -355,6 +367,18 @@ mod tests {
         assert_eq!(
             (r.decision, r.message.as_deref()),
             (Decision::Error, Some("ThrottlingException: Rate exceeded"))
+        );
+        let mut none = Vec::new();
+        decode(
+            r#"{"awsAccountId":"1234","digestStartTime":"2026-11-05T22:00:00Z","logFiles":[]}"#,
+            &mut none,
+        )
+        .unwrap();
+        assert!(none.is_empty());
+        let e = decode(r#"{"name":"widget"}"#, &mut none).unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_deref()),
+            (LineErrorKind::MissingField, Some("eventSource"))
         );
         let e = decode(&SPEC.replace("\"ALLOW\"", "\"PERMIT\""), &mut Vec::new()).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("additionalEventData.decision"));
