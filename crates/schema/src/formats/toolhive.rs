@@ -58,6 +58,11 @@ fn speaks_of_authorization(message: &str) -> bool {
     .any(|w| m.contains(w))
 }
 
+/// The first of `keys` (dotted paths) holding a value, with the key.
+fn pick<'n, 'a>(r: &'n Node<'a>, keys: &[&'static str]) -> Option<(&'static str, &'n Node<'a>)> {
+    keys.iter().find_map(|k| at(r, k).map(|v| (*k, v)))
+}
+
 const HTTP_VERBS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// Decodes one ToolHive slog line.
@@ -82,9 +87,11 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         // Opening an SSE stream is logged at once and always `success`: not a decision.
         return Ok(());
     }
-    let ts = match first(&r, &["logged_at", "loggedAt"]) {
-        Some(t) => timestamp(Some(t), "logged_at", Unit::Auto)?,
-        None => timestamp(r.get("time"), "logged_at", Unit::Auto)?,
+    // `logged_at` is when the event happened; older builds wrote `loggedAt`; slog's `time`
+    // (when the line was written) is the last resort.
+    let ts = match pick(&r, &["logged_at", "loggedAt", "time"]) {
+        Some((key, t)) => timestamp(Some(t), key, Unit::Auto)?,
+        None => timestamp(None, "logged_at", Unit::Auto)?,
     };
     let rpc_message = text(
         at(&r, "metadata.extra.jsonrpc_error_message"),
@@ -109,8 +116,8 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     };
     let id = match text(at(&r, "source.extra.request_id"), "source.extra.request_id")? {
         Some(id) => Some(id),
-        None => match first(&r, &["audit_id", "metadata.auditId"]) {
-            Some(n) => text(Some(n), "audit_id")?,
+        None => match pick(&r, &["audit_id", "metadata.auditId"]) {
+            Some((key, n)) => text(Some(n), key)?,
             None => None,
         },
     };

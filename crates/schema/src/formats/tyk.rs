@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use crate::error::{LineError, LineErrorKind};
 use crate::formats::common::{
-    decision_from_status, duration_ms, event_id, first, status, text, timestamp, Unit,
+    decision_from_status, duration_ms, event_id, status, text, timestamp, Unit,
 };
 use crate::formats::json::{self, Node};
 use crate::record::DecisionRecord;
@@ -97,9 +97,9 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     };
     let mut rec = DecisionRecord::new(event_id(None, SOURCE, line), ts, SOURCE, decision);
     rec.identity = text(r.get("api_key"), "api_key")?;
-    rec.server = match first(&r, &["api_name", "api_id"]) {
-        Some(n) => text(Some(n), "api_name")?,
-        None => None,
+    rec.server = match text(r.get("api_name"), "api_name")? {
+        Some(name) => Some(name),
+        None => text(r.get("api_id"), "api_id")?,
     };
     rec.method = text(r.get("mcp_method"), "mcp_method")?;
     let primitive = text(r.get("mcp_primitive_type"), "mcp_primitive_type")?;
