@@ -144,12 +144,12 @@ impl Format {
             Format::Docker => "trigger + target_type + result",
             Format::Gatekit => "pipeline_outcome",
             Format::McpGuard => "event_type + identity_id",
-            Format::ToolHive => "msg=audit_event",
+            Format::ToolHive => "msg=audit_event + outcome + component",
             Format::Tyk => "prefix=access-log + mcp_method",
-            Format::Cloudflare => "PortalID + ToolCallName",
+            Format::Cloudflare => "PortalID + ToolCallName, or PortalID + Method + Datetime",
             Format::Cedarling => "log_kind + decision + policystore_id",
             Format::CloudTrail => {
-                "eventSource=verifiedpermissions.amazonaws.com + additionalEventData, or Records[]"
+                "eventSource=verifiedpermissions.amazonaws.com + additionalEventData, or Records[] holding one"
             }
         }
     }

@@ -1,24 +1,235 @@
-//! The tyk adapter (spec/proxy-formats.md): not written yet; every record is refused.
+//! Tyk MCP proxy access logs (spec/proxy-formats.md 3.10): logrus JSON lines with
+//! `prefix=access-log`, the base fields (`status`, `latency_total`, `upstream_latency`,
+//! `api_id`, `api_name`, `api_key` hashed) and, for MCP APIs, `api_type=mcp`, `mcp_method`,
+//! `mcp_primitive_type`, `mcp_primitive_name` and `mcp_error_code`. Application-log lines and
+//! access-log lines of non-MCP APIs (including Tyk's internal call into a REST API it exposes as
+//! MCP tools) yield no row.
+//!
+//! Decision: `mcp_error_code` is present only when the gateway itself failed the request:
+//! `-32001` (authentication required) and `-32002` (access denied) deny, `-32003` (rate limit)
+//! rate_limited, `-32004` (upstream error), `-32600` and `-32603` error; the gateway answered, so
+//! `upstream_status` is null. Any other code falls back on the status. Without a code the
+//! upstream answered: `upstream_status` is `status`, and the decision is the status fallback
+//! (2xx/3xx allow, 401/403 deny, 429 rate_limited, 5xx error) for Tyk builds that write no code.
+//! `latency_total` is in milliseconds; Tyk writes no request id, so ids are the stable hash.
+
+use std::borrow::Cow;
 
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::json::Node;
+use crate::formats::common::{
+    decision_from_status, duration_ms, event_id, status, text, timestamp, Unit,
+};
+use crate::formats::json::{self, Node};
 use crate::record::DecisionRecord;
+use crate::Decision;
 
-/// The `source` value of tyk rows.
+/// The `source` value of Tyk rows.
 pub const SOURCE: &str = "tyk";
 
-/// The format's signature fields.
-pub fn matches(_r: &Node<'_>) -> bool {
-    false
+/// `prefix=access-log` and an `mcp_method`.
+pub fn matches(r: &Node<'_>) -> bool {
+    r.get("prefix").and_then(Node::as_str) == Some("access-log")
+        && r.get("mcp_method").is_some_and(|m| !m.is_null())
 }
 
-/// Decodes one tyk record.
+/// The decision and Tyk's meaning of a gateway `mcp_error_code`; `None` for codes Tyk does not
+/// document.
+pub fn decision_of_error_code(code: i64) -> Option<(Decision, &'static str)> {
+    Some(match code {
+        -32001 => (Decision::Deny, "Authentication required"),
+        -32002 => (Decision::Deny, "Access denied"),
+        -32003 => (Decision::RateLimited, "Rate limit exceeded"),
+        -32004 => (Decision::Error, "Upstream error"),
+        -32600 => (Decision::Error, "Invalid request"),
+        -32603 => (Decision::Error, "Internal error"),
+        _ => return None,
+    })
+}
+
+/// Decodes one Tyk log line.
 ///
 /// # Errors
-/// Always, until the adapter is written.
-pub fn decode<'a>(_line: &'a str, _out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    Err(LineError::record(
-        LineErrorKind::WrongType,
-        "the tyk adapter is not written yet",
-    ))
+/// Invalid JSON, a missing or bad `time`, an `mcp_error_code` that is not an integer, or a field
+/// of the wrong type, each naming the field.
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
+    let r = json::parse(line)?;
+    if r.as_object().is_none() {
+        return Err(LineError::record(
+            LineErrorKind::WrongType,
+            "expected a JSON object",
+        ));
+    }
+    if r.get("prefix").and_then(Node::as_str) != Some("access-log") {
+        // Tyk's application log (startup, API loading, errors) shares the stream.
+        return Ok(());
+    }
+    let is_mcp = r.get("api_type").and_then(Node::as_str) == Some("mcp")
+        || r.get("mcp_method").is_some_and(|m| !m.is_null());
+    if !is_mcp {
+        // A REST API's access log: not an MCP decision.
+        return Ok(());
+    }
+    let ts = timestamp(r.get("time"), "time", Unit::Auto)?;
+    let http_status = status(r.get("status"), "status")?;
+    let code = match r.get("mcp_error_code") {
+        None | Some(Node::Null) => None,
+        Some(Node::Str(s)) if s.trim().is_empty() => None,
+        Some(n) => match n.as_f64() {
+            Some(v) if v.fract() == 0.0 && v.abs() < 1e9 => Some(v as i64),
+            _ => {
+                return Err(LineError::field(
+                    LineErrorKind::WrongType,
+                    "mcp_error_code",
+                    format!("expected a JSON-RPC error code, got {}", n.to_json()),
+                ))
+            }
+        },
+    };
+    let (decision, rule, message, upstream) = match code {
+        Some(c) => {
+            let rule = Some(Cow::Owned(format!("mcp_error_code {c}")));
+            match decision_of_error_code(c) {
+                Some((d, meaning)) => (d, rule, Some(Cow::Borrowed(meaning)), None),
+                None => (decision_from_status(http_status), rule, None, None),
+            }
+        }
+        None => (decision_from_status(http_status), None, None, http_status),
+    };
+    let mut rec = DecisionRecord::new(event_id(None, SOURCE, line), ts, SOURCE, decision);
+    rec.identity = text(r.get("api_key"), "api_key")?;
+    rec.server = match text(r.get("api_name"), "api_name")? {
+        Some(name) => Some(name),
+        None => text(r.get("api_id"), "api_id")?,
+    };
+    rec.method = text(r.get("mcp_method"), "mcp_method")?;
+    let primitive = text(r.get("mcp_primitive_type"), "mcp_primitive_type")?;
+    if rec.method.as_deref() == Some("tools/call")
+        || (rec.method.is_none() && primitive.as_deref() == Some("tool"))
+    {
+        rec.tool = text(r.get("mcp_primitive_name"), "mcp_primitive_name")?;
+    }
+    if rec.method.is_none() {
+        let verb = text(r.get("method"), "method")?;
+        let path = text(r.get("path"), "path")?;
+        rec.method = match (verb, path) {
+            (Some(v), Some(p)) => Some(Cow::Owned(format!("{v} {p}"))),
+            (v, p) => v.or(p),
+        };
+    }
+    rec.rule = rule;
+    rec.message = message;
+    rec.upstream_status = upstream;
+    rec.latency_ms = duration_ms(r.get("latency_total"), "latency_total", Unit::Millis)?;
+    out.push(rec);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::duplicate_mod)]
+#[path = "sample_oracle.rs"]
+mod sample_oracle;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::Format;
+
+    const OK: &str = r#"{"level":"info","msg":"","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"a1","api_name":"weather-mcp","api_key":"00000000e3b0c442","api_type":"mcp","client_ip":"10.0.0.7","host":"gw","method":"POST","path":"/mcp","status":200,"latency_total":41,"upstream_latency":37,"mcp_method":"tools/call","mcp_primitive_type":"tool","mcp_primitive_name":"get_forecast"}"#;
+
+    fn one(line: &str) -> DecisionRecord<'_> {
+        let mut out = Vec::new();
+        decode(line, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn a_forwarded_call_is_an_allow_with_the_upstream_status() {
+        let r = one(OK);
+        assert_eq!(r.event_id, crate::formats::stable_event_id(SOURCE, OK));
+        assert_eq!(r.ts_micros, 1_793_872_800_000_000);
+        assert_eq!(r.identity.as_deref(), Some("00000000e3b0c442"));
+        assert_eq!(r.server.as_deref(), Some("weather-mcp"));
+        assert_eq!(r.method.as_deref(), Some("tools/call"));
+        assert_eq!(r.tool.as_deref(), Some("get_forecast"));
+        assert_eq!(r.decision, Decision::Allow);
+        assert_eq!(r.upstream_status, Some(200));
+        assert_eq!(r.latency_ms, Some(41.0));
+        assert!(matches(&json::parse(OK).unwrap()));
+    }
+
+    #[test]
+    fn gateway_error_codes_win_over_the_status() {
+        let with = |code: i64, st: u16| {
+            OK.replace(
+                "\"status\":200",
+                &format!("\"status\":{st},\"mcp_error_code\":{code}"),
+            )
+        };
+        let line = with(-32002, 403);
+        let r = one(&line);
+        assert_eq!(
+            (
+                r.decision,
+                r.upstream_status,
+                r.rule.as_deref(),
+                r.message.as_deref()
+            ),
+            (
+                Decision::Deny,
+                None,
+                Some("mcp_error_code -32002"),
+                Some("Access denied")
+            )
+        );
+        assert_eq!(one(&with(-32001, 401)).decision, Decision::Deny);
+        assert_eq!(one(&with(-32003, 429)).decision, Decision::RateLimited);
+        assert_eq!(one(&with(-32004, 502)).decision, Decision::Error);
+        assert_eq!(one(&with(-32600, 400)).decision, Decision::Error);
+        assert_eq!(one(&with(-32603, 500)).decision, Decision::Error);
+        // An undocumented code falls back on the status.
+        assert_eq!(one(&with(-32099, 429)).decision, Decision::RateLimited);
+        let e = decode(
+            &OK.replace("\"status\":200", "\"mcp_error_code\":\"x\""),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("mcp_error_code"));
+    }
+
+    #[test]
+    fn other_lines_are_skipped() {
+        let mut out = Vec::new();
+        decode(
+            r#"{"level":"info","msg":"API loaded","prefix":"main","time":"2026-11-05T10:00:00Z"}"#,
+            &mut out,
+        )
+        .unwrap();
+        decode(
+            r#"{"level":"info","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"rest","method":"GET","path":"/forecast","status":200}"#,
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.is_empty());
+        let e = decode(&OK.replace("2026-11-05T10:00:00Z", "10:00"), &mut out).unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_deref()),
+            (LineErrorKind::BadTimestamp, Some("time"))
+        );
+    }
+
+    #[test]
+    fn the_sample_logs_match_their_oracle() {
+        sample_oracle::check(Format::Tyk);
+    }
+
+    #[test]
+    fn other_formats_samples_do_not_match() {
+        sample_oracle::foreign_samples_do_not_match(Format::Tyk);
+    }
+
+    #[test]
+    fn mutated_records_never_panic() {
+        sample_oracle::mutations_never_panic(Format::Tyk);
+    }
 }
