@@ -68,16 +68,9 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     Ok(())
 }
 
-// Each adapter includes the shared oracle check into its own tests.
-#[cfg(test)]
-#[allow(clippy::duplicate_mod)]
-#[path = "sample_check.rs"]
-mod sample_check;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::Format;
 
     fn leak(s: String) -> &'static str {
         Box::leak(s.into_boxed_str())
@@ -133,20 +126,5 @@ mod tests {
         ] {
             let _ = decode(bad, &mut out);
         }
-    }
-
-    #[test]
-    fn sample_logs_match_the_oracle() {
-        sample_check::check(Format::McpGuard);
-    }
-
-    #[test]
-    fn foreign_records_do_not_match() {
-        sample_check::foreign_records_do_not_match(Format::McpGuard);
-    }
-
-    #[test]
-    fn mutated_records_never_panic() {
-        sample_check::mutations_never_panic(Format::McpGuard);
     }
 }

@@ -29,6 +29,8 @@ pub mod mapping;
 pub mod mcp_guard;
 pub mod opa;
 pub mod policylayer;
+#[cfg(test)]
+mod samples;
 pub mod toolhive;
 pub mod tyk;
 

@@ -125,14 +125,8 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 }
 
 #[cfg(test)]
-#[allow(clippy::duplicate_mod)]
-#[path = "sample_oracle.rs"]
-mod sample_oracle;
-
-#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::Format;
 
     const OK: &str = r#"{"level":"info","msg":"","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"a1","api_name":"weather-mcp","api_key":"00000000e3b0c442","api_type":"mcp","client_ip":"10.0.0.7","host":"gw","method":"POST","path":"/mcp","status":200,"latency_total":41,"upstream_latency":37,"mcp_method":"tools/call","mcp_primitive_type":"tool","mcp_primitive_name":"get_forecast"}"#;
 
@@ -216,20 +210,5 @@ mod tests {
             (e.kind, e.field.as_deref()),
             (LineErrorKind::BadTimestamp, Some("time"))
         );
-    }
-
-    #[test]
-    fn the_sample_logs_match_their_oracle() {
-        sample_oracle::check(Format::Tyk);
-    }
-
-    #[test]
-    fn other_formats_samples_do_not_match() {
-        sample_oracle::foreign_samples_do_not_match(Format::Tyk);
-    }
-
-    #[test]
-    fn mutated_records_never_panic() {
-        sample_oracle::mutations_never_panic(Format::Tyk);
     }
 }
