@@ -104,11 +104,8 @@ mod tests {
 
     const DENY: &str = r#"{"level":"info","time":"2025-09-04T20:01:40.493Z","scope":"request","gateway":"ns/agw","route":"ns/mcp","src.addr":"10.0.9.76:38655","http.method":"POST","http.path":"/mcp","http.status":403,"trace.id":"4bf92f3577b34da6a3ce929d0e0e4736","jwt.sub":"alice","mcp.method":"tools/call","mcp.target":"everything","mcp.resource.type":"tool","mcp.resource.name":"echo","mcp.session.id":"6b49","reason":"Authorization","duration":"3ms"}"#;
 
-    fn one(line: &str) -> DecisionRecord<'_> {
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+    fn one(line: &str) -> DecisionRecord<'static> {
+        crate::formats::decode_one(crate::formats::Format::AgentGateway, line)
     }
 
     #[test]

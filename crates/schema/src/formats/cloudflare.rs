@@ -133,11 +133,8 @@ mod tests {
 
     const CALL: &str = r#"{"ClientCountry":"de","ClientIP":"203.0.113.9","ColoCode":"FRA","Datetime":"2026-11-05T10:00:00.25Z","Error":"","Method":"tools/call","PortalID":"p-1","PromptGetName":"","ResourceReadURI":"","ServerID":"github","ServerResponseDurationMs":87,"ServerURL":"https://mcp.github.example/mcp","SessionID":"sess-9","Success":true,"ToolCallName":"create_issue","UserEmail":"alice@example.com","UserID":"u-1"}"#;
 
-    fn one(line: &str) -> DecisionRecord<'_> {
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+    fn one(line: &str) -> DecisionRecord<'static> {
+        crate::formats::decode_one(crate::formats::Format::Cloudflare, line)
     }
 
     #[test]

@@ -281,10 +281,8 @@ mod tests {
 
     const SPEC: &str = r#"{"eventVersion":"1.09","eventTime":"2026-11-05T22:55:03Z","eventSource":"verifiedpermissions.amazonaws.com","eventName":"IsAuthorized","userIdentity":{"arn":"arn:aws:iam::1234:role/Pep"},"requestParameters":{"principal":{"entityType":"PhotoFlash::User","entityId":"alice"},"action":{"actionType":"PhotoFlash::Action","actionId":"ViewPhoto"},"resource":{"entityType":"PhotoFlash::Photo","entityId":"VacationPhoto94.jpg"},"policyStoreId":"PSEXAMPLEabcdefg111111"},"responseElements":null,"additionalEventData":{"decision":"ALLOW"},"requestID":"346c0b0e-1111","eventID":"e-1","eventType":"AwsApiCall"}"#;
 
-    fn rows(line: &str) -> Vec<DecisionRecord<'_>> {
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        out
+    fn rows(line: &str) -> Vec<DecisionRecord<'static>> {
+        crate::formats::decode_all(crate::formats::Format::CloudTrail, line)
     }
 
     #[test]

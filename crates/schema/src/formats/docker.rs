@@ -106,20 +106,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
+    use crate::formats::leak;
 
     const SPEC: &str = r#"{"actor_id":"u1","actor_name":"alice","org_id":"o1","trigger":"invoke","target_type":"tool","server_name":"github","tool_name":"create_issue","result":"denied","outcome_reason":"policy_rule","reason":"blocked by org policy","policy_id":"p-7","policy_version":"3","session_id":"s-9","trace_id":"t-1","timestamp":"2025-10-01T12:00:00Z"}"#;
 
-    /// Decodes a test line (leaked, so the record may outlive a temporary).
     fn one(line: &str) -> DecisionRecord<'static> {
-        let line = leak(line.to_string());
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+        crate::formats::decode_one(crate::formats::Format::Docker, line)
     }
 
     #[test]

@@ -305,20 +305,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
+    use crate::formats::leak;
 
     const SPEC: &str = r#"{"start_time":"2025-06-01T10:00:00.123Z","x_request_id":"a4ca","method":"POST","path":"/mcp","response_code":403,"response_flags":"UAEX","response_code_details":"ext_authz_denied","duration":4,"upstream_host":null,"mcp_method":"tools/call","authz":{"reason":"tool not allowed"}}"#;
 
-    /// Decodes a test line (leaked, so the record may outlive a temporary).
     fn one(line: &str) -> DecisionRecord<'static> {
-        let line = leak(line.to_string());
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1, "{line}");
-        out.pop().unwrap()
+        crate::formats::decode_one(crate::formats::Format::Envoy, line)
     }
 
     #[test]

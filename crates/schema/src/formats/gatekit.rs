@@ -113,20 +113,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
+    use crate::formats::leak;
 
     const SPEC: &str = r#"{"timestamp":"2025-01-15T10:00:01Z","event_type":"REQUEST","request_id":"124","server_name":"filesystem","method":"tools/call","tool":"write_file","pipeline_outcome":"blocked","reason":"[ToolAllowlist] Tool not in allowlist","pipeline":{"stages":[{"plugin":"ToolAllowlist","outcome":"blocked","time_ms":2.0}]},"request_body":{"arguments":{"path":"/x"}}}"#;
 
-    /// Decodes a test line (leaked, so the record may outlive a temporary).
     fn one(line: &str) -> DecisionRecord<'static> {
-        let line = leak(line.to_string());
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+        crate::formats::decode_one(crate::formats::Format::Gatekit, line)
     }
 
     #[test]

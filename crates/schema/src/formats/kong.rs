@@ -331,19 +331,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
+    use crate::formats::leak;
 
     const SPEC: &str = r#"{"started_at":1767000000000,"response":{"status":403,"headers":{"x-kong-request-id":"2f69"}},"upstream_status":"","latencies":{"request":2,"proxy":-1},"consumer":{"id":"b2f6","username":"bob"},"ai":{"mcp":{"mcp_server_id":"3710","mcp_session_id":"s-123","audit":[{"primitive_name":"list_users","primitive":"tool","scope":"primitive","action":"deny","consumer":{"id":"b2f6","name":"developer","identifier":"consumer_group"}}]}}}"#;
 
-    /// Decodes a test line (leaked, so the records may outlive a temporary).
     fn rows(line: &str) -> Vec<DecisionRecord<'static>> {
-        let line = leak(line.to_string());
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        out
+        crate::formats::decode_all(crate::formats::Format::Kong, line)
     }
 
     #[test]

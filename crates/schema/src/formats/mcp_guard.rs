@@ -71,20 +71,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leak(s: String) -> &'static str {
-        Box::leak(s.into_boxed_str())
-    }
+    use crate::formats::leak;
 
     const SPEC: &str = r#"{"timestamp":"2025-12-14T10:00:00Z","event_type":"rate_limited","identity_id":"key:ci-bot","method":"tools/call","tool":"run_sql","success":false,"message":"rate limit exceeded","duration_ms":null,"request_id":"req-5f1"}"#;
 
-    /// Decodes a test line (leaked, so the record may outlive a temporary).
     fn one(line: &str) -> DecisionRecord<'static> {
-        let line = leak(line.to_string());
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+        crate::formats::decode_one(crate::formats::Format::McpGuard, line)
     }
 
     #[test]

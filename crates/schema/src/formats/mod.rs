@@ -344,6 +344,31 @@ impl From<Format> for Decoder {
     }
 }
 
+/// Test helper: a `'static` copy of a test line (leaked), so its rows may outlive a temporary.
+#[cfg(test)]
+pub(crate) fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// Test helper: every row of one line of `format` (the line is leaked so rows outlive it).
+#[cfg(test)]
+pub(crate) fn decode_all(format: Format, line: &str) -> Vec<DecisionRecord<'static>> {
+    let line = leak(line.to_string());
+    let mut out = Vec::new();
+    format
+        .decode(line, &mut out)
+        .unwrap_or_else(|e| panic!("{format}: {e}: {line}"));
+    out
+}
+
+/// Test helper: the single row of one line of `format`.
+#[cfg(test)]
+pub(crate) fn decode_one(format: Format, line: &str) -> DecisionRecord<'static> {
+    let mut rows = decode_all(format, line);
+    assert_eq!(rows.len(), 1, "{format}: {line}");
+    rows.remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,11 +169,8 @@ mod tests {
 
     const SPEC: &str = r#"{"time":"2026-11-05T09:00:00.1234567Z","level":"INFO+2","msg":"audit_event","audit_id":"9b1e","type":"mcp_tool_call","logged_at":"2026-11-05T09:00:00.123456Z","outcome":"denied","component":"github","source":{"type":"network","value":"10.0.0.5","extra":{"request_id":"r1","session_id":"s1"}},"subjects":{"user":"alice","user_id":"u-1"},"target":{"type":"tool","name":"delete_repo","method":"tools/call","endpoint":"/mcp"},"metadata":{"extra":{"duration_ms":12,"transport":"http"}},"data":{"request":{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_repo","arguments":{"repo":"x","force":true}}}}}"#;
 
-    fn one(line: &str) -> DecisionRecord<'_> {
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+    fn one(line: &str) -> DecisionRecord<'static> {
+        crate::formats::decode_one(crate::formats::Format::ToolHive, line)
     }
 
     #[test]

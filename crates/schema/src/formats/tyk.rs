@@ -130,11 +130,8 @@ mod tests {
 
     const OK: &str = r#"{"level":"info","msg":"","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"a1","api_name":"weather-mcp","api_key":"00000000e3b0c442","api_type":"mcp","client_ip":"10.0.0.7","host":"gw","method":"POST","path":"/mcp","status":200,"latency_total":41,"upstream_latency":37,"mcp_method":"tools/call","mcp_primitive_type":"tool","mcp_primitive_name":"get_forecast"}"#;
 
-    fn one(line: &str) -> DecisionRecord<'_> {
-        let mut out = Vec::new();
-        decode(line, &mut out).unwrap();
-        assert_eq!(out.len(), 1);
-        out.pop().unwrap()
+    fn one(line: &str) -> DecisionRecord<'static> {
+        crate::formats::decode_one(crate::formats::Format::Tyk, line)
     }
 
     #[test]
