@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = ROOT / "target" / "release"
+RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 
 
 def build_release():
@@ -37,13 +37,14 @@ def run_measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
     return elapsed, usage.ru_maxrss / 1024.0, out
 
 
-def generate(lines, seed, path, gap_ms=250):
-    """Writes synthetic PolicyLayer traffic with verdict-gen, unless the file is already there."""
+def generate(lines, seed, path, gap_ms=250, fmt="policylayer"):
+    """Writes synthetic traffic with verdict-gen (PolicyLayer lines, or rendered as `opa` /
+    `agentgateway` lines), unless the file is already there."""
     path = Path(path)
     if path.exists() and path.stat().st_size > 0:
         return path
     with open(path, "wb") as f:
-        subprocess.run([str(RELEASE / "verdict-gen"), str(lines), str(seed), str(gap_ms)], stdout=f, check=True)
+        subprocess.run([str(RELEASE / "verdict-gen"), str(lines), str(seed), str(gap_ms), fmt], stdout=f, check=True)
     return path
 
 
