@@ -1,13 +1,27 @@
-//! JSONL -> Arrow decode throughput: 20,000 generated PolicyLayer lines decoded and built into
-//! record batches (one thread). Run: `cargo bench -p verdict-schema --bench decode`.
+//! JSONL -> Arrow decode throughput on one thread: 20,000 generated calls, as PolicyLayer,
+//! agentgateway and OPA lines (the same traffic rendered by verdict-testkit), decoded through
+//! `Decoder::decode_line` (envelope check included) and built into record batches.
+//! Run: `cargo bench -p verdict-schema --bench decode`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use verdict_schema::{DecisionBatchBuilder, Format};
-use verdict_testkit::{GenOptions, Generator};
+use verdict_schema::formats::{Decoder, Sink};
+use verdict_schema::{DecisionBatchBuilder, DecisionRecord, Format, LineError};
+use verdict_testkit::{render, GenOptions, Generator, Target};
 
-fn bench(c: &mut Criterion) {
+struct Build(DecisionBatchBuilder);
+
+impl Sink for Build {
+    fn row(&mut self, r: &DecisionRecord<'_>, raw: &str) {
+        self.0.append(r, raw, Some("bench.jsonl"), Some(1));
+    }
+    fn bad(&mut self, e: LineError, raw: &str) {
+        panic!("bench line rejected: {e}: {raw}");
+    }
+}
+
+fn lines(target: Target) -> String {
     let mut text = Vec::new();
     Generator::new(GenOptions {
         seed: 5,
@@ -16,22 +30,42 @@ fn bench(c: &mut Criterion) {
     .write_lines(20_000, &mut text)
     .expect("generate");
     let text = String::from_utf8(text).expect("utf-8");
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        let mut records = Vec::new();
+        Format::PolicyLayer
+            .decode(line, &mut records)
+            .expect("valid line");
+        render(target, &records[0], line, &mut out);
+        out.push('\n');
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
-    group.throughput(Throughput::Bytes(text.len() as u64));
-    group.bench_function("policylayer_20k_lines_to_arrow", |b| {
-        b.iter(|| {
-            let mut builder = DecisionBatchBuilder::with_raw_bytes(20_000, text.len(), true);
-            let mut records = Vec::with_capacity(1);
-            for line in text.lines() {
-                records.clear();
-                Format::PolicyLayer
-                    .decode(line, &mut records)
-                    .expect("valid line");
-                builder.append(&records[0], line, Some("bench.jsonl"), Some(1));
-            }
-            black_box(builder.finish().expect("batch"))
-        })
-    });
+    for (name, target, format) in [
+        ("policylayer", Target::PolicyLayer, Format::PolicyLayer),
+        ("agentgateway", Target::AgentGateway, Format::AgentGateway),
+        ("opa", Target::Opa, Format::Opa),
+    ] {
+        let text = lines(target);
+        let decoder = Decoder::Builtin(format);
+        group.throughput(Throughput::Elements(20_000));
+        group.bench_function(format!("{name}_20k_lines_to_arrow"), |b| {
+            b.iter(|| {
+                let mut sink = Build(DecisionBatchBuilder::with_raw_bytes(
+                    20_000,
+                    text.len(),
+                    true,
+                ));
+                for line in text.lines() {
+                    decoder.decode_line(line, &mut sink);
+                }
+                black_box(sink.0.finish().expect("batch"))
+            })
+        });
+    }
     group.finish();
 }
 

@@ -38,9 +38,9 @@ struct DockerLine<'a> {
 /// [`LineErrorKind::WrongType`]: verdict reads records line by line.
 pub fn unwrap(line: &str) -> Result<(Cow<'_, str>, Envelope), LineError> {
     let t = line.trim_start();
-    if t.starts_with("{\"log\":")
-        || (t.starts_with('{') && t.contains("\"log\":") && t.contains("\"stream\":"))
-    {
+    // Docker's json-file driver always writes `log` first: a prefix test keeps this free for
+    // every other line.
+    if t.starts_with("{\"log\":") {
         if let Ok(d) = serde_json::from_str::<DockerLine<'_>>(t) {
             if d.stream.is_some() || d.time.is_some() {
                 let inner = match d.log {

@@ -164,8 +164,11 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     Ok(())
 }
 
+/// What `error` and `result` say: the decision, reasons that go into the rule, and a message.
+type Outcome<'a> = (Decision, Option<String>, Option<Cow<'a, str>>);
+
 /// The decision, the reasons that go into the rule, and a message, from `error` and `result`.
-fn decide<'a>(r: &Node<'a>) -> Result<(Decision, Option<String>, Option<Cow<'a, str>>), LineError> {
+fn decide<'a>(r: &Node<'a>) -> Result<Outcome<'a>, LineError> {
     if let Some(err) = r.get("error").filter(|e| !e.is_null()) {
         let msg = match err {
             Node::Str(s) => Some(s.clone()),
