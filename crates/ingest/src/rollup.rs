@@ -155,7 +155,6 @@ struct DayAgg {
 }
 
 impl DayAgg {
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         bucket: i64,
