@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import ROOT, build_release, ensure_warehouse
+from common import RELEASE, ROOT, build_release, ensure_warehouse
 
 DUCK_SQL = {
     "volume --by identity,tool": """
@@ -76,6 +76,38 @@ DUCK_ROLLUP_SQL = {
 }
 
 
+CLI_ARGS = {
+    "volume --by identity,tool": ["volume", "--by", "identity,tool"],
+    "denials --by identity,tool": ["denials", "--by", "identity,tool"],
+    "rate-limits --by identity,tool,minute": ["rate-limits", "--by", "identity,tool,minute"],
+}
+
+
+def time_cli(wh, runs):
+    """Best wall time of `runs` runs of the release `verdict report` per question, from the
+    rollup and with --no-rollup, in the in-process bench's shape. The source is inferred: the
+    rollup tables exist (`SHOW TABLES`) and the question is one the rollup answers."""
+    out = {}
+    tables = subprocess.run([str(RELEASE / "verdict"), "-w", str(wh), "sql", "SHOW TABLES", "--format", "csv"],
+                            check=True, capture_output=True, text=True).stdout
+    has_rollup = "rollup_hour" in tables and "rollup_minute" in tables
+    for name, argv in CLI_ARGS.items():
+        res = {}
+        for key, extra in [("", []), ("raw_", ["--no-rollup"])]:
+            best, rows = float("inf"), 0
+            for _ in range(runs):
+                t = time.perf_counter()
+                p = subprocess.run([str(RELEASE / "verdict"), "-w", str(wh), "report", *argv, "--format", "csv", *extra],
+                                   check=True, capture_output=True, text=True)
+                best = min(best, time.perf_counter() - t)
+                rows = len(p.stdout.splitlines()) - 1
+            res[key + "secs"], res[key + "rows"] = best, rows
+        minute = "minute" in name or name.startswith("rate-limits")
+        res["source"] = ("rollup_minute" if minute else "rollup_hour") if has_rollup else "decisions"
+        out[name] = res
+    return out
+
+
 def best_of(con, sql, runs):
     """Best wall time of `runs` runs of `sql`, and its row count."""
     best, n = float("inf"), 0
@@ -93,6 +125,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--work", default="/tmp/verdict-bench-10m")
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--cli", action="store_true",
+                    help="time the release `verdict report` process (start-up and warehouse open "
+                         "included) instead of the in-process cargo bench")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -100,10 +135,13 @@ def main():
         build_release()
     # 60 ms between calls on average: 11.5M calls span 9 day partitions.
     wh = ensure_warehouse(work / "wh", args.lines, args.seed, work)
-    env = dict(os.environ, VERDICT_BENCH_WAREHOUSE=str(wh), VERDICT_BENCH_RUNS=str(args.runs))
-    out = subprocess.run(["cargo", "bench", "-q", "-p", "verdict-query", "--bench", "reports"],
-                         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
-    verdict = json.loads(out.strip().splitlines()[-1])
+    if args.cli:
+        verdict = time_cli(wh, args.runs)
+    else:
+        env = dict(os.environ, VERDICT_BENCH_WAREHOUSE=str(wh), VERDICT_BENCH_RUNS=str(args.runs))
+        out = subprocess.run(["cargo", "bench", "-q", "-p", "verdict-query", "--bench", "reports"],
+                             cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+        verdict = json.loads(out.strip().splitlines()[-1])
 
     import duckdb
     con = duckdb.connect()
