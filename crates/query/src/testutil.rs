@@ -199,8 +199,11 @@ fn rollup_groups(rows: &[Row], width: i64) -> RollupGroups {
     g
 }
 
+/// Picks a timestamp from a group's (calls, first, last) and its bucket.
+type PickTs<'a> = &'a dyn Fn(&(i64, i64, i64), i64) -> i64;
+
 fn rollup_batch(groups: &RollupGroups) -> RecordBatch {
-    let ts = |f: &dyn Fn(&(i64, i64, i64), i64) -> i64| -> ArrayRef {
+    let ts = |f: PickTs| -> ArrayRef {
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(groups.iter().map(|(k, v)| f(v, k.0)))
                 .with_timezone("UTC"),
