@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+# Cargo's target directory: CARGO_TARGET_DIR when set (a shared one), else ./target.
+RELEASE = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release"
 
 
 def build_release():
     """Builds the release binaries the benches run."""
     subprocess.run(
-        ["cargo", "build", "--release", "--bin", "verdict", "-p", "verdict-testkit", "--bin", "verdict-gen"],
+        ["cargo", "build", "--release", "-p", "verdict-testkit", "--bin", "verdict-gen"],
         cwd=ROOT,
         check=True,
     )

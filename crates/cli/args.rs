@@ -192,6 +192,10 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
 
+    /// Read every decision even when the ingest-time rollup could answer (same result, slower).
+    #[arg(long)]
+    pub no_rollup: bool,
+
     #[command(flatten)]
     pub out: QueryOutputArgs,
 }

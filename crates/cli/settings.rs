@@ -248,6 +248,7 @@ pub fn report(a: &ReportArgs, env: &Env) -> Result<ReportSpec> {
         })
         .collect::<Result<_>>()?;
     spec.top = a.top;
+    spec.raw = a.no_rollup;
     Ok(spec)
 }
 

@@ -579,3 +579,157 @@ fn empty_and_missing_warehouses() {
         out.stderr
     );
 }
+
+/// The single rollup part of a day (`rollup/<grain>/day=<day>/part-<txn>.parquet`).
+fn rollup_part(t: &TestDir, grain: &str, day: &str) -> std::path::PathBuf {
+    let dir = t.join(&format!("verdict-warehouse/rollup/{grain}/day={day}"));
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// Issue 3: the ingest writes the rollup, reports read it, and they fall back to the decisions
+/// when it does not cover the warehouse.
+#[test]
+fn reports_read_the_rollup_and_fall_back_when_it_misses_a_part() {
+    let t = warehouse();
+    let sums = "SELECT (SELECT sum(calls) FROM rollup_minute) AS minute, \
+                (SELECT sum(calls) FROM rollup_hour) AS hour, \
+                (SELECT count(*) FROM decisions) AS decisions";
+    assert_eq!(csv(&t, &["sql", sums]), "minute,hour,decisions\n17,17,17\n");
+    let alice = [
+        "report",
+        "volume",
+        "--by",
+        "hour",
+        "--identity",
+        "alice",
+        "--until",
+        "2026-11-03",
+    ];
+    let truth = "hour,calls,allow,deny,rate_limited,approval_required,error,unknown\n\
+                 2026-11-02T08:00:00.000000Z,1,1,0,0,0,0,0\n\
+                 2026-11-02T09:00:00.000000Z,3,2,1,0,0,0,0\n";
+    assert_eq!(csv(&t, &alice), truth);
+    // Put day 2's minute rollup where its hour rollup was: the report shows minutes as hours,
+    // which proves that it reads the hour rollup (and --no-rollup the decisions).
+    std::fs::copy(
+        rollup_part(&t, "minute", "2026-11-02"),
+        rollup_part(&t, "hour", "2026-11-02"),
+    )
+    .unwrap();
+    assert_eq!(
+        csv(&t, &alice),
+        "hour,calls,allow,deny,rate_limited,approval_required,error,unknown\n\
+         2026-11-02T08:59:00.000000Z,1,1,0,0,0,0,0\n\
+         2026-11-02T09:00:00.000000Z,2,2,0,0,0,0,0\n\
+         2026-11-02T09:01:00.000000Z,1,0,1,0,0,0,0\n"
+    );
+    let mut raw = alice.to_vec();
+    raw.push("--no-rollup");
+    assert_eq!(csv(&t, &raw), truth);
+    // Without day 3's hour part the hour rollup no longer covers the warehouse: it is not a
+    // table any more, and the report reads the (complete) minute rollup.
+    std::fs::remove_file(rollup_part(&t, "hour", "2026-11-03")).unwrap();
+    assert_eq!(csv(&t, &alice), truth);
+    let gone = t.cmd(&["sql", "SELECT count(*) FROM rollup_hour"]).run();
+    assert_exit!(gone, 2);
+    assert!(
+        gone.stderr.contains("rollup_hour") && gone.stderr.contains("not found"),
+        "{}",
+        gone.stderr
+    );
+    // Nor the minute one: every report reads the decisions.
+    std::fs::remove_file(rollup_part(&t, "minute", "2026-11-04")).unwrap();
+    assert_eq!(csv(&t, &alice), truth);
+    assert_eq!(
+        csv(&t, &["report", "volume", "--by", "identity"]),
+        "identity,calls,allow,deny,rate_limited,approval_required,error,unknown\n\
+         alice,7,3,2,1,0,1,0\n\
+         bob,7,4,1,2,0,0,0\n\
+         carol,3,2,0,0,1,0,0\n"
+    );
+}
+
+/// Issue 3: on the sample logs, every volume, denials and rate-limits question the rollup can
+/// answer gives exactly the decisions' answer.
+#[test]
+fn rollup_answers_equal_the_decisions_answers_on_the_sample_logs() {
+    let t = TestDir::new();
+    t.copy_sample_logs();
+    let out = t.cmd(&["ingest", "sample-logs/policylayer"]).run();
+    assert_exit!(out, 0);
+    // 272 distinct (hour, identity, tool, server, decision, rule, message), as DuckDB counts
+    // them on the decisions files.
+    assert_eq!(
+        csv(
+            &t,
+            &[
+                "sql",
+                "SELECT (SELECT sum(calls) FROM rollup_minute) AS m, (SELECT sum(calls) FROM rollup_hour) AS h, \
+                 (SELECT count(*) FROM rollup_hour) AS hour_rows"
+            ]
+        ),
+        "m,h,hour_rows\n617,617,272\n"
+    );
+    assert_eq!(
+        csv(&t, &["report", "volume", "--by", "identity"]),
+        "identity,calls,allow,deny,rate_limited,approval_required,error,unknown\n\
+         bob-ci,184,160,9,15,0,0,0\n\
+         alice-laptop,154,143,10,0,0,1,0\n\
+         carol-agent,150,128,15,4,2,1,0\n\
+         ops-bot,89,71,5,5,7,1,0\n\
+         dave-sandbox,40,34,3,0,2,1,0\n"
+    );
+    let groupings = [
+        "identity,tool",
+        "identity,tool,minute",
+        "tool,server,hour",
+        "decision,rule,day",
+        "rule",
+    ];
+    let filters: [&[&str]; 5] = [
+        &[],
+        &["--identity", "bob-ci", "--identity", "carol-agent"],
+        &[
+            "--since",
+            "2026-11-03T00:00:00Z",
+            "--until",
+            "2026-11-04T12:00:00Z",
+        ],
+        &[
+            "--decision",
+            "deny",
+            "--decision",
+            "rate_limited",
+            "--server",
+            "leapfrog",
+        ],
+        &[
+            "--since",
+            "2026-11-02T05:17:00Z",
+            "--tool",
+            "session_create",
+            "--top",
+            "4",
+        ],
+    ];
+    let mut compared = 0;
+    for kind in ["volume", "denials", "rate-limits"] {
+        for by in groupings {
+            for f in filters {
+                let mut args = vec!["report", kind, "--by", by];
+                args.extend(f);
+                let from_rollup = csv(&t, &args);
+                args.push("--no-rollup");
+                let from_decisions = csv(&t, &args);
+                assert_eq!(from_rollup, from_decisions, "{args:?}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 75);
+}

@@ -8,6 +8,9 @@
 //!   detected by magic bytes) and returns an [`IngestSummary`].
 //! - [`Warehouse`] owns the layout (`decisions/day=YYYY-MM-DD/part-*.parquet`, `quarantine/`,
 //!   `_verdict/manifest.json`), the commit protocol and crash recovery.
+//! - [`rollup`]: with its decisions parts, each commit writes the same rows aggregated per UTC
+//!   minute and per UTC hour (`rollup/{minute,hour}/day=YYYY-MM-DD/part-<txn>.parquet`, schema
+//!   [`verdict_schema::rollup_schema`]), so that reports can read far fewer rows.
 //!
 //! Guarantees: a bad line never stops a run (it is quarantined with file, line, reason and raw
 //! text) unless `strict` is set, in which case nothing is committed; a `(source, event_id)`
@@ -37,6 +40,7 @@ mod decode;
 mod error;
 mod pipeline;
 mod preview;
+pub mod rollup;
 pub mod source;
 pub mod warehouse;
 mod writer;

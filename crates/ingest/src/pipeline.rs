@@ -26,6 +26,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded};
 use crate::error::{Error, Result};
+use crate::rollup::{rollup_properties, RollupWriter};
 use crate::source::{self, Chunk, Chunker, Input};
 use crate::warehouse::{
     rel, CommitStep, InputMeta, Intent, Move, PartMeta, Recovery, TxnMeta, Warehouse,
@@ -452,6 +453,7 @@ struct State<'a> {
 struct Txn {
     id: String,
     writer: PartitionWriter,
+    rollup: RollupWriter,
     quarantine: Option<(PathBuf, BufWriter<File>, u64)>,
     rows: u64,
 }
@@ -509,9 +511,16 @@ impl<'a> State<'a> {
                 self.opts.row_group_rows,
                 self.opts.max_buffered_rows,
             );
+            let rollup = RollupWriter::new(
+                &staging,
+                &id,
+                rollup_properties(self.opts.zstd_level)?,
+                self.opts.max_buffered_rows,
+            );
             self.txn = Some(Txn {
                 id,
                 writer,
+                rollup,
                 quarantine: None,
                 rows: 0,
             });
@@ -583,6 +592,7 @@ impl<'a> State<'a> {
         }
         let txn = self.txn()?;
         for (day, part) in parts {
+            txn.rollup.push(day, &part)?;
             txn.writer.push(day, part)?;
         }
         txn.rows += accepted;
@@ -689,10 +699,12 @@ impl<'a> State<'a> {
         let Txn {
             id,
             writer,
+            rollup,
             quarantine,
             rows,
         } = txn;
         let staged = writer.finish()?;
+        let staged_rollups = rollup.finish()?;
         let mut moves = Vec::new();
         let mut parts = Vec::new();
         let root = self.wh.root();
@@ -704,6 +716,24 @@ impl<'a> State<'a> {
             });
             parts.push(PartMeta {
                 path: to,
+                day: p.day.clone(),
+                rows: p.rows,
+                bytes: p.bytes,
+                min_ts: p.min_ts,
+                max_ts: p.max_ts,
+                txn: id.clone(),
+            });
+        }
+        // Rollup files move after the decisions parts: a reader that sees a commit cut short
+        // finds decisions without their rollup and answers from the decisions.
+        let mut rollups = Vec::new();
+        for p in &staged_rollups {
+            moves.push(Move {
+                from: rel(root, &p.staged),
+                to: p.rel_final.clone(),
+            });
+            rollups.push(PartMeta {
+                path: p.rel_final.clone(),
                 day: p.day.clone(),
                 rows: p.rows,
                 bytes: p.bytes,
@@ -740,6 +770,7 @@ impl<'a> State<'a> {
                 inputs,
             },
             parts,
+            rollups,
             moves,
         };
         self.wh.commit(&intent, self.opts.abort_at)?;
@@ -883,8 +914,40 @@ mod tests {
         );
         assert_eq!((s.rows_written, s.duplicates), (101, 1));
         assert_eq!(s.rows_per_day["2026-11-02"], 51);
-        // Re-ingesting finds every row, across both days' files.
+        // The rollup holds the committed rows once, per grain and day, listed in the manifest.
+        let wh = Warehouse::open_for_read(&opts.warehouse).unwrap();
+        let m = wh.manifest().unwrap();
+        let rollups: Vec<(&str, u64)> = m
+            .rollups
+            .iter()
+            .map(|p| (p.path.split('/').nth(1).unwrap(), p.rows))
+            .collect();
+        assert_eq!(
+            rollups,
+            [("minute", 2), ("minute", 1), ("hour", 2), ("hour", 1)]
+        );
+        for p in &m.rollups {
+            let path = opts.warehouse.join(&p.path);
+            let calls: i64 = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| {
+                    let b = b.unwrap();
+                    let c = b.column(7).as_primitive::<arrow::datatypes::Int64Type>();
+                    c.values().iter().sum::<i64>()
+                })
+                .sum();
+            let day = &p.day;
+            assert_eq!(calls as u64, s.rows_per_day[day], "{}", p.path);
+        }
+        // Re-ingesting finds every row, across both days' files, and commits nothing.
         let again = ingest(&opts, &clock, &NoProgress).unwrap();
         assert_eq!((again.rows_written, again.duplicates), (0, 102));
+        let m = Warehouse::open_for_read(&opts.warehouse)
+            .unwrap()
+            .manifest()
+            .unwrap();
+        assert_eq!(m.rollups.len(), 4);
     }
 }

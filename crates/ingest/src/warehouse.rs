@@ -3,6 +3,8 @@
 //!
 //! Layout under the warehouse root:
 //! - `decisions/day=YYYY-MM-DD/part-<txn>-<n>.parquet`: committed data, readable by any Parquet reader;
+//! - `rollup/{minute,hour}/day=YYYY-MM-DD/part-<txn>.parquet`: the transaction's rows aggregated
+//!   per UTC minute / hour (see `rollup`), committed with its decisions parts;
 //! - `quarantine/<txn>.jsonl`: rejected lines with the reason;
 //! - `_verdict/manifest.json`: every committed part and transaction;
 //! - `_verdict/txn/<txn>.json`: the intent record of a commit in flight;
@@ -80,6 +82,9 @@ pub struct Manifest {
     pub format_version: u32,
     /// Committed Parquet files.
     pub parts: Vec<PartMeta>,
+    /// Committed rollup files (absent in warehouses written before the rollup existed).
+    #[serde(default)]
+    pub rollups: Vec<PartMeta>,
     /// Committed transactions, oldest first.
     pub txns: Vec<TxnMeta>,
 }
@@ -89,6 +94,7 @@ impl Default for Manifest {
         Self {
             format_version: FORMAT_VERSION,
             parts: Vec::new(),
+            rollups: Vec::new(),
             txns: Vec::new(),
         }
     }
@@ -112,7 +118,10 @@ pub struct Intent {
     pub txn: TxnMeta,
     /// The Parquet files it adds.
     pub parts: Vec<PartMeta>,
-    /// Renames to perform (data and quarantine files).
+    /// The rollup files it adds.
+    #[serde(default)]
+    pub rollups: Vec<PartMeta>,
+    /// Renames to perform (data, rollup and quarantine files).
     pub moves: Vec<Move>,
 }
 
@@ -403,6 +412,7 @@ impl Warehouse {
             return Ok(());
         }
         manifest.parts.extend(intent.parts.iter().cloned());
+        manifest.rollups.extend(intent.rollups.iter().cloned());
         manifest.txns.push(intent.txn.clone());
         let bytes =
             serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
@@ -523,6 +533,7 @@ mod tests {
                 max_ts: 0,
                 txn: id.into(),
             }],
+            rollups: vec![],
             moves: vec![Move {
                 from: rel(wh.root(), &staged),
                 to,

@@ -1,7 +1,9 @@
 //! The [`Engine`]: one DataFusion `SessionContext` over a warehouse, with the `decisions`,
-//! `catalog_entries` and `tools` tables and the catalogue UDFs registered; runs user SQL.
+//! `rollup_minute`, `rollup_hour`, `catalog_entries` and `tools` tables and the catalogue UDFs
+//! registered; runs user SQL. Decides whether each rollup covers every decisions part.
 //! Reports and timelines are built in `report.rs` and `timeline.rs`; printing is `output.rs`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::ScalarUDF;
-use verdict_schema::{col, decisions_schema};
+use verdict_schema::{col, decisions_schema, rollup_schema};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -27,6 +29,50 @@ pub const DECISIONS_TABLE: &str = "decisions";
 pub const TOOLS_TABLE: &str = "tools";
 /// Name of the table of explicit catalogue entries (`tool, server, risk, risk_source`).
 pub const CATALOG_ENTRIES_TABLE: &str = "catalog_entries";
+
+/// Name of the per-minute rollup table (`rollup/minute/`).
+pub const ROLLUP_MINUTE_TABLE: &str = "rollup_minute";
+/// Name of the per-hour rollup table (`rollup/hour/`).
+pub const ROLLUP_HOUR_TABLE: &str = "rollup_hour";
+
+/// A rollup the ingest maintains beside the decisions: the committed rows aggregated per UTC
+/// minute or hour x identity x tool x server x decision x rule x message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rollup {
+    /// `rollup/minute/day=YYYY-MM-DD/part-<txn>.parquet`, the `rollup_minute` table.
+    Minute,
+    /// `rollup/hour/day=YYYY-MM-DD/part-<txn>.parquet`, the `rollup_hour` table.
+    Hour,
+}
+
+impl Rollup {
+    /// Both rollups, finest first.
+    pub const ALL: [Rollup; 2] = [Rollup::Minute, Rollup::Hour];
+
+    /// The table name.
+    pub fn table(self) -> &'static str {
+        match self {
+            Rollup::Minute => ROLLUP_MINUTE_TABLE,
+            Rollup::Hour => ROLLUP_HOUR_TABLE,
+        }
+    }
+
+    /// The folder under `rollup/`.
+    fn dir(self) -> &'static str {
+        match self {
+            Rollup::Minute => "minute",
+            Rollup::Hour => "hour",
+        }
+    }
+
+    /// The width of a bucket, in microseconds.
+    pub fn micros(self) -> i64 {
+        match self {
+            Rollup::Minute => 60_000_000,
+            Rollup::Hour => 3_600_000_000,
+        }
+    }
+}
 
 /// The Arrow type of the `day` partition column.
 pub const DAY_TYPE: DataType = DataType::Date32;
@@ -74,6 +120,11 @@ impl QueryOutput {
 ///   ignored) read with the declared schema plus the Hive partition column `day` (Date32), so
 ///   that a filter on `day` prunes whole partitions; an empty table of the same schema when the
 ///   warehouse holds no Parquet file yet;
+/// - `rollup_minute` and `rollup_hour` (columns of [`verdict_schema::rollup_schema`] plus
+///   `day`), each only when its files cover every decisions part: every day partition holds,
+///   for each transaction with a decisions part there, exactly one rollup part of that
+///   transaction and nothing else. A warehouse written before the rollup existed, one touched
+///   by another writer, or a commit cut short does not qualify, and reports read `decisions`;
 /// - `catalog_entries`: the explicit catalogue entries (`tool, server, risk, risk_source`);
 /// - `tools`: a view of every tool seen in `decisions` plus every explicit entry, with
 ///   `tool, server, risk, risk_source` (`server` is set only on server-qualified entries);
@@ -86,6 +137,7 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     days: Vec<String>,
     files: usize,
+    rollups: Vec<Rollup>,
     tool_risk: Arc<ScalarUDF>,
     tool_risk_source: Arc<ScalarUDF>,
 }
@@ -96,6 +148,7 @@ impl std::fmt::Debug for Engine {
             .field("warehouse", &self.warehouse)
             .field("days", &self.days)
             .field("files", &self.files)
+            .field("rollups", &self.rollups)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +168,23 @@ pub fn table_schema() -> SchemaRef {
 /// the Parquet reader fills without copying string bytes and DataFusion groups and compares
 /// fastest. The files themselves keep the declared `Utf8` (any reader reads them).
 pub fn scan_schema() -> SchemaRef {
-    let fields: Vec<Field> = decisions_schema()
+    as_views(&decisions_schema())
+}
+
+/// The schema of a rollup table as queried: [`rollup_schema`] with `Utf8View` strings, plus
+/// `day`.
+pub fn rollup_table_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = as_views(&rollup_schema())
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(col::DAY, DAY_TYPE, false));
+    Arc::new(Schema::new(fields))
+}
+
+fn as_views(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
@@ -165,10 +234,32 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
 
         if files > 0 {
-            ctx.register_table(DECISIONS_TABLE, listing_table(&decisions_dir)?)?;
+            ctx.register_table(
+                DECISIONS_TABLE,
+                listing_table(&decisions_dir, scan_schema())?,
+            )?;
         } else {
             let empty = MemTable::try_new(table_schema(), vec![vec![]])?;
             ctx.register_table(DECISIONS_TABLE, Arc::new(empty))?;
+        }
+
+        let mut rollups = Vec::new();
+        let decision_txns = part_txns(&decisions_dir, PartName::Decisions)?;
+        for rollup in Rollup::ALL {
+            let dir = warehouse.join("rollup").join(rollup.dir());
+            if part_txns(&dir, PartName::Rollup)? != decision_txns
+                || decision_txns.values().flatten().any(Option::is_none)
+            {
+                continue;
+            }
+            if files > 0 {
+                let schema = as_views(&rollup_schema());
+                ctx.register_table(rollup.table(), listing_table(&dir, schema)?)?;
+            } else {
+                let empty = MemTable::try_new(rollup_table_schema(), vec![vec![]])?;
+                ctx.register_table(rollup.table(), Arc::new(empty))?;
+            }
+            rollups.push(rollup);
         }
 
         let catalog = Arc::new(catalog);
@@ -194,6 +285,7 @@ impl Engine {
             catalog,
             days,
             files,
+            rollups,
             tool_risk,
             tool_risk_source,
         })
@@ -222,6 +314,12 @@ impl Engine {
     /// The number of Parquet files in `decisions/`.
     pub fn file_count(&self) -> usize {
         self.files
+    }
+
+    /// The rollups that cover every decisions part of the warehouse (and are registered as
+    /// tables), finest first.
+    pub fn rollups(&self) -> &[Rollup] {
+        &self.rollups
     }
 
     /// The underlying DataFusion context, for callers that need more than SQL text.
@@ -264,7 +362,11 @@ impl Engine {
     }
 
     pub(crate) async fn decisions(&self) -> Result<DataFrame> {
-        Ok(self.ctx.table(DECISIONS_TABLE).await?)
+        self.table(DECISIONS_TABLE).await
+    }
+
+    pub(crate) async fn table(&self, name: &str) -> Result<DataFrame> {
+        Ok(self.ctx.table(name).await?)
     }
 
     pub(crate) fn tool_risk_udf(&self) -> &ScalarUDF {
@@ -329,7 +431,72 @@ fn scan_partitions(dir: &Path) -> Result<(Vec<String>, usize)> {
     Ok((days, files))
 }
 
-fn listing_table(dir: &Path) -> Result<Arc<ListingTable>> {
+/// How part files are named: `part-<txn>-<n>.parquet` for decisions, `part-<txn>.parquet` for
+/// rollups.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PartName {
+    Decisions,
+    Rollup,
+}
+
+/// For each `day=` directory under `dir` holding Parquet files that DataFusion reads (the rules
+/// of [`scan_partitions`]), the transactions of those files; `None` for a file whose name does
+/// not carry one. Other directories are skipped (`scan_partitions` reports them).
+type PartTxns = BTreeMap<String, BTreeSet<Option<String>>>;
+
+fn part_txns(dir: &Path, naming: PartName) -> Result<PartTxns> {
+    let mut out = PartTxns::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io("listing", dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(Error::io("listing", dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        if name.starts_with(['.', '_']) || !path.is_dir() {
+            continue;
+        }
+        let Some(day) = name.strip_prefix("day=") else {
+            continue;
+        };
+        let mut txns = BTreeSet::new();
+        for file in std::fs::read_dir(&path).map_err(Error::io("listing", &path))? {
+            let file = file.map_err(Error::io("listing", &path))?;
+            let fname = file.file_name();
+            let fname = fname.to_string_lossy();
+            let meta = file.metadata().map_err(Error::io("reading", file.path()))?;
+            if !(meta.is_file()
+                && meta.len() > 0
+                && fname.ends_with(".parquet")
+                && !fname.starts_with(['.', '_']))
+            {
+                continue;
+            }
+            let stem = fname
+                .strip_prefix("part-")
+                .and_then(|f| f.strip_suffix(".parquet"));
+            let txn = match naming {
+                PartName::Rollup => stem.map(str::to_string),
+                PartName::Decisions => stem
+                    .and_then(|s| s.rsplit_once('-'))
+                    .filter(|(t, n)| {
+                        !t.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                    })
+                    .map(|(t, _)| t.to_string()),
+            };
+            txns.insert(txn);
+        }
+        if !txns.is_empty() {
+            out.insert(day.to_string(), txns);
+        }
+    }
+    Ok(out)
+}
+
+fn listing_table(dir: &Path, schema: SchemaRef) -> Result<Arc<ListingTable>> {
     // A file URL needs an absolute path without `..` (the object store rejects it).
     let dir = std::fs::canonicalize(dir).map_err(Error::io("resolving", dir))?;
     let url = url::Url::from_directory_path(&dir).map_err(|()| Error::InvalidSpec {
@@ -348,7 +515,7 @@ fn listing_table(dir: &Path) -> Result<Arc<ListingTable>> {
         .with_table_partition_cols(vec![(col::DAY.to_string(), DAY_TYPE)]);
     let config = ListingTableConfig::new(table_url)
         .with_listing_options(options)
-        .with_schema(scan_schema());
+        .with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 

@@ -6,11 +6,14 @@
 //! - [`Engine::open`] registers, over `<warehouse>/decisions/day=YYYY-MM-DD/*.parquet`, the
 //!   `decisions` table (declared schema + Date32 partition column `day`), the `tools` view,
 //!   the `catalog_entries` table and the UDFs `tool_risk(tool [, server])` and
-//!   `tool_risk_source(tool [, server])`. [`Engine::sql`] runs any read-only SQL.
+//!   `tool_risk_source(tool [, server])`, and the `rollup_minute` / `rollup_hour` tables when the
+//!   ingest-time rollup covers the whole warehouse ([`Rollup`]). [`Engine::sql`] runs any
+//!   read-only SQL.
 //! - [`Catalog`] classifies tools as [`Risk`] `destructive | write | read | unknown`: explicit
 //!   entries (a user JSON/TOML file over [`Catalog::builtin`]) first, then [`heuristic_risk`].
 //! - [`Engine::report`] runs a [`ReportSpec`] ([`ReportKind`] `volume`, `denials`,
-//!   `rate-limits`, `identities`, `tools`, `destructive`, grouped by any [`GroupBy`] set);
+//!   `rate-limits`, `identities`, `tools`, `destructive`, grouped by any [`GroupBy`] set),
+//!   from the rollup when it answers exactly ([`ReportSource`], [`Engine::report_source`]);
 //!   [`Engine::timeline`] lists one identity's calls around an instant ([`TimelineSpec`]).
 //! - Every result is a [`QueryOutput`]; [`write_output`] prints it as a table, CSV, JSON or
 //!   NDJSON and [`write_parquet`] saves it. The JSON shape is documented in [`output`].
@@ -64,11 +67,11 @@ pub(crate) mod testutil;
 
 pub use catalog::{heuristic_risk, Catalog, CatalogEntry, Classification, Risk, RiskSource};
 pub use engine::{
-    table_schema, Engine, QueryOutput, CATALOG_ENTRIES_TABLE, DAY_TYPE, DECISIONS_TABLE,
-    TOOLS_TABLE,
+    rollup_table_schema, table_schema, Engine, QueryOutput, Rollup, CATALOG_ENTRIES_TABLE,
+    DAY_TYPE, DECISIONS_TABLE, ROLLUP_HOUR_TABLE, ROLLUP_MINUTE_TABLE, TOOLS_TABLE,
 };
 pub use error::{Error, Result};
 pub use output::{write_output, write_parquet, OutputFormat, PrintOptions};
-pub use report::{GroupBy, ReportKind, ReportSpec};
+pub use report::{GroupBy, ReportKind, ReportSource, ReportSpec};
 pub use timeline::{TimelineSpec, DEFAULT_WINDOW_MICROS};
 pub use udf::{TOOL_RISK, TOOL_RISK_SOURCE};

@@ -10,7 +10,10 @@
 //!   report's count (largest first), then by the grouping columns (nulls last), so the order is
 //!   total and deterministic; `top` keeps the first N rows of that order;
 //! - `since` (inclusive) and `until` (exclusive) filter `ts` and also the `day` partition column,
-//!   so whole day partitions outside the range are never read.
+//!   so whole day partitions outside the range are never read;
+//! - `volume`, `denials` and `rate-limits` read a rollup instead of `decisions` when it answers
+//!   the question exactly (see [`ReportSource`]): the same plan, with counts summed from
+//!   `calls` and first/last times from `first_ts`/`last_ts`.
 
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -27,8 +30,9 @@ use std::str::FromStr;
 use verdict_schema::{col as c, time, Decision};
 
 use crate::catalog::Risk;
-use crate::engine::{Engine, QueryOutput};
+use crate::engine::{Engine, QueryOutput, Rollup, DECISIONS_TABLE};
 use crate::error::{Error, Result};
+use verdict_schema::rollup_col as rc;
 
 /// A grouping column of a report. The declaration order is the canonical output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,19 +91,21 @@ impl GroupBy {
         matches!(self, GroupBy::Day | GroupBy::Hour | GroupBy::Minute)
     }
 
-    /// The expression computing the column from a `decisions` row, aliased to its name.
-    fn expr(self) -> Expr {
-        let ts = || col(c::TS);
-        match self {
-            GroupBy::Identity => col(c::IDENTITY),
-            GroupBy::Tool => col(c::TOOL),
-            GroupBy::Server => col(c::SERVER),
-            GroupBy::Session => col(c::SESSION),
-            GroupBy::Decision => cast(col(c::DECISION), DataType::Utf8).alias(c::DECISION),
-            GroupBy::Rule => col(c::RULE),
-            GroupBy::Day => cast(ts(), DataType::Date32).alias("day"),
-            GroupBy::Hour => date_trunc(lit("hour"), ts()).alias("hour"),
-            GroupBy::Minute => date_trunc(lit("minute"), ts()).alias("minute"),
+    /// The expression computing the column from a row of `source`, aliased to its name.
+    fn expr(self, source: ReportSource) -> Expr {
+        let ts = || col(source.time_column());
+        match (self, source) {
+            (GroupBy::Identity, _) => col(c::IDENTITY),
+            (GroupBy::Tool, _) => col(c::TOOL),
+            (GroupBy::Server, _) => col(c::SERVER),
+            (GroupBy::Session, _) => col(c::SESSION),
+            (GroupBy::Decision, _) => cast(col(c::DECISION), DataType::Utf8).alias(c::DECISION),
+            (GroupBy::Rule, _) => col(c::RULE),
+            (GroupBy::Day, _) => cast(ts(), DataType::Date32).alias("day"),
+            (GroupBy::Hour, ReportSource::Rollup(Rollup::Hour)) => ts().alias("hour"),
+            (GroupBy::Hour, _) => date_trunc(lit("hour"), ts()).alias("hour"),
+            (GroupBy::Minute, ReportSource::Rollup(Rollup::Minute)) => ts().alias("minute"),
+            (GroupBy::Minute, _) => date_trunc(lit("minute"), ts()).alias("minute"),
         }
     }
 }
@@ -213,6 +219,107 @@ impl FromStr for ReportKind {
     }
 }
 
+/// Where a report reads its rows from.
+///
+/// `volume`, `denials` and `rate-limits` are answered from a rollup (the committed rows
+/// aggregated per UTC minute or hour x identity x tool x server x decision x rule x message)
+/// when that gives exactly the answer of the `decisions` table: the rollup covers every
+/// decisions part (see [`Engine`]), no session is filtered or grouped on, `since` and `until`
+/// fall on bucket boundaries, and the hour rollup only when neither `minute` is grouped on nor
+/// the report is `rate-limits` (its peak is per minute). The hour rollup is preferred, being the
+/// smaller. Every other question reads `decisions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportSource {
+    /// The `decisions` table, one row per call.
+    Decisions,
+    /// A rollup table.
+    Rollup(Rollup),
+}
+
+impl ReportSource {
+    /// The table read.
+    pub fn table(self) -> &'static str {
+        match self {
+            ReportSource::Decisions => DECISIONS_TABLE,
+            ReportSource::Rollup(r) => r.table(),
+        }
+    }
+
+    fn time_column(self) -> &'static str {
+        match self {
+            ReportSource::Decisions => c::TS,
+            ReportSource::Rollup(_) => rc::BUCKET,
+        }
+    }
+
+    fn is_rollup(self) -> bool {
+        matches!(self, ReportSource::Rollup(_))
+    }
+
+    /// The number of calls of a group.
+    fn count(self) -> Expr {
+        match self {
+            ReportSource::Decisions => count(lit(1i64)),
+            ReportSource::Rollup(_) => sum(col(rc::CALLS)),
+        }
+    }
+
+    /// The number of calls of a group that match `pred`.
+    fn count_if(self, pred: Expr) -> Result<Expr> {
+        let one = match self {
+            ReportSource::Decisions => lit(1i64),
+            ReportSource::Rollup(_) => col(rc::CALLS),
+        };
+        Ok(sum(when(pred, one).otherwise(lit(0i64))?))
+    }
+
+    /// The first `ts` of a group.
+    fn first(self) -> Expr {
+        match self {
+            ReportSource::Decisions => min(col(c::TS)),
+            ReportSource::Rollup(_) => min(col(rc::FIRST_TS)),
+        }
+    }
+
+    /// The last `ts` of a group.
+    fn last(self) -> Expr {
+        match self {
+            ReportSource::Decisions => max(col(c::TS)),
+            ReportSource::Rollup(_) => max(col(rc::LAST_TS)),
+        }
+    }
+}
+
+/// The source that answers `spec` exactly with the fewest rows (see [`ReportSource`]).
+fn choose_source(engine: &Engine, spec: &ReportSpec) -> ReportSource {
+    let by = spec.effective_by();
+    if spec.raw
+        || !matches!(
+            spec.kind,
+            ReportKind::Volume | ReportKind::Denials | ReportKind::RateLimits
+        )
+        || !spec.sessions.is_empty()
+        || by.contains(&GroupBy::Session)
+    {
+        return ReportSource::Decisions;
+    }
+    let aligned = |t: Option<i64>, r: Rollup| t.is_none_or(|t| t.rem_euclid(r.micros()) == 0);
+    for r in [Rollup::Hour, Rollup::Minute] {
+        if !engine.rollups().contains(&r) {
+            continue;
+        }
+        if r == Rollup::Hour
+            && (by.contains(&GroupBy::Minute) || spec.kind == ReportKind::RateLimits)
+        {
+            continue;
+        }
+        if aligned(spec.since, r) && aligned(spec.until, r) {
+            return ReportSource::Rollup(r);
+        }
+    }
+    ReportSource::Decisions
+}
+
 /// What to report on: the kind, the grouping, and the filters.
 ///
 /// Filters: each list matches any of its values (OR); different filters all apply (AND); an
@@ -239,6 +346,9 @@ pub struct ReportSpec {
     pub decisions: Vec<Decision>,
     /// Keep only the first N rows of the report's order.
     pub top: Option<usize>,
+    /// Read the `decisions` table even when a rollup could answer (same result, more rows
+    /// read; for checking the rollup).
+    pub raw: bool,
 }
 
 impl ReportSpec {
@@ -255,6 +365,7 @@ impl ReportSpec {
             sessions: Vec::new(),
             decisions: Vec::new(),
             top: None,
+            raw: false,
         }
     }
 
@@ -311,13 +422,19 @@ fn day_lit(micros: i64) -> Expr {
 
 /// `ts >= since AND day >= day(since)`, `ts < until AND day <= day(until - 1µs)`.
 pub(crate) fn time_filters(since: Option<i64>, until_exclusive: Option<i64>) -> Vec<Expr> {
+    time_filters_on(c::TS, since, until_exclusive)
+}
+
+/// [`time_filters`] on another timestamp column (a rollup's `bucket`: exact when `since` and
+/// `until` fall on bucket boundaries).
+fn time_filters_on(ts: &str, since: Option<i64>, until_exclusive: Option<i64>) -> Vec<Expr> {
     let mut out = Vec::new();
     if let Some(s) = since {
-        out.push(col(c::TS).gt_eq(ts_lit(s)));
+        out.push(col(ts).gt_eq(ts_lit(s)));
         out.push(col(c::DAY).gt_eq(day_lit(s)));
     }
     if let Some(u) = until_exclusive {
-        out.push(col(c::TS).lt(ts_lit(u)));
+        out.push(col(ts).lt(ts_lit(u)));
         out.push(col(c::DAY).lt_eq(day_lit(u.saturating_sub(1))));
     }
     out
@@ -361,10 +478,14 @@ fn cols(names: &[&str]) -> Vec<Expr> {
 }
 
 /// Counts per decision, in the table's order of [`Decision::ALL`].
-fn decision_counts() -> Result<Vec<Expr>> {
+fn decision_counts(source: ReportSource) -> Result<Vec<Expr>> {
     Decision::ALL
         .into_iter()
-        .map(|d| Ok(count_if(col(c::DECISION).eq(lit(d.as_str())))?.alias(d.as_str())))
+        .map(|d| {
+            Ok(source
+                .count_if(col(c::DECISION).eq(lit(d.as_str())))?
+                .alias(d.as_str()))
+        })
         .collect()
 }
 
@@ -375,8 +496,9 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
     spec.validate()?;
     let by = spec.effective_by();
     let group_names: Vec<&str> = by.iter().map(|g| g.as_str()).collect();
+    let source = choose_source(engine, spec);
 
-    let mut preds = time_filters(spec.since, spec.until);
+    let mut preds = time_filters_on(source.time_column(), spec.since, spec.until);
     preds.extend(in_list(c::IDENTITY, &spec.identities));
     preds.extend(in_list(c::TOOL, &spec.tools));
     preds.extend(in_list(c::SERVER, &spec.servers));
@@ -399,13 +521,19 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
         ReportKind::Destructive => preds.push(risk_expr().eq(lit(Risk::Destructive.as_str()))),
         ReportKind::Volume | ReportKind::Identities => {}
     }
-    let mut df = engine.decisions().await?;
+    let mut df = engine.table(source.table()).await?;
     if let Some(p) = and_all(preds) {
         df = df.filter(p)?;
     }
 
     // The base projection: grouping columns plus the raw columns the report reads.
+    let rollup_needs: &[&str] = match spec.kind {
+        ReportKind::Volume => &[c::DECISION, rc::CALLS],
+        ReportKind::Denials => &[rc::FIRST_TS, rc::LAST_TS, rc::CALLS, c::RULE, c::MESSAGE],
+        _ => &[rc::FIRST_TS, rc::LAST_TS, rc::CALLS, c::RULE],
+    };
     let needs: &[&str] = match spec.kind {
+        _ if source.is_rollup() => rollup_needs,
         ReportKind::Volume => &[c::DECISION],
         ReportKind::Denials => &[c::TS, c::RULE, c::MESSAGE],
         ReportKind::RateLimits => &[c::TS, c::RULE],
@@ -423,7 +551,7 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
             c::MESSAGE,
         ],
     };
-    let mut select: Vec<Expr> = by.iter().map(|g| g.expr()).collect();
+    let mut select: Vec<Expr> = by.iter().map(|g| g.expr(source)).collect();
     for &n in needs {
         if !group_names.contains(&n) {
             // Counting reports compare the dictionary-encoded decision in place (per dictionary
@@ -439,9 +567,10 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
     }
     match spec.kind {
         ReportKind::Identities => select.push(risk_expr().alias("risk")),
-        ReportKind::RateLimits => {
-            select.push(date_trunc(lit("minute"), col(c::TS)).alias("_minute"))
-        }
+        ReportKind::RateLimits => select.push(match source {
+            ReportSource::Rollup(Rollup::Minute) => col(rc::BUCKET).alias("_minute"),
+            _ => date_trunc(lit("minute"), col(source.time_column())).alias("_minute"),
+        }),
         _ => {}
     }
     let base = df.select(select)?;
@@ -449,15 +578,18 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
 
     let (df, metric) = match spec.kind {
         ReportKind::Volume => {
-            let mut aggs = vec![count(lit(1i64)).alias(CALLS)];
-            aggs.extend(decision_counts()?);
+            let mut aggs = vec![source.count().alias(CALLS)];
+            aggs.extend(decision_counts(source)?);
             (base.aggregate(groups.clone(), aggs)?, CALLS)
         }
-        ReportKind::Denials => (denials(base, &by, &group_names)?, "denied"),
-        ReportKind::RateLimits => (rate_limits(base, &by, &group_names)?, "rate_limited"),
+        ReportKind::Denials => (denials(base, source, &by, &group_names)?, "denied"),
+        ReportKind::RateLimits => (
+            rate_limits(base, source, &by, &group_names)?,
+            "rate_limited",
+        ),
         ReportKind::Identities => {
             let mut aggs = vec![count(lit(1i64)).alias(CALLS)];
-            aggs.extend(decision_counts()?);
+            aggs.extend(decision_counts(source)?);
             let destructive = col("risk").eq(lit(Risk::Destructive.as_str()));
             aggs.extend([
                 count_distinct(col(c::TOOL)).alias("tools"),
@@ -472,7 +604,7 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
         }
         ReportKind::Tools => {
             let mut aggs = vec![count(lit(1i64)).alias(CALLS)];
-            aggs.extend(decision_counts()?);
+            aggs.extend(decision_counts(source)?);
             aggs.extend([
                 count_distinct(col(c::IDENTITY)).alias("identities"),
                 count_distinct(col(c::SESSION)).alias("sessions"),
@@ -539,7 +671,12 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
 /// Denied calls per group: `denied`, and unless grouped by rule `rules` (distinct),
 /// `top_rule` and `top_rule_calls`; then `top_message` (the most frequent message of the top
 /// rule), `first_seen`, `last_seen`. Ties pick the smallest rule / message.
-fn denials(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame> {
+fn denials(
+    base: DataFrame,
+    source: ReportSource,
+    by: &[GroupBy],
+    groups: &[&str],
+) -> Result<DataFrame> {
     let by_rule = by.contains(&GroupBy::Rule);
     let mut keys = cols(groups);
     if !by_rule {
@@ -550,9 +687,9 @@ fn denials(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame
     let per_message = base.aggregate(
         keys_msg,
         vec![
-            count(lit(1i64)).alias("n"),
-            min(col(c::TS)).alias("f"),
-            max(col(c::TS)).alias("l"),
+            source.count().alias("n"),
+            source.first().alias("f"),
+            source.last().alias("l"),
         ],
     )?;
     let with_rule_calls =
@@ -585,18 +722,23 @@ fn denials(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame
 /// frequent rule, i.e. the limit's counter) and `counter_calls`; `peak_per_minute` (the most
 /// hits in one UTC minute within the group) and `peak_minute` (the first such minute),
 /// `first_seen`, `last_seen`.
-fn rate_limits(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataFrame> {
+fn rate_limits(
+    base: DataFrame,
+    source: ReportSource,
+    by: &[GroupBy],
+    groups: &[&str],
+) -> Result<DataFrame> {
     let by_rule = by.contains(&GroupBy::Rule);
     if by.contains(&GroupBy::Minute) && by_rule {
         // Each group is one rule in one minute: a single aggregation answers everything.
         return Ok(base.aggregate(
             cols(groups),
             vec![
-                count(lit(1i64)).alias("rate_limited"),
-                count(lit(1i64)).alias("peak_per_minute"),
+                source.count().alias("rate_limited"),
+                source.count().alias("peak_per_minute"),
                 max(col(GroupBy::Minute.as_str())).alias("peak_minute"),
-                min(col(c::TS)).alias("first_seen"),
-                max(col(c::TS)).alias("last_seen"),
+                source.first().alias("first_seen"),
+                source.last().alias("last_seen"),
             ],
         )?);
     }
@@ -607,9 +749,9 @@ fn rate_limits(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataF
         let per_rule = base.aggregate(
             keys,
             vec![
-                count(lit(1i64)).alias("n"),
-                min(col(c::TS)).alias("f"),
-                max(col(c::TS)).alias("l"),
+                source.count().alias("n"),
+                source.first().alias("f"),
+                source.last().alias("l"),
             ],
         )?;
         let rule_order = || vec![desc(col("n")), asc(col(c::RULE))];
@@ -637,9 +779,9 @@ fn rate_limits(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataF
     let per_minute = base.aggregate(
         keys,
         vec![
-            count(lit(1i64)).alias("n"),
-            min(col(c::TS)).alias("f"),
-            max(col(c::TS)).alias("l"),
+            source.count().alias("n"),
+            source.first().alias("f"),
+            source.last().alias("l"),
         ],
     )?;
     // One window per partitioning: DataFusion plans one sort per `window` call.
@@ -670,6 +812,11 @@ fn rate_limits(base: DataFrame, by: &[GroupBy], groups: &[&str]) -> Result<DataF
 }
 
 impl Engine {
+    /// Where [`Engine::report`] reads `spec`'s rows from (see [`ReportSource`]).
+    pub fn report_source(&self, spec: &ReportSpec) -> ReportSource {
+        choose_source(self, spec)
+    }
+
     /// Runs a report.
     ///
     /// Columns, after the grouping columns (see the module docs):
@@ -714,5 +861,7 @@ pub(crate) fn or_false(e: Expr) -> Expr {
     coalesce(vec![e, lit(false)])
 }
 
+#[cfg(test)]
+mod rollup_tests;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,18 @@
 //! Test fixtures: a small warehouse of 30 decisions over three UTC days, written as Parquet
-//! into a tempdir, with decoy files that the engine must ignore. Only compiled for tests.
+//! into a tempdir, with decoy files that the engine must ignore; and the same decisions as two
+//! transactions with their per-minute and per-hour rollup files (aggregated here, independently
+//! of the ingest). Only compiled for tests.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
 use parquet::arrow::ArrowWriter;
 use tempfile::TempDir;
-use verdict_schema::{time, Decision, DecisionBatchBuilder, DecisionRecord};
+use verdict_schema::{rollup_schema, time, Decision, DecisionBatchBuilder, DecisionRecord};
 
 use crate::{Catalog, Engine, QueryOutput};
 
@@ -155,6 +161,112 @@ pub(crate) fn warehouse() -> TempDir {
     );
     std::fs::write(d.join("day=2026-11-02/part-1.parquet.tmp"), b"partial").unwrap();
     dir
+}
+
+/// (bucket, identity, tool, server, decision, rule, message) -> (calls, first ts, last ts).
+type RollupGroups = BTreeMap<
+    (
+        i64,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+    ),
+    (i64, i64, i64),
+>;
+
+fn rollup_groups(rows: &[Row], width: i64) -> RollupGroups {
+    let o = |s: &'static str| (!s.is_empty()).then_some(s);
+    let mut g = RollupGroups::new();
+    for &(_, ts, identity, _, server, tool, decision, rule, message) in rows {
+        let ts = time::parse_rfc3339_micros(ts).unwrap();
+        let key = (
+            ts - ts.rem_euclid(width),
+            o(identity),
+            o(tool),
+            o(server),
+            decision,
+            o(rule),
+            o(message),
+        );
+        let e = g.entry(key).or_insert((0, i64::MAX, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.min(ts);
+        e.2 = e.2.max(ts);
+    }
+    g
+}
+
+/// Picks a timestamp from a group's (calls, first, last) and its bucket.
+type PickTs<'a> = &'a dyn Fn(&(i64, i64, i64), i64) -> i64;
+
+fn rollup_batch(groups: &RollupGroups) -> RecordBatch {
+    let ts = |f: PickTs| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(groups.iter().map(|(k, v)| f(v, k.0)))
+                .with_timezone("UTC"),
+        )
+    };
+    let strs = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+    RecordBatch::try_new(
+        rollup_schema(),
+        vec![
+            ts(&|_, b| b),
+            strs(groups.keys().map(|k| k.1).collect()),
+            strs(groups.keys().map(|k| k.2).collect()),
+            strs(groups.keys().map(|k| k.3).collect()),
+            strs(groups.keys().map(|k| Some(k.4)).collect()),
+            strs(groups.keys().map(|k| k.5).collect()),
+            strs(groups.keys().map(|k| k.6).collect()),
+            Arc::new(Int64Array::from_iter_values(groups.values().map(|v| v.0))),
+            ts(&|v, _| v.1),
+            ts(&|v, _| v.2),
+        ],
+    )
+    .unwrap()
+}
+
+/// Writes the rollup of `rows` at bucket width `width` as one file, in two runs (the rows cut
+/// at `split`), so that a key may appear twice, as after the ingest's memory budget.
+fn write_rollup(path: &Path, rows: &[Row], width: i64, split: usize) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), rollup_schema(), None).unwrap();
+    for run in [&rows[..split], &rows[split..]] {
+        w.write(&rollup_batch(&rollup_groups(run, width))).unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// The fixture's decisions as an ingest lays them out: transaction `t1` wrote days 1 and 2
+/// (first file), `t2` day 2 (second file) and day 3; with the rollup parts of each.
+pub(crate) fn rollup_warehouse() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("decisions");
+    let parts: [(&str, &str, &str, &[Row]); 4] = [
+        ("2026-11-01", "t1", "0000", DAY1),
+        ("2026-11-02", "t1", "0001", DAY2A),
+        ("2026-11-02", "t2", "0000", DAY2B),
+        ("2026-11-03", "t2", "0001", DAY3),
+    ];
+    for (day, txn, n, rows) in parts {
+        write_rows(&d.join(format!("day={day}/part-{txn}-{n}.parquet")), rows);
+        for (grain, width) in [("minute", 60_000_000), ("hour", 3_600_000_000)] {
+            let path = dir
+                .path()
+                .join(format!("rollup/{grain}/day={day}/part-{txn}.parquet"));
+            write_rollup(&path, rows, width, rows.len() / 2);
+        }
+    }
+    dir
+}
+
+/// The rollup fixture and an engine over it.
+pub(crate) async fn rollup_engine() -> (TempDir, Engine) {
+    let dir = rollup_warehouse();
+    let engine = Engine::open(dir.path(), Catalog::builtin()).await.unwrap();
+    (dir, engine)
 }
 
 /// The fixture warehouse and an engine over it with the built-in catalogue.

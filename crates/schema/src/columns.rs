@@ -106,6 +106,47 @@ pub fn decisions_schema() -> SchemaRef {
         .clone()
 }
 
+/// Column names of the rollup tables (`rollup/minute/`, `rollup/hour/`): one row per time
+/// bucket x identity x tool x server x decision x rule x message of the rows an ingest committed.
+pub mod rollup_col {
+    #![allow(missing_docs)]
+    pub const BUCKET: &str = "bucket";
+    pub const IDENTITY: &str = super::col::IDENTITY;
+    pub const TOOL: &str = super::col::TOOL;
+    pub const SERVER: &str = super::col::SERVER;
+    pub const DECISION: &str = super::col::DECISION;
+    pub const RULE: &str = super::col::RULE;
+    pub const MESSAGE: &str = super::col::MESSAGE;
+    pub const CALLS: &str = "calls";
+    pub const FIRST_TS: &str = "first_ts";
+    pub const LAST_TS: &str = "last_ts";
+}
+
+/// The schema of a rollup file (without the `day` partition column):
+/// `bucket` (the UTC minute or hour, required), `identity`, `tool`, `server` (nullable Utf8),
+/// `decision` (required Utf8, plain so that row-group statistics prune on it), `rule`, `message`
+/// (nullable Utf8), `calls` (required Int64, the rows of the group), `first_ts` and `last_ts`
+/// (required, the smallest and largest `ts` of the group).
+pub fn rollup_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new(rollup_col::BUCKET, ts_type(), false),
+                Field::new(rollup_col::IDENTITY, DataType::Utf8, true),
+                Field::new(rollup_col::TOOL, DataType::Utf8, true),
+                Field::new(rollup_col::SERVER, DataType::Utf8, true),
+                Field::new(rollup_col::DECISION, DataType::Utf8, false),
+                Field::new(rollup_col::RULE, DataType::Utf8, true),
+                Field::new(rollup_col::MESSAGE, DataType::Utf8, true),
+                Field::new(rollup_col::CALLS, DataType::Int64, false),
+                Field::new(rollup_col::FIRST_TS, ts_type(), false),
+                Field::new(rollup_col::LAST_TS, ts_type(), false),
+            ]))
+        })
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 //! # Overview
 //! - [`decisions_schema`] declares the table (spec/decision-schema.md); [`col`] and [`idx`] name its columns.
+//! - [`rollup_schema`] declares the ingest-time rollup files ([`rollup_col`] names their columns).
 //! - [`Format`] decodes one input line into [`DecisionRecord`]s; [`DecisionBatchBuilder`] turns records
 //!   into an Arrow [`RecordBatch`](arrow::array::RecordBatch).
 //! - [`time`] normalises every timestamp form to UTC microseconds and names the UTC day partition.
@@ -33,7 +34,9 @@ pub mod formats;
 mod record;
 pub mod time;
 
-pub use columns::{arg_keys_item, col, decisions_schema, dict_type, idx, ts_type};
+pub use columns::{
+    arg_keys_item, col, decisions_schema, dict_type, idx, rollup_col, rollup_schema, ts_type,
+};
 pub use decision::{Decision, UnknownDecision};
 pub use error::{Error, LineError, LineErrorKind, Result};
 pub use formats::Format;

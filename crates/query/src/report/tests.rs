@@ -2,7 +2,7 @@
 //! pretty-printed output for each report, groupings, filters, `top`, and partition pruning.
 
 use super::*;
-use crate::testutil::{engine, lines, micros};
+use crate::testutil::{engine, lines, micros, rollup_engine};
 use crate::TimelineSpec;
 
 fn spec(kind: ReportKind) -> ReportSpec {
@@ -95,9 +95,14 @@ fn names_parse() {
 /// Calls per identity and tool, busiest first; the null tool (an `initialize`) and the null identity sort last.
 #[tokio::test]
 async fn volume_default() {
-    let (_dir, e) = engine().await;
-    let s = spec(ReportKind::Volume);
-    check(
+    // The same answer from the decisions and, on the rollup fixture, from the rollup.
+    for ((_dir, e), source) in [
+        (engine().await, ReportSource::Decisions),
+        (rollup_engine().await, ReportSource::Rollup(Rollup::Hour)),
+    ] {
+        let s = spec(ReportKind::Volume);
+        assert_eq!(e.report_source(&s), source);
+        check(
         &e.report(&s).await.unwrap(),
         &[
             "+----------+----------------------+-------+-------+------+--------------+-------------------+-------+---------+",
@@ -125,14 +130,20 @@ async fn volume_default() {
             "+----------+----------------------+-------+-------+------+--------------+-------------------+-------+---------+",
         ],
     );
+    }
 }
 
 /// Denials per identity and tool with the most frequent rule and its message.
 #[tokio::test]
 async fn denials_default() {
-    let (_dir, e) = engine().await;
-    let s = spec(ReportKind::Denials);
-    check(
+    // The same answer from the decisions and, on the rollup fixture, from the rollup.
+    for ((_dir, e), source) in [
+        (engine().await, ReportSource::Decisions),
+        (rollup_engine().await, ReportSource::Rollup(Rollup::Hour)),
+    ] {
+        let s = spec(ReportKind::Denials);
+        assert_eq!(e.report_source(&s), source);
+        check(
         &e.report(&s).await.unwrap(),
         &[
             "+----------+-----------------+--------+-------+---------------------------------------------+----------------+------------------------------------------------+----------------------+----------------------+",
@@ -145,14 +156,20 @@ async fn denials_default() {
             "+----------+-----------------+--------+-------+---------------------------------------------+----------------+------------------------------------------------+----------------------+----------------------+",
         ],
     );
+    }
 }
 
 /// Rate limits per identity and tool: the counter and the busiest minute (09:15 holds 3 of bob's 4).
 #[tokio::test]
 async fn rate_limits_default() {
-    let (_dir, e) = engine().await;
-    let s = spec(ReportKind::RateLimits);
-    check(
+    // The same answer from the decisions and, on the rollup fixture, from the rollup.
+    for ((_dir, e), source) in [
+        (engine().await, ReportSource::Decisions),
+        (rollup_engine().await, ReportSource::Rollup(Rollup::Minute)),
+    ] {
+        let s = spec(ReportKind::RateLimits);
+        assert_eq!(e.report_source(&s), source);
+        check(
         &e.report(&s).await.unwrap(),
         &[
             "+----------+----------------------+--------------+--------------------------------------------------+---------------+-----------------+----------------------+----------------------+----------------------+",
@@ -164,6 +181,7 @@ async fn rate_limits_default() {
             "+----------+----------------------+--------------+--------------------------------------------------+---------------+-----------------+----------------------+----------------------+----------------------+",
         ],
     );
+    }
 }
 
 /// One row per identity; `purge_cache` counts as destructive through the heuristics.
