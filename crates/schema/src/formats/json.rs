@@ -419,17 +419,51 @@ fn spells(key: &str, steps: &[Step]) -> bool {
     false
 }
 
+/// How many of the dotted names `steps` the key spells exactly (`mcp.method` spells two of
+/// `mcp`, `method`, `x`; `mcp` one; `mcpx` and `mcp.other` none).
+fn spelled(key: &str, steps: &[Step]) -> usize {
+    let mut rest = key;
+    for (i, s) in steps.iter().enumerate() {
+        let Step::Name(name) = s else { return 0 };
+        let Some(r) = rest.strip_prefix(name.as_str()) else {
+            return 0;
+        };
+        if r.is_empty() {
+            return i + 1;
+        }
+        let Some(r) = r.strip_prefix('.') else {
+            return 0;
+        };
+        rest = r;
+    }
+    0
+}
+
 fn lookup<'n, 'a>(node: &'n Node<'a>, steps: &[Step]) -> Option<&'n Node<'a>> {
     let Some(first) = steps.first() else {
         return (!node.is_null()).then_some(node);
     };
     match (first, node) {
         (Step::Name(_), Node::Obj(entries)) => {
-            // The longest literal dotted key first, then shorter ones.
+            // The longest literal dotted key first, then shorter ones. One pass finds how many
+            // steps each key spells; almost always one key spells exactly one step.
             let names = steps
                 .iter()
                 .take_while(|s| matches!(s, Step::Name(_)))
                 .count();
+            let mut single = None;
+            let mut longer = false;
+            for (k, v) in entries {
+                match spelled(k, &steps[..names]) {
+                    0 => {}
+                    1 if single.is_none() => single = Some(v),
+                    1 => {}
+                    _ => longer = true,
+                }
+            }
+            if !longer {
+                return single.and_then(|v| lookup(v, &steps[1..]));
+            }
             for take in (1..=names).rev() {
                 for (k, v) in entries {
                     if spells(k, &steps[..take]) {
