@@ -16,7 +16,8 @@ use verdict_schema::time::{format_micros, parse_rfc3339_micros};
 use verdict_query::{GroupBy, OutputFormat, ReportKind, ReportSpec, TimelineSpec};
 
 use crate::args::{
-    Cli, CollectArgs, CompactArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs, TrafficFilter, When,
+    Cli, CollectArgs, CompactArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs,
+    TrafficFilter, When,
 };
 
 /// Where the warehouse is when neither the flag nor the environment says.
@@ -95,7 +96,11 @@ pub fn ingest(
 }
 
 /// Options of `verdict collect`: the config file (if any), overridden by the flags.
-pub fn collect(cli: &Cli, args: &CollectArgs, env: &Env) -> Result<verdict_collect::CollectOptions> {
+pub fn collect(
+    cli: &Cli,
+    args: &CollectArgs,
+    env: &Env,
+) -> Result<verdict_collect::CollectOptions> {
     let mut config: verdict_collect::CollectConfig = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -13,6 +13,8 @@ use crate::settings::{self, Env};
 
 /// Runs `verdict collect`.
 pub async fn run(cli: &Cli, args: &CollectArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
+    // Listen for signals first, so that a stop asked during start-up is a clean stop too.
+    let shutdown = shutdown_signal().context("installing the signal handlers")?;
     let opts = settings::collect(cli, args, env)?;
     // Logs go to stderr; a second subscriber (in tests) is not an error.
     let _ = tracing_subscriber::fmt()
@@ -22,26 +24,23 @@ pub async fn run(cli: &Cli, args: &CollectArgs, env: &Env, out: &mut dyn Write) 
         .with_max_level(tracing::Level::INFO)
         .try_init();
     let warehouse = opts.warehouse.clone();
-    let summary = verdict_collect::run(opts, Arc::new(SystemClock), shutdown_signal())
+    let summary = verdict_collect::run(opts, Arc::new(SystemClock), shutdown)
         .await
         .with_context(|| format!("collect into {}", warehouse.display()))?;
     output::collect_summary(out, &warehouse, &summary, args.format)
 }
 
-/// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that completes on the first SIGINT or SIGTERM; the handlers are installed at once.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
+    })
 }
 
 /// Runs `verdict compact`.
