@@ -123,8 +123,12 @@ def main():
     ap.add_argument("--max-pending", type=int, default=200_000)
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--binary", help="run this verdict binary instead of the release build")
     a = ap.parse_args()
-    if not a.skip_build:
+    global VERDICT
+    if a.binary:
+        VERDICT = Path(a.binary)
+    elif not a.skip_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "verdict"], cwd=ROOT, check=True)
     work = Path(tempfile.mkdtemp(prefix="verdict-collect-load-"))
     wh = work / "wh"
