@@ -184,6 +184,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// An HTTP answer: status, headers (names lower-cased), body.
+type Response = (u16, Vec<(String, String)>, String);
+
 /// One HTTP/1.1 exchange over a fresh connection: (status, headers lower-cased, body).
 fn http(
     port: u16,
@@ -191,7 +194,7 @@ fn http(
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> std::io::Result<(u16, Vec<(String, String)>, String)> {
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut req = format!(

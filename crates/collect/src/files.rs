@@ -57,7 +57,7 @@ pub fn resume_at(offset: u64, len: u64) -> (u64, bool) {
 
 /// Among files sharing a fingerprint, the one to read: a plain file before a gzip one, the
 /// longest, and on a tie the one already open (its inode is `open`).
-fn choose<'c>(cands: &'c [Candidate], open: Option<(u64, u64)>) -> Option<&'c Candidate> {
+fn choose(cands: &[Candidate], open: Option<(u64, u64)>) -> Option<&Candidate> {
     cands.iter().max_by_key(|c| {
         (
             !c.gzip,
