@@ -35,6 +35,87 @@ pub enum Command {
     Policy(PolicyCommand),
     /// List the built-in input formats, or print a mapping template for any other proxy.
     Formats(FormatsArgs),
+    /// Run as a collector until stopped: follow growing log files, receive HTTP uploads, commit
+    /// every N rows or T seconds.
+    Collect(CollectArgs),
+    /// Merge a day's small part files into one sorted file, atomically.
+    Compact(CompactArgs),
+}
+
+/// `verdict collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// A collect.toml; the flags below override its values.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Files or globs to follow (repeatable); quote globs so that new matches are picked up.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub follow: Vec<String>,
+
+    /// The format of the followed files: `auto` (detected per file) or a name from `verdict formats`.
+    #[arg(long, short = 'f', value_name = "NAME")]
+    pub input_format: Option<String>,
+
+    /// Receive HTTP uploads on this address (IP:PORT, e.g. 127.0.0.1:8181).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Commit once this many rows wait [default: 50000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub commit_rows: Option<u64>,
+
+    /// Commit at the latest this long after the first waiting row, e.g. 5s, 500ms [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub commit_interval: Option<String>,
+
+    /// HTTP records accepted but not committed at most; past it requests get 429 [default: 200000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending: Option<u64>,
+
+    /// How often followed paths are checked, e.g. 250ms [default: 250ms].
+    #[arg(long, value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+
+    /// The checkpoint directory [default: WAREHOUSE/_verdict/collect/checkpoints].
+    #[arg(long, value_name = "DIR")]
+    pub checkpoints: Option<PathBuf>,
+
+    /// Delete every checkpoint first: files are read from their start again (rows already in
+    /// the warehouse are dropped as duplicates).
+    #[arg(long)]
+    pub reset_checkpoints: bool,
+
+    /// How to print the summary at exit.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `verdict compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Only this UTC day (YYYY-MM-DD); every day by default.
+    #[arg(long, value_name = "DAY", value_parser = parse_day)]
+    pub day: Option<String>,
+
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+fn parse_day(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if shape {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a day (YYYY-MM-DD)"))
+    }
 }
 
 /// `verdict formats`.
@@ -400,6 +481,37 @@ mod tests {
             Cli::try_parse_from(["verdict", "replay", "--policy", "p", "--warmup", "1h"]).is_err(),
             "--warmup needs --since"
         );
+    }
+
+    #[test]
+    fn collect_and_compact_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "collect",
+            "--follow",
+            "a.log",
+            "logs/*.jsonl",
+            "--listen",
+            "127.0.0.1:0",
+            "--commit-interval",
+            "1s",
+            "--reset-checkpoints",
+        ])
+        .unwrap();
+        let Command::Collect(a) = cli.command else {
+            panic!("not collect")
+        };
+        assert_eq!(a.follow, ["a.log", "logs/*.jsonl"]);
+        assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(a.commit_interval.as_deref(), Some("1s"));
+        assert!(a.reset_checkpoints);
+        let cli = Cli::try_parse_from(["verdict", "compact", "--day", "2026-11-02"]).unwrap();
+        let Command::Compact(a) = cli.command else {
+            panic!("not compact")
+        };
+        assert_eq!(a.day.as_deref(), Some("2026-11-02"));
+        assert!(Cli::try_parse_from(["verdict", "compact", "--day", "2026-1-2"]).is_err());
+        assert!(Cli::try_parse_from(["verdict", "collect", "--commit-rows", "0"]).is_err());
     }
 
     #[test]

@@ -44,6 +44,12 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
             .await
             .map(|()| Outcome::Ok),
         Command::Replay(a) => commands::replay::run(&cli, a, &env, out).await,
+        Command::Collect(a) => commands::collect::run(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Compact(a) => commands::collect::compact(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
         Command::Formats(a) => commands::ingest::formats(a, out).map(|()| Outcome::Ok),
         Command::Policy(PolicyCommand::Check { file }) => {
             commands::policy::check(file, out).map(|()| Outcome::Ok)

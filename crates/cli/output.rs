@@ -31,6 +31,67 @@ fn table() -> Table {
     t
 }
 
+/// Writes the figures of a `verdict collect` run, at its end.
+pub fn collect_summary(
+    w: &mut dyn Write,
+    warehouse: &std::path::Path,
+    s: &verdict_collect::CollectSummary,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *w, s)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "collect into {}: commits {}, rows {}, duplicates skipped {}, quarantined {}, checkpoints written {}",
+        warehouse.display(),
+        thousands(s.commits),
+        thousands(s.rows),
+        thousands(s.duplicates),
+        thousands(s.quarantined),
+        thousands(s.checkpoints_written)
+    )?;
+    Ok(())
+}
+
+/// Writes what `verdict compact` did, one line per day.
+pub fn compact_summary(
+    w: &mut dyn Write,
+    s: &verdict_ingest::CompactSummary,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *w, s)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    for d in &s.days {
+        match &d.txn {
+            Some(t) => writeln!(
+                w,
+                "day {}: {} files -> {} ({} rows), committed {t}",
+                d.day,
+                d.files_before,
+                d.files_after,
+                thousands(d.rows)
+            )?,
+            None => writeln!(
+                w,
+                "day {}: {} file(s), nothing to merge ({} rows)",
+                d.day,
+                d.files_before,
+                thousands(d.rows)
+            )?,
+        }
+    }
+    if s.days.is_empty() {
+        writeln!(w, "{}: no day partitions", s.warehouse)?;
+    }
+    Ok(())
+}
+
 /// Writes what `ingest --dry-run` found: per input, its format and each record's columns.
 pub fn previews(w: &mut dyn Write, previews: &[Preview], format: SummaryFormat) -> Result<()> {
     if format == SummaryFormat::Json {

@@ -16,7 +16,8 @@ use verdict_schema::time::{format_micros, parse_rfc3339_micros};
 use verdict_query::{GroupBy, OutputFormat, ReportKind, ReportSpec, TimelineSpec};
 
 use crate::args::{
-    Cli, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs, TrafficFilter, When,
+    Cli, CollectArgs, CompactArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs,
+    TrafficFilter, When,
 };
 
 /// Where the warehouse is when neither the flag nor the environment says.
@@ -92,6 +93,71 @@ pub fn ingest(
         When::Auto => stderr_is_tty,
     };
     Ok((o, progress))
+}
+
+/// Options of `verdict collect`: the config file (if any), overridden by the flags.
+pub fn collect(
+    cli: &Cli,
+    args: &CollectArgs,
+    env: &Env,
+) -> Result<verdict_collect::CollectOptions> {
+    let mut config: verdict_collect::CollectConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
+        }
+        None => Default::default(),
+    };
+    if !args.follow.is_empty() {
+        config.files.push(verdict_collect::FilesConfig {
+            paths: args.follow.clone(),
+            ..Default::default()
+        });
+    }
+    for f in &mut config.files {
+        if let Some(name) = &args.input_format {
+            f.input_format = name.clone();
+        }
+        if let Some(p) = &args.poll_interval {
+            f.poll_interval = p.clone();
+        }
+    }
+    if let Some(addr) = &args.listen {
+        config.http.get_or_insert_with(Default::default).listen = addr.clone();
+    }
+    if let Some(n) = args.commit_rows {
+        config.commit.rows = n;
+    }
+    if let Some(t) = &args.commit_interval {
+        config.commit.interval = t.clone();
+    }
+    if let Some(n) = args.max_pending {
+        config.commit.max_pending_records = n;
+    }
+    if let Some(dir) = &args.checkpoints {
+        config.checkpoints = Some(dir.clone());
+    }
+    // The flag or environment wins over the file's warehouse, as for every command.
+    if cli.warehouse.is_some() || env.warehouse.is_some() {
+        config.warehouse = None;
+    }
+    Ok(config.build(warehouse(cli, env), args.reset_checkpoints)?)
+}
+
+/// Options of `verdict compact`.
+pub fn compact(cli: &Cli, args: &CompactArgs, env: &Env) -> Result<verdict_ingest::CompactOptions> {
+    let mut o = verdict_ingest::CompactOptions::new(warehouse(cli, env));
+    o.day = args.day.clone();
+    o.abort_at = env
+        .abort_at
+        .as_deref()
+        .map(|s| {
+            s.parse::<CommitStep>()
+                .map_err(|e| anyhow!("VERDICT_ABORT_AT: {e}"))
+        })
+        .transpose()?;
+    Ok(o)
 }
 
 /// The input format: `auto`, a built-in name, or a mapping file (whose `base`, if any, must

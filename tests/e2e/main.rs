@@ -5,6 +5,7 @@
 mod macros;
 mod util;
 
+mod collect;
 mod formats;
 mod ingest;
 mod regression;

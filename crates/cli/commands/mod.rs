@@ -1,6 +1,7 @@
 //! One small function per subcommand: build the library objects, run them, hand the results
 //! to `output`.
 
+pub mod collect;
 pub mod ingest;
 pub mod policy;
 pub mod query;

@@ -36,6 +36,7 @@
 //! assert_eq!((again.rows_written, again.duplicates, again.already_quarantined), (0, 1, 1));
 //! ```
 
+mod compact;
 mod decode;
 mod error;
 mod pipeline;
@@ -45,10 +46,12 @@ pub mod source;
 pub mod warehouse;
 mod writer;
 
+pub use compact::{compact, CompactOptions, CompactSummary, DayCompaction};
 pub use decode::{dedup_key, BadLine, QUARANTINE_RAW_LIMIT};
 pub use error::{Error, Result};
 pub use pipeline::{
-    ingest, FileSummary, IngestOptions, IngestSummary, InputFormat, NoProgress, Progress,
+    ingest, AppendInfo, CommitInfo, Committer, FileSummary, IngestOptions, IngestSummary,
+    InputFormat, NoProgress, Progress,
 };
 pub use preview::{preview, record_json, Preview, PreviewReject, PREVIEW_COLUMNS};
 pub use warehouse::{CommitStep, Manifest, PartMeta, Recovery, Warehouse};

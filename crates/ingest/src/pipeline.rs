@@ -211,7 +211,7 @@ pub fn ingest(
         .sum::<Option<u64>>();
     progress.start(total);
 
-    let mut state = State::new(&wh, opts, clock, &names)?;
+    let mut state = Committer::with_warehouse(wh, opts.clone(), clock, names.clone())?;
     let decoders: Vec<OnceLock<(Decoder, bool)>> = inputs.iter().map(|_| OnceLock::new()).collect();
     if let InputFormat::Use(d) = &opts.format {
         for slot in &decoders {
@@ -314,7 +314,7 @@ pub fn ingest(
         elapsed_secs: elapsed,
         mb_per_s: bytes_read as f64 / 1e6 / elapsed,
         events_per_s: lines as f64 / elapsed,
-        recovery: wh.recovery().clone(),
+        recovery: state.wh.recovery().clone(),
         quarantine_files: state.quarantine_files,
         dedup_evictions: state.evicted,
     })
@@ -428,17 +428,22 @@ fn detect_chunk(c: &Chunk) -> std::result::Result<verdict_schema::formats::Detec
     detect(lines, c.first_line).map_err(|e| e.to_string())
 }
 
-/// The calling thread's side of an ingest: dedup, quarantine, staging and commits.
-struct State<'a> {
-    wh: &'a Warehouse,
-    opts: &'a IngestOptions,
+/// The writing side of an ingest, reusable by long-running collectors: dedup on
+/// `(source, event_id)` across the warehouse, quarantine, staging and atomic commits. It holds
+/// the warehouse's write lock for its whole life. Rows go into one open transaction until
+/// [`Committer::commit`]; nothing is visible (nor durable) before that.
+pub struct Committer<'a> {
+    wh: Warehouse,
+    opts: IngestOptions,
     clock: &'a dyn Clock,
-    names: &'a [String],
+    names: Vec<String>,
     seen: FxHashMap<i32, FxHashSet<u128>>,
     /// When each day's keys were last used (chunk sequence), for eviction.
     touched: FxHashMap<i32, u64>,
     /// Days whose key sets were dropped during this run.
     evicted: u64,
+    /// A sequence number per absorbed batch, for eviction when the caller gives none.
+    absorbed: u64,
     quarantined_keys: FxHashSet<u128>,
     txn: Option<Txn>,
     files: Vec<FileSummary>,
@@ -448,6 +453,33 @@ struct State<'a> {
     committed: Vec<String>,
     quarantine_files: Vec<String>,
     rows_since_commit: u64,
+    quarantined_since_commit: u64,
+}
+
+/// What one [`Committer::commit`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The transaction id, when there was something to commit.
+    pub txn: Option<String>,
+    /// Rows made visible.
+    pub rows: u64,
+    /// Lines quarantined.
+    pub quarantined: u64,
+}
+
+/// What [`Committer::append`] did with one run of lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Non-blank lines.
+    pub lines: u64,
+    /// Rows accepted into the open transaction.
+    pub rows: u64,
+    /// Rows dropped as duplicates.
+    pub duplicates: u64,
+    /// Lines quarantined (bad lines already quarantined earlier are not counted again).
+    pub quarantined: u64,
+    /// Lines holding no decision.
+    pub skipped: u64,
 }
 
 struct Txn {
@@ -458,23 +490,25 @@ struct Txn {
     rows: u64,
 }
 
-impl<'a> State<'a> {
-    fn new(
-        wh: &'a Warehouse,
-        opts: &'a IngestOptions,
+impl<'a> Committer<'a> {
+    /// Opens the warehouse of `opts` for writing (waiting for its lock, recovering interrupted
+    /// commits) with the inputs named `names` (more can be added with [`Committer::add_input`]).
+    ///
+    /// # Errors
+    /// When the warehouse cannot be opened or its quarantine read.
+    pub fn open(opts: IngestOptions, clock: &'a dyn Clock, names: Vec<String>) -> Result<Self> {
+        let wh = Warehouse::open_for_write(&opts.warehouse)?;
+        Self::with_warehouse(wh, opts, clock, names)
+    }
+
+    fn with_warehouse(
+        wh: Warehouse,
+        opts: IngestOptions,
         clock: &'a dyn Clock,
-        names: &'a [String],
+        names: Vec<String>,
     ) -> Result<Self> {
+        let quarantined_keys = load_quarantine_keys(&wh)?;
         Ok(Self {
-            wh,
-            opts,
-            clock,
-            names,
-            seen: FxHashMap::default(),
-            touched: FxHashMap::default(),
-            evicted: 0,
-            quarantined_keys: load_quarantine_keys(wh)?,
-            txn: None,
             files: names
                 .iter()
                 .map(|n| FileSummary {
@@ -482,12 +516,117 @@ impl<'a> State<'a> {
                     ..Default::default()
                 })
                 .collect(),
+            wh,
+            opts,
+            clock,
+            names,
+            seen: FxHashMap::default(),
+            touched: FxHashMap::default(),
+            evicted: 0,
+            absorbed: 0,
+            quarantined_keys,
+            txn: None,
             blank: 0,
             rows_per_day: BTreeMap::new(),
             already_quarantined: 0,
             committed: Vec::new(),
             quarantine_files: Vec::new(),
             rows_since_commit: 0,
+            quarantined_since_commit: 0,
+        })
+    }
+
+    /// The opened warehouse.
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.wh
+    }
+
+    /// Registers one more input name (stored in `ingest_file`); returns its index.
+    pub fn add_input(&mut self, name: &str) -> usize {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.files.push(FileSummary {
+            file: name.to_string(),
+            ..Default::default()
+        });
+        self.names.len() - 1
+    }
+
+    /// Rows accepted since the last commit.
+    pub fn pending_rows(&self) -> u64 {
+        self.rows_since_commit
+    }
+
+    /// Whether anything (rows or quarantined lines) waits for a commit.
+    pub fn has_pending(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Decodes whole lines of input `input` (as returned by [`Committer::add_input`]), the first
+    /// being line `first_line`, and adds their rows to the open transaction: duplicates of rows
+    /// already in the warehouse or in this transaction are dropped, bad lines quarantined.
+    ///
+    /// # Errors
+    /// In `strict` mode the first bad line; a failure to stage rows.
+    pub fn append(
+        &mut self,
+        input: usize,
+        first_line: u64,
+        bytes: Vec<u8>,
+        decoder: &Decoder,
+    ) -> Result<AppendInfo> {
+        let name = self
+            .names
+            .get(input)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("no input number {input}")))?;
+        self.absorbed += 1;
+        let chunk = Chunk {
+            seq: self.absorbed,
+            input,
+            first_line,
+            bytes,
+            oversized: Vec::new(),
+        };
+        let d = decode_chunk(
+            chunk,
+            decoder,
+            &name,
+            self.opts.keep_raw,
+            self.opts.max_line_bytes,
+        )?;
+        let before = self.files[input].clone();
+        let quarantined_before = self.files[input].quarantined;
+        self.absorb(d)?;
+        let after = &self.files[input];
+        Ok(AppendInfo {
+            lines: after.lines - before.lines,
+            rows: after.rows - before.rows,
+            duplicates: after.duplicates - before.duplicates,
+            quarantined: after.quarantined - quarantined_before,
+            skipped: after.skipped - before.skipped,
+        })
+    }
+
+    /// Commits the open transaction (see [`Warehouse::commit`]); a no-op when nothing waits.
+    ///
+    /// # Errors
+    /// On any staging or filesystem failure. The caller must then stop using this committer:
+    /// the rows of the failed transaction are in its dedup sets but not in the warehouse.
+    pub fn commit_now(&mut self) -> Result<CommitInfo> {
+        let rows = self.rows_since_commit;
+        let quarantined = self.quarantined_since_commit;
+        let before = self.committed.len();
+        self.commit(Vec::new())?;
+        let txn = (self.committed.len() > before)
+            .then(|| self.committed.last().cloned())
+            .flatten();
+        Ok(CommitInfo {
+            txn,
+            rows,
+            quarantined,
         })
     }
 
@@ -653,10 +792,12 @@ impl<'a> State<'a> {
         self.files[b.input].quarantined += 1;
         let file = self.names[b.input].clone();
         let at = format_micros(self.clock.now_micros());
-        let wh = self.wh;
+        self.quarantined_since_commit += 1;
+        let id = self.txn()?.id.clone();
+        let staged_path = txn_staging_quarantine(&self.wh, &id);
         let txn = self.txn()?;
         if txn.quarantine.is_none() {
-            let path = txn_staging_quarantine(wh, &txn.id);
+            let path = staged_path;
             let f = File::create(&path).map_err(Error::io("creating", &path))?;
             txn.quarantine = Some((path, BufWriter::new(f), 0));
         }
@@ -693,6 +834,7 @@ impl<'a> State<'a> {
 
     fn commit(&mut self, inputs: Vec<InputMeta>) -> Result<()> {
         self.rows_since_commit = 0;
+        self.quarantined_since_commit = 0;
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };
@@ -772,6 +914,8 @@ impl<'a> State<'a> {
             parts,
             rollups,
             moves,
+            swap_day: None,
+            removes: Vec::new(),
         };
         self.wh.commit(&intent, self.opts.abort_at)?;
         self.committed.push(id);

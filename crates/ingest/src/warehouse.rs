@@ -123,6 +123,13 @@ pub struct Intent {
     pub rollups: Vec<PartMeta>,
     /// Renames to perform (data, rollup and quarantine files).
     pub moves: Vec<Move>,
+    /// A compaction: the day partition whose directory is swapped with the staged one
+    /// (`_verdict/staging/<txn>/day=<day>`), which holds the merged file only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_day: Option<String>,
+    /// Parts the commit removes from the manifest (the files a compaction merged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removes: Vec<String>,
 }
 
 /// Steps of a commit at which a test may ask the process to abort, to prove crash safety.
@@ -372,6 +379,11 @@ impl Warehouse {
     }
 
     fn apply(&self, intent: &Intent, mut after_first: impl FnMut()) -> Result<()> {
+        if let Some(day) = &intent.swap_day {
+            self.swap_day(intent, day)?;
+            after_first();
+            return Ok(());
+        }
         let mut touched_dirs: Vec<PathBuf> = Vec::new();
         for (i, m) in intent.moves.iter().enumerate() {
             let from = self.root.join(&m.from);
@@ -406,11 +418,56 @@ impl Warehouse {
         Ok(())
     }
 
+    /// Puts a compacted day in place in one step: the staged day directory (holding the merged
+    /// file) and the live one are exchanged atomically (`renameat2(RENAME_EXCHANGE)`), so a
+    /// reader listing the day sees either every old file or the merged one, never both. Where
+    /// the filesystem cannot exchange, the live directory is renamed aside first (a reader may
+    /// then briefly see the day empty, never doubled). Idempotent, for recovery.
+    fn swap_day(&self, intent: &Intent, day: &str) -> Result<()> {
+        let staged = self.staging_dir(&intent.txn.id).join(format!("day={day}"));
+        let live = self.decisions_dir().join(format!("day={day}"));
+        let done = intent
+            .parts
+            .iter()
+            .all(|p| self.root.join(&p.path).exists());
+        if done {
+            return Ok(());
+        }
+        if !staged.is_dir() {
+            return Err(Error::CorruptMetadata {
+                path: self.intent_dir().join(format!("{}.json", intent.txn.id)),
+                message: format!("the compacted day {day} is neither staged nor in place"),
+            });
+        }
+        if live.is_dir() {
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &staged,
+                rustix::fs::CWD,
+                &live,
+                rustix::fs::RenameFlags::EXCHANGE,
+            ) {
+                Ok(()) => {}
+                Err(_) => {
+                    let aside = self.staging_dir(&intent.txn.id).join("replaced");
+                    fs::rename(&live, &aside).map_err(Error::io("renaming aside", &live))?;
+                    fs::rename(&staged, &live)
+                        .map_err(Error::io("renaming into place", &staged))?;
+                }
+            }
+        } else {
+            fs::rename(&staged, &live).map_err(Error::io("renaming into place", &staged))?;
+        }
+        sync_dir(&self.decisions_dir())?;
+        Ok(())
+    }
+
     fn record_in_manifest(&self, intent: &Intent) -> Result<()> {
         let mut manifest = self.manifest()?;
         if manifest.txns.iter().any(|t| t.id == intent.txn.id) {
             return Ok(());
         }
+        manifest.parts.retain(|p| !intent.removes.contains(&p.path));
         manifest.parts.extend(intent.parts.iter().cloned());
         manifest.rollups.extend(intent.rollups.iter().cloned());
         manifest.txns.push(intent.txn.clone());
@@ -538,6 +595,8 @@ mod tests {
                 from: rel(wh.root(), &staged),
                 to,
             }],
+            swap_day: None,
+            removes: vec![],
         }
     }
 

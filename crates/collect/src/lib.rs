@@ -1,0 +1,264 @@
+//! verdict-collect: the long-running collector behind `verdict collect`. Follows growing log
+//! files (with per-file checkpoints) and receives HTTP uploads, committing to the warehouse
+//! through verdict-ingest's [`Committer`](verdict_ingest::Committer); owns no Parquet code.
+#![deny(missing_docs)]
+
+//! # Overview
+//! - [`CollectConfig`] is `collect.toml`; its `build()` gives [`CollectOptions`].
+//! - [`run`] starts the sources ([`files::Tailer`] per `[[files]]`, the [`http`] receiver) and
+//!   the commit loop ([`committer`]) and runs until the shutdown future completes: then it stops
+//!   accepting, commits what was accepted, writes the checkpoints and returns a
+//!   [`CollectSummary`].
+//! - [`checkpoint`] holds fingerprints and the versioned checkpoint files.
+//!
+//! Exactly once: checkpoints are written only after the commit holding their lines, and the
+//! warehouse drops any row whose `(source, event_id)` it already holds (rows without a proxy id
+//! get a stable hash of their content). A crash re-reads at most the lines after the last
+//! checkpoint, and they are dropped as duplicates; an HTTP client that retries adds nothing twice.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use verdict_collect::{run, CollectConfig, FilesConfig};
+//! use verdict_schema::time::SystemClock;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let log = dir.path().join("gw.jsonl");
+//! std::fs::write(&log, concat!(
+//!     r#"{"timestamp":"2026-11-02T09:15:02.412Z","request_id":"r1","grant_label":"alice","method":"tools/call","tool":"navigate","decision":"allow"}"#, "\n",
+//!     r#"{"timestamp":"2026-11-02T09:15:03.100Z","request_id":"r2","grant_label":"alice","method":"tools/call","tool":"navigate","decision":"deny"}"#, "\n",
+//! )).unwrap();
+//! let config = CollectConfig {
+//!     files: vec![FilesConfig { paths: vec![log.display().to_string()], ..Default::default() }],
+//!     ..Default::default()
+//! };
+//! let opts = config.build(dir.path().join("wh"), false).unwrap();
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! // Stop at once: the sources still read what is there, and it is committed before returning.
+//! let summary = rt.block_on(run(opts, Arc::new(SystemClock), async {})).unwrap();
+//! assert_eq!((summary.rows, summary.commits), (2, 1));
+//! ```
+
+pub mod checkpoint;
+pub mod committer;
+pub mod config;
+mod error;
+pub mod files;
+pub mod http;
+pub mod metrics;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use verdict_ingest::IngestOptions;
+use verdict_schema::time::Clock;
+
+pub use committer::CollectSummary;
+pub use config::{CollectConfig, CommitConfig, FilesConfig, HttpConfig};
+pub use error::{Error, Result};
+
+use crate::checkpoint::CheckpointStore;
+use crate::config::{CommitSettings, FilesSource, HttpSource};
+use crate::metrics::Metrics;
+
+/// Everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// The warehouse root.
+    pub warehouse: PathBuf,
+    /// The checkpoint directory.
+    pub checkpoints: PathBuf,
+    /// Delete every checkpoint before starting (files are then read from their start; rows
+    /// already stored are dropped as duplicates).
+    pub reset_checkpoints: bool,
+    /// When to commit.
+    pub commit: CommitSettings,
+    /// The files sources.
+    pub files: Vec<FilesSource>,
+    /// The HTTP receiver.
+    pub http: Option<HttpSource>,
+}
+
+impl CollectConfig {
+    /// Checks every section; `warehouse` is used when the file names none.
+    ///
+    /// # Errors
+    /// The first invalid setting, or no source at all.
+    pub fn build(&self, warehouse: PathBuf, reset_checkpoints: bool) -> Result<CollectOptions> {
+        let warehouse = self.warehouse.clone().unwrap_or(warehouse);
+        let files = self
+            .files
+            .iter()
+            .map(FilesConfig::build)
+            .collect::<Result<Vec<_>>>()?;
+        let http = self.http.as_ref().map(HttpConfig::build).transpose()?;
+        if files.is_empty() && http.is_none() {
+            return Err(Error::Config {
+                setting: "sources".into(),
+                message: "nothing to collect: give files to follow or an address to listen on"
+                    .into(),
+            });
+        }
+        Ok(CollectOptions {
+            checkpoints: self.checkpoints.clone().unwrap_or_else(|| {
+                warehouse
+                    .join("_verdict")
+                    .join("collect")
+                    .join("checkpoints")
+            }),
+            warehouse,
+            reset_checkpoints,
+            commit: self.commit.build()?,
+            files,
+            http,
+        })
+    }
+}
+
+/// Runs the collector until `shutdown` completes (or a commit fails), then stops accepting,
+/// commits what was accepted, writes the checkpoints and returns the run's figures.
+///
+/// # Errors
+/// A corrupt checkpoint (before anything is read), an address that cannot be bound, a failed
+/// commit or checkpoint write.
+pub async fn run(
+    opts: CollectOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<CollectSummary> {
+    let store = CheckpointStore::open(&opts.checkpoints, opts.reset_checkpoints)?;
+    let known = store.load_all()?;
+    let metrics = Arc::new(Metrics::default());
+    let (tx, rx) = crossbeam_channel::bounded(256);
+
+    let mut ingest_opts = IngestOptions::new(&opts.warehouse, Vec::new());
+    ingest_opts.keep_raw = opts.commit.keep_raw;
+    ingest_opts.commit_rows = None;
+    ingest_opts.max_line_bytes = opts
+        .files
+        .iter()
+        .map(|f| f.max_line_bytes)
+        .max()
+        .unwrap_or(1 << 20);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let committer = {
+        let metrics = metrics.clone();
+        let settings = opts.commit.clone();
+        std::thread::Builder::new()
+            .name("verdict-commit".into())
+            .spawn(move || {
+                let r = committer::run(ingest_opts, clock, settings, Some(store), rx, metrics);
+                let _ = done_tx.send(());
+                r
+            })
+            .map_err(|e| Error::Internal(format!("starting the commit thread: {e}")))?
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tailers = Vec::new();
+    for src in opts.files.clone() {
+        let t = files::Tailer::new(src, known.clone(), tx.clone(), metrics.clone());
+        let stop = stop.clone();
+        let h = std::thread::Builder::new()
+            .name("verdict-files".into())
+            .spawn(move || t.run(&stop))
+            .map_err(|e| Error::Internal(format!("starting a files thread: {e}")))?;
+        tailers.push(h);
+    }
+
+    let mut server = None;
+    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(src) = opts.http.clone() {
+        let listener = match tokio::net::TcpListener::bind(src.listen).await {
+            Ok(l) => l,
+            Err(source) => {
+                stop.store(true, Ordering::SeqCst);
+                drop(tx);
+                for t in tailers {
+                    let _ = t.join();
+                }
+                let _ = committer.join();
+                return Err(Error::Listen {
+                    addr: src.listen.to_string(),
+                    source,
+                });
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(addr = %addr, "listening");
+        let shared = Arc::new(http::Shared {
+            src,
+            tx: tx.clone(),
+            metrics: metrics.clone(),
+            max_pending: opts.commit.max_pending_records,
+        });
+        let app = http::router(shared);
+        server = Some(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = http_stop_rx.await;
+                })
+                .await
+        }));
+    }
+    drop(tx);
+    if !opts.files.is_empty() {
+        tracing::info!(
+            sources = opts.files.len(),
+            checkpoints = %opts.checkpoints.display(),
+            "following files"
+        );
+    }
+
+    tokio::select! {
+        () = shutdown => tracing::info!("stopping: committing what was accepted"),
+        _ = done_rx => tracing::warn!("the commit loop stopped"),
+    }
+    metrics.stopping.store(true, Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    let _ = http_stop_tx.send(());
+    if let Some(s) = server {
+        match s.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+        }
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut first_err = None;
+        for t in tailers {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(Error::Internal("a files thread panicked".into()));
+                }
+            }
+        }
+        let r = committer
+            .join()
+            .map_err(|_| Error::Internal("the commit thread panicked".into()))
+            .and_then(|r| r);
+        match (r, first_err) {
+            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+            (Ok(s), None) => Ok(s),
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("joining the workers: {e}")))?;
+    let summary = joined?;
+    tracing::info!(
+        commits = summary.commits,
+        rows = summary.rows,
+        duplicates = summary.duplicates,
+        quarantined = summary.quarantined,
+        "stopped"
+    );
+    Ok(summary)
+}
