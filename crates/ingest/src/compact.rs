@@ -10,12 +10,15 @@ use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, Sort
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
-use verdict_schema::time::{format_micros, Clock};
+use verdict_schema::time::{day_number, format_micros, Clock};
 use verdict_schema::{decisions_schema, idx};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
-use crate::warehouse::{CommitStep, Intent, PartMeta, TxnMeta, Warehouse, FORMAT_VERSION};
+use crate::rollup::{rollup_properties, RollupWriter};
+use crate::warehouse::{
+    rel, CommitStep, Intent, Move, PartMeta, TxnMeta, Warehouse, FORMAT_VERSION,
+};
 use crate::writer::writer_properties;
 
 /// What to compact.
@@ -190,6 +193,40 @@ fn compact_day(
         len => (ts.value(0), ts.value(len - 1)),
     };
     let rows = sorted.num_rows() as u64;
+    // The day's rollup is rebuilt from the merged rows under the compaction's transaction, and
+    // the old rollup files go with the old parts, so reports keep answering from the rollup.
+    let mut rollup = RollupWriter::new(
+        &wh.staging_dir(&id),
+        &id,
+        rollup_properties(opts.zstd_level)?,
+        opts.row_group_rows.max(64 * 1024),
+    );
+    rollup.push(day_number(min_ts), &sorted)?;
+    let mut moves = Vec::new();
+    let mut rollups = Vec::new();
+    for r in rollup.finish()? {
+        moves.push(Move {
+            from: rel(wh.root(), &r.staged),
+            to: r.rel_final.clone(),
+        });
+        rollups.push(PartMeta {
+            path: r.rel_final,
+            day: r.day,
+            rows: r.rows,
+            bytes: r.bytes,
+            min_ts: r.min_ts,
+            max_ts: r.max_ts,
+            txn: id.clone(),
+        });
+    }
+    let mut removes: Vec<String> = parts.iter().map(|p| p.path.clone()).collect();
+    removes.extend(
+        manifest
+            .rollups
+            .iter()
+            .filter(|r| r.day == day)
+            .map(|r| r.path.clone()),
+    );
     let intent = Intent {
         format_version: FORMAT_VERSION,
         txn: TxnMeta {
@@ -208,9 +245,10 @@ fn compact_day(
             max_ts,
             txn: id.clone(),
         }],
-        moves: Vec::new(),
+        rollups,
+        moves,
         swap_day: Some(day.to_string()),
-        removes: parts.iter().map(|p| p.path.clone()).collect(),
+        removes,
     };
     wh.commit(&intent, opts.abort_at)?;
     Ok(DayCompaction {
@@ -288,6 +326,33 @@ mod tests {
         let m = w.manifest().unwrap();
         assert_eq!(m.parts.len(), 1);
         assert_eq!(m.parts[0].rows, 6);
+        // The rollup was rebuilt under the compaction: one minute and one hour file, no old ones.
+        let txn = s.days[0].txn.clone().unwrap();
+        let mut rollups: Vec<_> = m
+            .rollups
+            .iter()
+            .map(|r| (r.path.clone(), r.txn.clone()))
+            .collect();
+        rollups.sort();
+        assert_eq!(
+            rollups,
+            [
+                (
+                    format!("rollup/hour/day=2026-11-02/part-{txn}.parquet"),
+                    txn.clone()
+                ),
+                (
+                    format!("rollup/minute/day=2026-11-02/part-{txn}.parquet"),
+                    txn.clone()
+                ),
+            ]
+        );
+        for grain in ["minute", "hour"] {
+            let n = std::fs::read_dir(wh.join(format!("rollup/{grain}/day=2026-11-02")))
+                .unwrap()
+                .count();
+            assert_eq!(n, 1, "{grain}");
+        }
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap())
             .unwrap()
             .build()

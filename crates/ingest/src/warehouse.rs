@@ -382,8 +382,22 @@ impl Warehouse {
         if let Some(day) = &intent.swap_day {
             self.swap_day(intent, day)?;
             after_first();
+            // The day's new rollup files, then the old ones removed: until both are done the
+            // rollup does not match the day's parts, and reports answer from the decisions.
+            self.run_moves(intent, || {})?;
+            for path in intent.removes.iter().filter(|p| p.starts_with("rollup/")) {
+                let path = self.root.join(path);
+                if path.exists() {
+                    fs::remove_file(&path).map_err(Error::io("removing", &path))?;
+                }
+            }
             return Ok(());
         }
+        self.run_moves(intent, after_first)
+    }
+
+    /// Renames each staged file of the intent into place (idempotent, for recovery).
+    fn run_moves(&self, intent: &Intent, mut after_first: impl FnMut()) -> Result<()> {
         let mut touched_dirs: Vec<PathBuf> = Vec::new();
         for (i, m) in intent.moves.iter().enumerate() {
             let from = self.root.join(&m.from);
@@ -468,6 +482,9 @@ impl Warehouse {
             return Ok(());
         }
         manifest.parts.retain(|p| !intent.removes.contains(&p.path));
+        manifest
+            .rollups
+            .retain(|p| !intent.removes.contains(&p.path));
         manifest.parts.extend(intent.parts.iter().cloned());
         manifest.rollups.extend(intent.rollups.iter().cloned());
         manifest.txns.push(intent.txn.clone());
