@@ -529,6 +529,69 @@ fn collect_follows_rotation_truncation_and_deletion() {
     assert_manifest_exact(&wh, 29);
 }
 
+/// A file that starts with a proxy's start-up chatter is not guessed at: reading waits for a
+/// record of a known format, then the whole file is decoded with it (the chatter skipped).
+#[test]
+fn collect_waits_for_a_detectable_record_before_choosing_a_format() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("logs")).unwrap();
+    let wh = t.join("verdict-warehouse");
+    let write = |text: &str| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(t.join("logs/agw.log"))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    // Long enough for a fingerprint (256 bytes), and no decision in it.
+    let chatter = r#"{"level":"info","time":"2026-11-05T08:00:00.000Z","scope":"agentgateway","message":"started bind","bind":"3000"}"#;
+    write(&format!("{chatter}\n{chatter}\n{chatter}\n"));
+    let run = Running::start(
+        &t,
+        &[
+            "--follow",
+            "logs/agw.log",
+            "--commit-interval",
+            "50ms",
+            "--poll-interval",
+            "20ms",
+        ],
+    )
+    .started();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(manifest_rows(&wh), 0);
+    let request = |id: &str| {
+        format!(
+            r#"{{"level":"info","time":"2026-11-05T08:01:00.120Z","scope":"request","http.method":"POST","http.path":"/mcp","http.status":200,"trace.id":"{id}","jwt.sub":"alice","mcp.method":"tools/call","mcp.target":"everything","mcp.resource.name":"echo","duration":"12ms"}}"#
+        )
+    };
+    write(&format!("{}\n{}\n", request("t-1"), request("t-2")));
+    wait_for(20, "2 rows", || manifest_rows(&wh) == 2);
+    let (code, _stdout, stderr) = run.term();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("waiting for a record of a known format"),
+        "{stderr}"
+    );
+    let rows = read_rows(&wh);
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (val(r, "event_id"), val(r, "source")))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("t-1"), Some("agentgateway")),
+            (Some("t-2"), Some("agentgateway"))
+        ]
+    );
+    assert!(
+        !wh.join("quarantine").exists()
+            || std::fs::read_dir(wh.join("quarantine")).unwrap().count() == 0
+    );
+}
+
 /// A corrupt checkpoint stops the collector with an error naming the file; with
 /// --reset-checkpoints it reads the files again and the warehouse drops what it holds.
 #[test]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use verdict_schema::formats::{detect, Decoder};
+use verdict_schema::formats::{detect, Decoder, DetectError, DETECT_LINES};
 use verdict_schema::Format;
 
 use crate::checkpoint::{fingerprint, Checkpoint, Fingerprint, CHECKPOINT_VERSION};
@@ -43,6 +43,18 @@ struct Tracked {
     cp: Checkpoint,
     decoder: Option<Decoder>,
     handle: Option<(u64, u64, File)>,
+    /// Reading waits for a record whose format can be detected (logged once).
+    waiting: bool,
+}
+
+/// What [`FileSource::send`] did with a run of lines.
+enum Sent {
+    /// Handed to the commit loop.
+    Sent,
+    /// Not consumed: the file's format cannot be detected from them yet; read them again later.
+    Held,
+    /// The commit loop is gone.
+    Closed,
 }
 
 /// Where reading resumes in content of `len` bytes whose checkpoint is at `offset`: the offset,
@@ -213,6 +225,7 @@ impl Tailer {
                 cp,
                 decoder,
                 handle: None,
+                waiting: false,
             }
         })
     }
@@ -306,8 +319,10 @@ impl Tailer {
                 return Ok(true);
             };
             buf.truncate(take);
-            if !self.send(fp, buf)? {
-                return Ok(false);
+            match self.send(fp, buf, true)? {
+                Sent::Sent => {}
+                Sent::Held => return Ok(true),
+                Sent::Closed => return Ok(false),
             }
         }
     }
@@ -337,7 +352,7 @@ impl Tailer {
             if let Some(p) = memchr::memrchr(b'\n', &carry) {
                 let rest = carry.split_off(p + 1);
                 let lines = std::mem::replace(&mut carry, rest);
-                if !self.send(fp, lines)? {
+                if let Sent::Closed = self.send(fp, lines, false)? {
                     return Ok(false);
                 }
             }
@@ -349,7 +364,7 @@ impl Tailer {
             if let Some(t) = self.tracked.get_mut(fp) {
                 t.cp.offset = t.cp.offset.saturating_sub(1);
             }
-            if !self.send(fp, carry)? {
+            if let Sent::Closed = self.send(fp, carry, false)? {
                 return Ok(false);
             }
         }
@@ -365,15 +380,29 @@ impl Tailer {
         Ok(true)
     }
 
-    /// Hands whole lines of `fp` to the commit loop with the checkpoint after them.
-    fn send(&mut self, fp: &str, bytes: Vec<u8>) -> Result<bool> {
+    /// Hands whole lines of `fp` to the commit loop with the checkpoint after them. Until the
+    /// file's format is known it is detected from these lines; when they hold no record of a
+    /// known format yet (a proxy's start-up chatter) and more may come (`can_wait`), they are
+    /// held, not consumed, and read again with what follows.
+    fn send(&mut self, fp: &str, bytes: Vec<u8>, can_wait: bool) -> Result<Sent> {
         let Some(t) = self.tracked.get_mut(fp) else {
-            return Ok(true);
+            return Ok(Sent::Sent);
         };
         if t.decoder.is_none() {
             let text = String::from_utf8_lossy(&bytes);
             let d = match detect(text.lines(), t.cp.line) {
                 Ok(d) => d.format,
+                Err(e)
+                    if can_wait
+                        && !matches!(e, DetectError::Mixed { .. })
+                        && text.lines().filter(|l| !l.trim().is_empty()).count() < DETECT_LINES =>
+                {
+                    if !t.waiting {
+                        tracing::info!(path = %t.cp.path, reason = %e, "waiting for a record of a known format before reading the file");
+                        t.waiting = true;
+                    }
+                    return Ok(Sent::Held);
+                }
                 Err(e) => {
                     tracing::warn!(path = %t.cp.path, error = %e, "cannot detect the format; decoding as policylayer (bad lines are quarantined)");
                     Format::PolicyLayer
@@ -401,7 +430,11 @@ impl Tailer {
             checkpoint: Some(t.cp.clone()),
             ack: None,
         };
-        Ok(self.tx.send(batch).is_ok())
+        Ok(if self.tx.send(batch).is_ok() {
+            Sent::Sent
+        } else {
+            Sent::Closed
+        })
     }
 }
 
