@@ -50,7 +50,7 @@ struct Tracked {
 /// What [`FileSource::send`] did with a run of lines.
 enum Sent {
     /// Handed to the commit loop.
-    Sent,
+    Handed,
     /// Not consumed: the file's format cannot be detected from them yet; read them again later.
     Held,
     /// The commit loop is gone.
@@ -320,7 +320,7 @@ impl Tailer {
             };
             buf.truncate(take);
             match self.send(fp, buf, true)? {
-                Sent::Sent => {}
+                Sent::Handed => {}
                 Sent::Held => return Ok(true),
                 Sent::Closed => return Ok(false),
             }
@@ -386,7 +386,7 @@ impl Tailer {
     /// held, not consumed, and read again with what follows.
     fn send(&mut self, fp: &str, bytes: Vec<u8>, can_wait: bool) -> Result<Sent> {
         let Some(t) = self.tracked.get_mut(fp) else {
-            return Ok(Sent::Sent);
+            return Ok(Sent::Handed);
         };
         if t.decoder.is_none() {
             let text = String::from_utf8_lossy(&bytes);
@@ -431,7 +431,7 @@ impl Tailer {
             ack: None,
         };
         Ok(if self.tx.send(batch).is_ok() {
-            Sent::Sent
+            Sent::Handed
         } else {
             Sent::Closed
         })

@@ -102,16 +102,19 @@ fn resume_and_choice_rules() {
 #[test]
 fn partial_lines_wait_and_short_files_have_no_fingerprint_yet() {
     let mut r = Rig::new("app.log*");
-    r.append("app.log", "{\"short\":1}\n");
+    // A short PolicyLayer line (a record of an unknown format would be held until one follows).
+    let short = "{\"timestamp\":1,\"request_id\":\"a0\",\"decision\":\"allow\"}\n";
+    assert!(short.len() < 64);
+    r.append("app.log", short);
     assert!(r.tailer.poll().unwrap());
     assert!(r.rx.try_recv().is_err(), "under 64 bytes: not read yet");
     let l = line("a1");
     r.append("app.log", &l[..l.len() - 1]);
     assert!(r.tailer.poll().unwrap());
     let b = r.rx.try_recv().unwrap();
-    assert_eq!(b.bytes, b"{\"short\":1}\n", "only the complete line");
+    assert_eq!(b.bytes, short.as_bytes(), "only the complete line");
     let cp = b.checkpoint.unwrap();
-    assert_eq!((cp.offset, cp.line), (12, 2));
+    assert_eq!((cp.offset, cp.line), (short.len() as u64, 2));
     assert!(r.rx.try_recv().is_err());
     r.append("app.log", "\n");
     assert_eq!(r.poll().0, ids(&["a1"]));
@@ -125,7 +128,10 @@ fn partial_lines_wait_and_short_files_have_no_fingerprint_yet() {
     r.append("app.log", &l2[50..]);
     let (got, cps) = r.poll();
     assert_eq!(got, ids(&["a2"]));
-    assert_eq!((cps[0].offset, cps[0].line), (12 + 2 * l.len() as u64, 4));
+    assert_eq!(
+        (cps[0].offset, cps[0].line),
+        ((short.len() + 2 * l.len()) as u64, 4)
+    );
 }
 
 #[test]
