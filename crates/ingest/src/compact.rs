@@ -16,9 +16,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
 use crate::rollup::{rollup_properties, RollupWriter};
-use crate::warehouse::{
-    rel, CommitStep, Intent, Move, PartMeta, TxnMeta, Warehouse, FORMAT_VERSION,
-};
+use crate::warehouse::{CommitStep, Intent, PartMeta, TxnMeta, Warehouse, FORMAT_VERSION};
 use crate::writer::writer_properties;
 
 /// What to compact.
@@ -205,19 +203,9 @@ fn compact_day(
     let mut moves = Vec::new();
     let mut rollups = Vec::new();
     for r in rollup.finish()? {
-        moves.push(Move {
-            from: rel(wh.root(), &r.staged),
-            to: r.rel_final.clone(),
-        });
-        rollups.push(PartMeta {
-            path: r.rel_final,
-            day: r.day,
-            rows: r.rows,
-            bytes: r.bytes,
-            min_ts: r.min_ts,
-            max_ts: r.max_ts,
-            txn: id.clone(),
-        });
+        let (m, meta) = r.commit_entry(wh.root(), &id);
+        moves.push(m);
+        rollups.push(meta);
     }
     let mut removes: Vec<String> = parts.iter().map(|p| p.path.clone()).collect();
     removes.extend(

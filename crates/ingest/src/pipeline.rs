@@ -29,8 +29,7 @@ use crate::error::{Error, Result};
 use crate::rollup::{rollup_properties, RollupWriter};
 use crate::source::{self, Chunk, Chunker, Input};
 use crate::warehouse::{
-    rel, CommitStep, InputMeta, Intent, Move, PartMeta, Recovery, TxnMeta, Warehouse,
-    FORMAT_VERSION,
+    rel, CommitStep, InputMeta, Intent, Move, Recovery, TxnMeta, Warehouse, FORMAT_VERSION,
 };
 use crate::writer::{writer_properties, PartitionWriter};
 
@@ -851,38 +850,17 @@ impl<'a> Committer<'a> {
         let mut parts = Vec::new();
         let root = self.wh.root();
         for p in &staged {
-            let to = format!("decisions/{}", p.rel_final);
-            moves.push(Move {
-                from: rel(root, &p.staged),
-                to: to.clone(),
-            });
-            parts.push(PartMeta {
-                path: to,
-                day: p.day.clone(),
-                rows: p.rows,
-                bytes: p.bytes,
-                min_ts: p.min_ts,
-                max_ts: p.max_ts,
-                txn: id.clone(),
-            });
+            let (m, meta) = p.commit_entry(root, &id);
+            moves.push(m);
+            parts.push(meta);
         }
         // Rollup files move after the decisions parts: a reader that sees a commit cut short
         // finds decisions without their rollup and answers from the decisions.
         let mut rollups = Vec::new();
         for p in &staged_rollups {
-            moves.push(Move {
-                from: rel(root, &p.staged),
-                to: p.rel_final.clone(),
-            });
-            rollups.push(PartMeta {
-                path: p.rel_final.clone(),
-                day: p.day.clone(),
-                rows: p.rows,
-                bytes: p.bytes,
-                min_ts: p.min_ts,
-                max_ts: p.max_ts,
-                txn: id.clone(),
-            });
+            let (m, meta) = p.commit_entry(root, &id);
+            moves.push(m);
+            rollups.push(meta);
         }
         let mut quarantined = 0;
         if let Some((path, mut w, count)) = quarantine {

@@ -24,6 +24,7 @@ use verdict_schema::time::day_string;
 use verdict_schema::{idx, rollup_schema, Decision};
 
 use crate::error::{Error, Result};
+use crate::writer::StagedPart;
 
 /// The folder of the rollup files under the warehouse root.
 pub const ROLLUP_DIR: &str = "rollup";
@@ -74,25 +75,6 @@ pub fn rollup_properties(zstd_level: i32) -> Result<WriterProperties> {
         .set_created_by(format!("verdict {}", env!("CARGO_PKG_VERSION")))
         .set_max_row_group_row_count(Some(64 * 1024))
         .build())
-}
-
-/// A rollup file staged for commit.
-#[derive(Debug, Clone)]
-pub struct StagedRollup {
-    /// Where it is now.
-    pub staged: PathBuf,
-    /// `rollup/<grain>/day=YYYY-MM-DD/part-<txn>.parquet`, its place under the root.
-    pub rel_final: String,
-    /// The UTC day.
-    pub day: String,
-    /// Rows (groups) written.
-    pub rows: u64,
-    /// Bytes.
-    pub bytes: u64,
-    /// Smallest `ts` aggregated.
-    pub min_ts: i64,
-    /// Largest `ts` aggregated.
-    pub max_ts: i64,
 }
 
 const NULL: u32 = u32::MAX;
@@ -357,7 +339,7 @@ impl RollupWriter {
     ///
     /// # Errors
     /// When writing or closing a file fails.
-    pub fn finish(mut self) -> Result<Vec<StagedRollup>> {
+    pub fn finish(mut self) -> Result<Vec<StagedPart>> {
         let days: Vec<i32> = self.minute.days.keys().copied().collect();
         for day in &days {
             self.flush_minute(*day)?;
@@ -532,7 +514,7 @@ fn write_run(
     Ok(())
 }
 
-fn close(f: OpenFile, day: &str, min_ts: i64, max_ts: i64) -> Result<StagedRollup> {
+fn close(f: OpenFile, day: &str, min_ts: i64, max_ts: i64) -> Result<StagedPart> {
     let OpenFile {
         writer,
         path,
@@ -545,7 +527,7 @@ fn close(f: OpenFile, day: &str, min_ts: i64, max_ts: i64) -> Result<StagedRollu
     })?;
     file.sync_all().map_err(Error::io("syncing", &path))?;
     let bytes = file.metadata().map_err(Error::io("reading", &path))?.len();
-    Ok(StagedRollup {
+    Ok(StagedPart {
         staged: path,
         rel_final,
         day: day.to_string(),

@@ -24,6 +24,7 @@ use parquet::schema::types::ColumnPath;
 use verdict_schema::{col, decisions_schema, idx, time::day_string};
 
 use crate::error::{Error, Result};
+use crate::warehouse::{rel, Move, PartMeta};
 
 /// How far behind the newest row of a run rows are held back for the next run.
 pub const HOLD_BACK_MICROS: i64 = 60_000_000;
@@ -59,12 +60,13 @@ pub fn writer_properties(zstd_level: i32, row_group_rows: usize) -> Result<Write
     Ok(b.build())
 }
 
-/// A file written to staging, ready to be committed.
+/// A file written to staging, ready to be committed (a decisions part or a rollup file).
 #[derive(Debug, Clone)]
 pub struct StagedPart {
     /// Where it is now.
     pub staged: PathBuf,
-    /// `day=YYYY-MM-DD/part-....parquet`, its place under `decisions/`.
+    /// Its place under the warehouse root (`decisions/day=YYYY-MM-DD/part-....parquet`,
+    /// `rollup/<grain>/day=.../part-<txn>.parquet`).
     pub rel_final: String,
     /// The UTC day.
     pub day: String,
@@ -76,6 +78,26 @@ pub struct StagedPart {
     pub min_ts: i64,
     /// Largest `ts`.
     pub max_ts: i64,
+}
+
+impl StagedPart {
+    /// What committing the file takes: its rename into place and its manifest record.
+    pub(crate) fn commit_entry(&self, root: &Path, txn: &str) -> (Move, PartMeta) {
+        let moved = Move {
+            from: rel(root, &self.staged),
+            to: self.rel_final.clone(),
+        };
+        let meta = PartMeta {
+            path: self.rel_final.clone(),
+            day: self.day.clone(),
+            rows: self.rows,
+            bytes: self.bytes,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            txn: txn.to_string(),
+        };
+        (moved, meta)
+    }
 }
 
 struct OpenPart {
@@ -258,7 +280,7 @@ impl PartitionWriter {
                 factory,
                 row_groups: 0,
                 path,
-                rel_final: format!("day={day_s}/{name}"),
+                rel_final: format!("decisions/day={day_s}/{name}"),
                 rows: 0,
                 min_ts,
                 max_ts,
@@ -442,7 +464,10 @@ mod tests {
         let parts = w.finish().unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].rows, 1000);
-        assert_eq!(parts[0].rel_final, "day=2026-11-02/part-t-0000.parquet");
+        assert_eq!(
+            parts[0].rel_final,
+            "decisions/day=2026-11-02/part-t-0000.parquet"
+        );
         let (ts, groups) = read_ts(&parts[0].staged);
         assert_eq!(ts.len(), 1000);
         assert!(ts.windows(2).all(|w| w[0] <= w[1]));
