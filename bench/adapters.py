@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from common import RELEASE, build_release, generate, run_measured
+from common import RELEASE, build_release, generate, run_measured, warm_cache
 
 FORMATS = ["policylayer", "agentgateway", "opa"]
 
@@ -37,9 +37,7 @@ def main():
     results = {}
     for fmt in FORMATS:
         src = generate(args.lines, args.seed, work / f"{fmt}-{args.lines}-{args.seed}.jsonl", fmt=fmt)
-        with open(src, "rb") as f:
-            while f.read(1 << 24):
-                pass
+        warm_cache(src)
         best = None
         for _ in range(args.runs):
             wh = work / f"wh-{fmt}"

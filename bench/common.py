@@ -38,6 +38,13 @@ def run_measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
     return elapsed, usage.ru_maxrss / 1024.0, out
 
 
+def warm_cache(path):
+    """Reads a file once so that no measured tool pays for its first read from disk."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
 def generate(lines, seed, path, gap_ms=250, fmt="policylayer"):
     """Writes synthetic traffic with verdict-gen (PolicyLayer lines, or rendered as `opa` /
     `agentgateway` lines), unless the file is already there."""

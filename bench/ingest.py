@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from common import RELEASE, build_release, generate, run_measured
+from common import RELEASE, build_release, generate, run_measured, warm_cache
 
 DUCKDB_COPY = """
 import duckdb, sys
@@ -49,9 +49,7 @@ def main():
     lines = sum(1 for _ in open(src, "rb"))
 
     # Warm the page cache so that neither tool pays for the first read of the file.
-    with open(src, "rb") as f:
-        while f.read(1 << 24):
-            pass
+    warm_cache(src)
     wh = work / "wh"
     shutil.rmtree(wh, ignore_errors=True)
     secs, rss, out = run_measured(
