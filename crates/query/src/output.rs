@@ -42,7 +42,7 @@ use arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use comfy_table::{presets, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -327,13 +327,15 @@ fn group_thousands(digits: &str) -> String {
 }
 
 fn rfc3339(t: &DateTime<Utc>, unit: TimeUnit) -> String {
-    let fmt = match unit {
-        TimeUnit::Second => "%Y-%m-%dT%H:%M:%SZ",
-        TimeUnit::Millisecond => "%Y-%m-%dT%H:%M:%S%.3fZ",
-        TimeUnit::Microsecond => "%Y-%m-%dT%H:%M:%S%.6fZ",
-        TimeUnit::Nanosecond => "%Y-%m-%dT%H:%M:%S%.9fZ",
+    // chrono's RFC 3339 writer, not `format()`: a strftime pattern is parsed again for every
+    // value, which made timestamps the larger part of printing a big report.
+    let digits = match unit {
+        TimeUnit::Second => SecondsFormat::Secs,
+        TimeUnit::Millisecond => SecondsFormat::Millis,
+        TimeUnit::Microsecond => SecondsFormat::Micros,
+        TimeUnit::Nanosecond => SecondsFormat::Nanos,
     };
-    t.format(fmt).to_string()
+    t.to_rfc3339_opts(digits, true)
 }
 
 fn float_text(v: f64) -> String {

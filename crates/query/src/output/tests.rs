@@ -324,3 +324,38 @@ fn formats_parse() {
     assert_eq!(group_thousands("123"), "123");
     assert_eq!(group_thousands("1000000"), "1,000,000");
 }
+
+#[test]
+fn timestamps_print_as_rfc3339_with_the_unit_s_digits_for_any_instant() {
+    let patterns = [
+        (TimeUnit::Second, "%Y-%m-%dT%H:%M:%SZ"),
+        (TimeUnit::Millisecond, "%Y-%m-%dT%H:%M:%S%.3fZ"),
+        (TimeUnit::Microsecond, "%Y-%m-%dT%H:%M:%S%.6fZ"),
+        (TimeUnit::Nanosecond, "%Y-%m-%dT%H:%M:%S%.9fZ"),
+    ];
+    let instants = [
+        (0, 0),
+        (1_793_870_102, 412_000_000),
+        (1_793_870_102, 870_500_123),
+        (-1, 999_999_999),
+        (-62_135_596_800, 0), // 0001-01-01
+        (253_402_300_799, 1), // 9999-12-31T23:59:59
+    ];
+    for (secs, nanos) in instants {
+        let t = DateTime::<Utc>::from_timestamp(secs, nanos).unwrap();
+        for (unit, pattern) in patterns {
+            assert_eq!(
+                rfc3339(&t, unit),
+                t.format(pattern).to_string(),
+                "{secs}.{nanos:09} as {unit:?}"
+            );
+        }
+    }
+    assert_eq!(
+        rfc3339(
+            &DateTime::<Utc>::from_timestamp(1_793_870_102, 870_500_000).unwrap(),
+            TimeUnit::Microsecond
+        ),
+        "2026-11-05T09:15:02.870500Z"
+    );
+}
