@@ -267,6 +267,7 @@ impl Engine {
         ctx.register_udf(tool_risk.as_ref().clone());
         let tool_risk_source = Arc::new(tool_risk_source_udf(Arc::clone(&catalog)));
         ctx.register_udf(tool_risk_source.as_ref().clone());
+        ctx.register_udaf(crate::udaf::weighted_mode_udaf());
         ctx.register_table(CATALOG_ENTRIES_TABLE, catalog_entries_table(&catalog)?)?;
         ctx.sql(
             "CREATE VIEW tools AS \

@@ -60,6 +60,7 @@ mod error;
 pub mod output;
 mod report;
 mod timeline;
+mod udaf;
 mod udf;
 
 #[cfg(test)]
@@ -74,4 +75,5 @@ pub use error::{Error, Result};
 pub use output::{write_output, write_parquet, OutputFormat, PrintOptions};
 pub use report::{GroupBy, ReportKind, ReportSource, ReportSpec};
 pub use timeline::{TimelineSpec, DEFAULT_WINDOW_MICROS};
+pub use udaf::WEIGHTED_MODE;
 pub use udf::{TOOL_RISK, TOOL_RISK_SOURCE};

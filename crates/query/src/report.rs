@@ -18,6 +18,7 @@
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, count_distinct, first_value, max, min, sum};
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::expr::WindowFunction;
@@ -32,6 +33,7 @@ use verdict_schema::{col as c, time, Decision};
 use crate::catalog::Risk;
 use crate::engine::{Engine, QueryOutput, Rollup, DECISIONS_TABLE};
 use crate::error::{Error, Result};
+use crate::udaf::{self, weighted_mode};
 use verdict_schema::rollup_col as rc;
 
 /// A grouping column of a report. The declaration order is the canonical output order.
@@ -271,6 +273,14 @@ impl ReportSource {
             ReportSource::Rollup(_) => col(rc::CALLS),
         };
         Ok(sum(when(pred, one).otherwise(lit(0i64))?))
+    }
+
+    /// The weight of a row in call counts: 1 per decision, `calls` per rollup row.
+    fn weight(self) -> Expr {
+        match self {
+            ReportSource::Decisions => lit(1i64),
+            ReportSource::Rollup(_) => col(rc::CALLS),
+        }
     }
 
     /// The first `ts` of a group.
@@ -743,30 +753,28 @@ fn rate_limits(
         )?);
     }
     if by.contains(&GroupBy::Minute) {
-        // Each group lies within one minute: its peak is its total and no window is needed.
-        let mut keys = cols(groups);
-        keys.push(col(c::RULE));
-        let per_rule = base.aggregate(
-            keys,
+        // Each group lies within one minute: its peak is its total, its peak minute its
+        // minute, and the counter is the rule with the most calls: one aggregation.
+        let agg = base.aggregate(
+            cols(groups),
             vec![
-                source.count().alias("n"),
-                source.first().alias("f"),
-                source.last().alias("l"),
+                source.count().alias("rate_limited"),
+                weighted_mode(col(c::RULE), source.weight()).alias("_counter"),
+                source.first().alias("first_seen"),
+                source.last().alias("last_seen"),
             ],
         )?;
-        let rule_order = || vec![desc(col("n")), asc(col(c::RULE))];
-        let mut aggs = vec![sum(col("n")).alias("rate_limited")];
-        aggs.extend([
-            first_value(col(c::RULE), rule_order()).alias("counter"),
-            first_value(col("n"), rule_order()).alias("counter_calls"),
+        let mut out = cols(groups);
+        out.extend([
+            col("rate_limited"),
+            get_field(col("_counter"), udaf::VALUE).alias("counter"),
+            get_field(col("_counter"), udaf::WEIGHT).alias("counter_calls"),
+            col("rate_limited").alias("peak_per_minute"),
+            col(GroupBy::Minute.as_str()).alias("peak_minute"),
+            col("first_seen"),
+            col("last_seen"),
         ]);
-        aggs.extend([
-            sum(col("n")).alias("peak_per_minute"),
-            max(col(GroupBy::Minute.as_str())).alias("peak_minute"),
-            min(col("f")).alias("first_seen"),
-            max(col("l")).alias("last_seen"),
-        ]);
-        return Ok(per_rule.aggregate(cols(groups), aggs)?);
+        return Ok(agg.select(out)?);
     }
     let mut rule_keys = cols(groups);
     if !by_rule {
@@ -784,19 +792,12 @@ fn rate_limits(
             source.last().alias("l"),
         ],
     )?;
-    // One window per partitioning: DataFusion plans one sort per `window` call.
-    let windowed = per_minute
-        .window(vec![window_sum(col("n"), rule_keys)?.alias("rule_calls")])?
-        .window(vec![
-            window_sum(col("n"), minute_keys)?.alias("minute_calls")
-        ])?;
-    let rule_order = || vec![desc(col("rule_calls")), asc(col(c::RULE))];
+    let windowed = per_minute.window(vec![
+        window_sum(col("n"), minute_keys)?.alias("minute_calls")
+    ])?;
     let mut aggs = vec![sum(col("n")).alias("rate_limited")];
     if !by_rule {
-        aggs.extend([
-            first_value(col(c::RULE), rule_order()).alias("counter"),
-            first_value(col("rule_calls"), rule_order()).alias("counter_calls"),
-        ]);
+        aggs.push(weighted_mode(col(c::RULE), col("n")).alias("_counter"));
     }
     aggs.extend([
         max(col("minute_calls")).alias("peak_per_minute"),
@@ -808,7 +809,23 @@ fn rate_limits(
         min(col("f")).alias("first_seen"),
         max(col("l")).alias("last_seen"),
     ]);
-    Ok(windowed.aggregate(cols(groups), aggs)?)
+    let agg = windowed.aggregate(cols(groups), aggs)?;
+    if by_rule {
+        return Ok(agg);
+    }
+    let mut out = cols(groups);
+    out.extend([
+        col("rate_limited"),
+        get_field(col("_counter"), udaf::VALUE).alias("counter"),
+        get_field(col("_counter"), udaf::WEIGHT).alias("counter_calls"),
+    ]);
+    out.extend(cols(&[
+        "peak_per_minute",
+        "peak_minute",
+        "first_seen",
+        "last_seen",
+    ]));
+    Ok(agg.select(out)?)
 }
 
 impl Engine {
