@@ -26,7 +26,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded};
 use crate::error::{Error, Result};
-use crate::rollup::{rollup_properties, RollupWriter};
+use crate::rollup::{rollup_properties, RollupWorker, RollupWriter};
 use crate::source::{self, Chunk, Chunker, Input};
 use crate::warehouse::{
     rel, CommitStep, InputMeta, Intent, Move, Recovery, TxnMeta, Warehouse, FORMAT_VERSION,
@@ -484,7 +484,7 @@ pub struct AppendInfo {
 struct Txn {
     id: String,
     writer: PartitionWriter,
-    rollup: RollupWriter,
+    rollup: RollupWorker,
     quarantine: Option<(PathBuf, BufWriter<File>, u64)>,
     rows: u64,
 }
@@ -649,12 +649,12 @@ impl<'a> Committer<'a> {
                 self.opts.row_group_rows,
                 self.opts.max_buffered_rows,
             );
-            let rollup = RollupWriter::new(
+            let rollup = RollupWorker::spawn(RollupWriter::new(
                 &staging,
                 &id,
                 rollup_properties(self.opts.zstd_level)?,
                 self.opts.max_buffered_rows,
-            );
+            ))?;
             self.txn = Some(Txn {
                 id,
                 writer,
@@ -730,7 +730,7 @@ impl<'a> Committer<'a> {
         }
         let txn = self.txn()?;
         for (day, part) in parts {
-            txn.rollup.push(day, &part)?;
+            txn.rollup.push(day, part.clone())?;
             txn.writer.push(day, part)?;
         }
         txn.rows += accepted;

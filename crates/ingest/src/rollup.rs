@@ -11,12 +11,15 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
+use crossbeam_channel::{bounded, Sender};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use rustc_hash::FxHashMap;
@@ -97,6 +100,17 @@ impl Interner {
         self.values.push(s.into());
         self.ids.insert(s.into(), id);
         id
+    }
+
+    /// For each id, 1 + its position in string order (0 is left for null).
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        let mut ranks = vec![0; self.values.len()];
+        for (pos, id) in order.into_iter().enumerate() {
+            ranks[id as usize] = pos as u32 + 1;
+        }
+        ranks
     }
 
     fn get(&self, id: u32) -> Option<&str> {
@@ -186,16 +200,17 @@ impl DayAgg {
         self.index = FxHashMap::default();
         let strings = std::mem::take(&mut self.strings);
         let s = |i: usize, id: u32| strings[i].get(id);
-        groups.sort_unstable_by(|a, b| {
-            let (ka, kb) = (&a.key, &b.key);
-            ka.1.cmp(&kb.1)
-                .then_with(|| {
-                    (0..DIMS)
-                        .map(|i| s(i, ka.2[i]).cmp(&s(i, kb.2[i])))
-                        .find(|o| o.is_ne())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                })
-                .then(ka.0.cmp(&kb.0))
+        // Each dimension's ids ranked in string order once (null first), so that the groups
+        // sort on integers instead of comparing strings through the interner.
+        let ranks: [Vec<u32>; DIMS] = std::array::from_fn(|i| strings[i].ranks());
+        let rank = |i: usize, id: u32| if id == NULL { 0 } else { ranks[i][id as usize] };
+        groups.sort_by_cached_key(|g| {
+            let (bucket, decision, ids) = g.key;
+            (
+                decision,
+                std::array::from_fn::<u32, DIMS, _>(|i| rank(i, ids[i])),
+                bucket,
+            )
         });
         let dim = |i: usize| -> ArrayRef {
             Arc::new(StringArray::from_iter(
@@ -396,6 +411,93 @@ impl RollupWriter {
             &self.txn,
             &self.props,
         )
+    }
+}
+
+/// A [`RollupWriter`] on a thread of its own, so that the committing thread (dedup, staging,
+/// row-group encoding) does not also aggregate: it hands each accepted batch over and goes on.
+/// Batches wait in a short bounded queue, so a slow rollup slows the ingest instead of
+/// buffering without end.
+pub struct RollupWorker {
+    tx: Option<Sender<(i32, RecordBatch)>>,
+    handle: Option<JoinHandle<Result<Vec<StagedPart>>>>,
+    abandon: Arc<AtomicBool>,
+}
+
+impl RollupWorker {
+    /// Starts `writer` on its own thread.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn spawn(writer: RollupWriter) -> Result<Self> {
+        let (tx, rx) = bounded::<(i32, RecordBatch)>(4);
+        let abandon = Arc::new(AtomicBool::new(false));
+        let abandoned = Arc::clone(&abandon);
+        let handle = std::thread::Builder::new()
+            .name("verdict-rollup".into())
+            .spawn(move || {
+                let mut writer = writer;
+                for (day, batch) in rx {
+                    writer.push(day, &batch)?;
+                }
+                if abandoned.load(Ordering::Acquire) {
+                    return Ok(Vec::new());
+                }
+                writer.finish()
+            })
+            .map_err(|e| Error::Internal(format!("starting the rollup thread: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            handle: Some(handle),
+            abandon,
+        })
+    }
+
+    /// Hands over committed rows of UTC day `day` (see [`RollupWriter::push`]).
+    ///
+    /// # Errors
+    /// The rollup thread's error, if it stopped on one.
+    pub fn push(&mut self, day: i32, batch: RecordBatch) -> Result<()> {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((day, batch)).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread only stops receiving when it failed: report why.
+        self.join()?;
+        Err(Error::Internal("the rollup thread stopped".into()))
+    }
+
+    /// Waits for every handed-over batch, then writes the remaining groups and returns the
+    /// staged rollup files (see [`RollupWriter::finish`]).
+    ///
+    /// # Errors
+    /// The rollup thread's error.
+    pub fn finish(mut self) -> Result<Vec<StagedPart>> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Vec<StagedPart>> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| Error::Internal("the rollup thread panicked".into()))?,
+            None => Err(Error::Internal("the rollup thread already stopped".into())),
+        }
+    }
+}
+
+impl Drop for RollupWorker {
+    /// An abandoned transaction: the thread stops without writing its groups out, and is waited
+    /// for, so that nothing writes to the staging directory after the transaction is gone.
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            self.abandon.store(true, Ordering::Release);
+            let _ = self.join();
+        }
     }
 }
 
