@@ -649,11 +649,14 @@ impl<'a> Committer<'a> {
                 self.opts.row_group_rows,
                 self.opts.max_buffered_rows,
             );
+            // A quarter of the row budget: a group costs about as much memory as a buffered
+            // row without its `raw`, and runs need not be large since each decision of a run is
+            // a row group of its own.
             let rollup = RollupWorker::spawn(RollupWriter::new(
                 &staging,
                 &id,
                 rollup_properties(self.opts.zstd_level)?,
-                self.opts.max_buffered_rows,
+                self.opts.max_buffered_rows / 4,
             ))?;
             self.txn = Some(Txn {
                 id,

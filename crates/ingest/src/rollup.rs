@@ -607,10 +607,28 @@ fn write_run(
         });
     }
     if let Some(f) = state.file.as_mut() {
-        f.writer.write(batch).map_err(|source| Error::Parquet {
+        let pq = |source| Error::Parquet {
             path: f.path.clone(),
             source,
+        };
+        // One row group per decision (the run is sorted by decision first), so that a filter on
+        // decision reads only its own row groups whatever the size of the run.
+        let decision = batch.column(4).as_string_opt::<i32>().ok_or_else(|| {
+            Error::Internal("rollup: a run does not have the rollup schema".into())
         })?;
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let d = decision.value(start);
+            let mut end = start + 1;
+            while end < batch.num_rows() && decision.value(end) == d {
+                end += 1;
+            }
+            f.writer
+                .write(&batch.slice(start, end - start))
+                .map_err(pq)?;
+            f.writer.flush().map_err(pq)?;
+            start = end;
+        }
         f.rows += batch.num_rows() as u64;
     }
     Ok(())

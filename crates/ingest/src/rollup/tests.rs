@@ -366,3 +366,46 @@ fn the_worker_reports_a_bad_batch_and_an_abandoned_worker_writes_nothing() {
     drop(worker);
     assert!(!dir.path().join("rollup").exists());
 }
+
+#[test]
+fn each_decision_of_a_run_is_a_row_group_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // A budget of two groups: the day is written as several runs.
+    let mut w = RollupWriter::new(dir.path(), "t1", props(), 2);
+    use Decision::*;
+    w.push(
+        20759,
+        &batch(&[
+            (DAY0, "a", Some("nav"), Allow, None),
+            (DAY0, "b", Some("nav"), Deny, Some("/r")),
+            (DAY0, "c", Some("nav"), Allow, None),
+            (DAY0 + MIN, "a", Some("nav"), RateLimited, Some("/lim")),
+            (DAY0 + MIN, "b", Some("nav"), RateLimited, Some("/lim")),
+            (DAY0 + MIN, "c", Some("nav"), Allow, None),
+        ]),
+    )
+    .unwrap();
+    let parts = w.finish().unwrap();
+    let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&parts[0].staged).unwrap())
+        .unwrap()
+        .metadata()
+        .clone();
+    let groups: Vec<(String, String, i64)> = meta
+        .row_groups()
+        .iter()
+        .map(|rg| {
+            let stats = rg.column(4).statistics().unwrap();
+            let text = |b: Option<&[u8]>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+            (
+                text(stats.min_bytes_opt()),
+                text(stats.max_bytes_opt()),
+                rg.num_rows(),
+            )
+        })
+        .collect();
+    for (min, max, _) in &groups {
+        assert_eq!(min, max, "{groups:?}");
+    }
+    assert_eq!(groups.iter().map(|g| g.2).sum::<i64>(), 6);
+    assert!(groups.len() >= 3, "{groups:?}");
+}
