@@ -733,3 +733,80 @@ fn rollup_answers_equal_the_decisions_answers_on_the_sample_logs() {
     }
     assert_eq!(compared, 75);
 }
+
+/// The counter of a rate-limit group is the rule with the most calls in total, not the rule of
+/// the largest rollup row (a rule's calls split over several messages make several rows); ties
+/// go to the smaller rule. Same answer from the minute rollup and from the decisions, and
+/// `weighted_mode` gives it in SQL.
+#[test]
+fn rate_limit_counter_is_the_rule_with_most_calls_in_total() {
+    let t = TestDir::new();
+    let calls = [
+        // dave/search at 10:00: b 2 (two messages), a 2 (one message), c 3 (two messages).
+        ("r1", "10:00:01", "b", "m1"),
+        ("r2", "10:00:02", "b", "m2"),
+        ("r3", "10:00:03", "a", "m1"),
+        ("r4", "10:00:04", "a", "m1"),
+        ("r5", "10:00:05", "c", "m1"),
+        ("r6", "10:00:06", "c", "m1"),
+        ("r7", "10:00:07", "c", "m3"),
+        // dave/search at 10:01: a tie, 1 each: the smaller rule wins.
+        ("r8", "10:01:00", "b", "m1"),
+        ("r9", "10:01:30", "a", "m2"),
+    ];
+    let mut text = String::new();
+    for (id, time, rule, message) in calls {
+        text.push_str(&format!(
+            r#"{{"timestamp":"2026-11-02T{time}Z","request_id":"{id}","grant_label":"dave","server":"web","method":"tools/call","tool":"search","decision":"deny","rule":"/tools/search/limits/{rule}","message":"{message}","session_id":"s1"}}"#
+        ));
+        text.push('\n');
+    }
+    t.write("gw.jsonl", text);
+    assert_exit!(t.cmd(&["ingest", "gw.jsonl"]).run(), 0);
+    let limit = |r: &str| format!("/tools/search/limits/{r}");
+    let expected = format!(
+        "identity,tool,minute,rate_limited,counter,counter_calls\n\
+         dave,search,2026-11-02T10:00:00.000000Z,7,{},3\n\
+         dave,search,2026-11-02T10:01:00.000000Z,2,{},1\n",
+        limit("c"),
+        limit("a")
+    );
+    let cut = |csv: String| -> String {
+        csv.lines()
+            .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",") + "\n")
+            .collect()
+    };
+    let by_minute = ["report", "rate-limits", "--by", "identity,tool,minute"];
+    assert_eq!(cut(csv(&t, &by_minute)), expected);
+    let mut raw = by_minute.to_vec();
+    raw.push("--no-rollup");
+    assert_eq!(cut(csv(&t, &raw)), expected);
+    // Over both minutes: c 3, a 3, b 3: a three-way tie, so the smallest rule.
+    let out = csv(&t, &["report", "rate-limits", "--by", "identity,tool"]);
+    assert_eq!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .take(6)
+            .collect::<Vec<_>>(),
+        ["dave", "search", "9", &limit("a"), "3", "7"]
+    );
+    let out = csv(
+        &t,
+        &[
+            "sql",
+            "SELECT bucket, weighted_mode(rule, calls)['value'] AS counter, \
+             weighted_mode(rule, calls)['weight'] AS n FROM rollup_minute \
+             WHERE decision = 'rate_limited' GROUP BY bucket ORDER BY bucket",
+        ],
+    );
+    assert_eq!(
+        out,
+        format!(
+            "bucket,counter,n\n2026-11-02T10:00:00.000000Z,{},3\n2026-11-02T10:01:00.000000Z,{},1\n",
+            limit("c"),
+            limit("a")
+        )
+    );
+}
