@@ -302,8 +302,17 @@ impl Groups {
         }
         vec![Arc::new(values.finish()), Arc::new(totals.finish())]
     }
+}
 
-    fn update(
+fn list(array: &ArrayRef) -> DfResult<&ListArray> {
+    match array.data_type() {
+        DataType::List(_) => Ok(array.as_list::<i32>()),
+        other => exec_err!("{WEIGHTED_MODE}: expected a list state, got {other}"),
+    }
+}
+
+impl GroupsAccumulator for Groups {
+    fn update_batch(
         &mut self,
         values: &[ArrayRef],
         group_indices: &[usize],
@@ -327,7 +336,17 @@ impl Groups {
         Ok(())
     }
 
-    fn merge(
+    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        let slots = self.take(emit_to);
+        Ok(self.output(&slots))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        let slots = self.take(emit_to);
+        Ok(self.state_of(&slots))
+    }
+
+    fn merge_batch(
         &mut self,
         states: &[ArrayRef],
         group_indices: &[usize],
@@ -353,44 +372,6 @@ impl Groups {
             }
         }
         Ok(())
-    }
-}
-
-fn list(array: &ArrayRef) -> DfResult<&ListArray> {
-    match array.data_type() {
-        DataType::List(_) => Ok(array.as_list::<i32>()),
-        other => exec_err!("{WEIGHTED_MODE}: expected a list state, got {other}"),
-    }
-}
-
-impl GroupsAccumulator for Groups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> DfResult<()> {
-        self.update(values, group_indices, opt_filter, total_num_groups)
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
-        let slots = self.take(emit_to);
-        Ok(self.output(&slots))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
-        let slots = self.take(emit_to);
-        Ok(self.state_of(&slots))
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> DfResult<()> {
-        self.merge(values, group_indices, total_num_groups)
     }
 
     fn convert_to_state(
@@ -449,7 +430,7 @@ impl SingleGroup {
 impl Accumulator for SingleGroup {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
         let rows = values.first().map_or(0, |v| v.len());
-        self.0.update(values, &vec![0; rows], None, 1)
+        self.0.update_batch(values, &vec![0; rows], None, 1)
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
@@ -472,7 +453,7 @@ impl Accumulator for SingleGroup {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
         let rows = states.first().map_or(0, |v| v.len());
-        self.0.merge(states, &vec![0; rows], 1)
+        self.0.merge_batch(states, &vec![0; rows], 1)
     }
 }
 
