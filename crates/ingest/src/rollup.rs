@@ -645,17 +645,7 @@ fn close(f: OpenFile, day: &str, min_ts: i64, max_ts: i64) -> Result<StagedPart>
         path: path.clone(),
         source,
     })?;
-    file.sync_all().map_err(Error::io("syncing", &path))?;
-    let bytes = file.metadata().map_err(Error::io("reading", &path))?.len();
-    Ok(StagedPart {
-        staged: path,
-        rel_final,
-        day: day.to_string(),
-        rows,
-        bytes,
-        min_ts,
-        max_ts,
-    })
+    StagedPart::synced(&file, path, rel_final, day, rows, (min_ts, max_ts))
 }
 
 #[cfg(test)]

@@ -81,6 +81,34 @@ pub struct StagedPart {
 }
 
 impl StagedPart {
+    /// A file its writer has finished: synced to disk, its size read.
+    ///
+    /// # Errors
+    /// When syncing or reading the file's metadata fails.
+    pub(crate) fn synced(
+        file: &File,
+        staged: PathBuf,
+        rel_final: String,
+        day: &str,
+        rows: u64,
+        (min_ts, max_ts): (i64, i64),
+    ) -> Result<Self> {
+        file.sync_all().map_err(Error::io("syncing", &staged))?;
+        let bytes = file
+            .metadata()
+            .map_err(Error::io("reading", &staged))?
+            .len();
+        Ok(Self {
+            staged,
+            rel_final,
+            day: day.to_string(),
+            rows,
+            bytes,
+            min_ts,
+            max_ts,
+        })
+    }
+
     /// What committing the file takes: its rename into place and its manifest record.
     pub(crate) fn commit_entry(&self, root: &Path, txn: &str) -> (Move, PartMeta) {
         let moved = Move {
@@ -389,17 +417,7 @@ fn close(part: OpenPart, day: &str) -> Result<StagedPart> {
         path: path.clone(),
         source,
     })?;
-    file.sync_all().map_err(Error::io("syncing", &path))?;
-    let bytes = file.metadata().map_err(Error::io("reading", &path))?.len();
-    Ok(StagedPart {
-        staged: path,
-        rel_final,
-        day: day.to_string(),
-        rows,
-        bytes,
-        min_ts,
-        max_ts,
-    })
+    StagedPart::synced(&file, path, rel_final, day, rows, (min_ts, max_ts))
 }
 
 #[cfg(test)]
