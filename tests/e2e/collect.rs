@@ -745,8 +745,11 @@ fn collect_sigterm_commits_what_was_accepted_and_http_endpoints() {
         resp,
         "{\"records\":8,\"rows\":8,\"duplicates\":0,\"quarantined\":0}\n"
     );
+    // One commit on stopping, or two when the file's last lines reach the commit loop just
+    // after the stop's commit of the HTTP records (a busy machine): either way all 11 rows.
     assert!(
-        stdout.starts_with("collect into verdict-warehouse: commits 1, rows 11,"),
+        stdout.starts_with("collect into verdict-warehouse: commits 1, rows 11,")
+            || stdout.starts_with("collect into verdict-warehouse: commits 2, rows 11,"),
         "{stdout}"
     );
     let wh = t.join("verdict-warehouse");
