@@ -132,16 +132,20 @@ struct Interner {
 }
 
 impl Interner {
-    fn id(&mut self, s: Option<&str>) -> u32 {
-        let Some(s) = s else { return NULL_ID };
+    /// The id of `s`; an error past `u32::MAX - 1` distinct values rather than a shared id.
+    fn id(&mut self, s: Option<&str>) -> DfResult<u32> {
+        let Some(s) = s else { return Ok(NULL_ID) };
         if let Some(&id) = self.ids.get(s) {
-            return id;
+            return Ok(id);
         }
-        let id = u32::try_from(self.values.len()).unwrap_or(NULL_ID - 1);
+        let id = match u32::try_from(self.values.len()) {
+            Ok(id) if id != NULL_ID => id,
+            _ => return exec_err!("{WEIGHTED_MODE}: more than {NULL_ID} distinct values"),
+        };
         self.values.push(s.into());
         self.ids.insert(s.into(), id);
         self.bytes += 2 * s.len();
-        id
+        Ok(id)
     }
 
     fn get(&self, id: u32) -> Option<&str> {
@@ -330,7 +334,7 @@ impl GroupsAccumulator for Groups {
             {
                 continue;
             }
-            let id = self.interner.id(strings.get(row));
+            let id = self.interner.id(strings.get(row))?;
             self.add(group, id, weight.value(row));
         }
         Ok(())
@@ -366,7 +370,7 @@ impl GroupsAccumulator for Groups {
             }
             for i in offsets[row] as usize..offsets[row + 1] as usize {
                 if weight.is_valid(i) {
-                    let id = self.interner.id(strings.get(i));
+                    let id = self.interner.id(strings.get(i))?;
                     self.add(group, id, weight.value(i));
                 }
             }

@@ -349,12 +349,19 @@ fn the_worker_reports_a_bad_batch_and_an_abandoned_worker_writes_nothing() {
         RecordBatch::try_from_iter([("ts", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef)])
             .unwrap();
     let _ = worker.push(20759, bad);
-    let err = loop {
-        match worker.push(20759, batch(&[(DAY0, "a", None, Decision::Allow, None)])) {
-            Ok(()) => std::thread::sleep(std::time::Duration::from_millis(5)),
-            Err(e) => break e,
-        }
-    };
+    // The queue may take a few more batches before the thread's stop shows; bounded, so that a
+    // thread that never reports fails the test instead of hanging it.
+    let err = (0..1000)
+        .find_map(|_| {
+            match worker.push(20759, batch(&[(DAY0, "a", None, Decision::Allow, None)])) {
+                Ok(()) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        })
+        .expect("the rollup thread never reported the bad batch");
     assert!(err.to_string().contains("rollup"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
