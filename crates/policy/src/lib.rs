@@ -73,13 +73,19 @@
 
 mod cond;
 mod counters;
+mod diff;
+mod edit;
 mod error;
 mod eval;
 mod extract;
 mod json;
 mod policy;
+mod set;
 mod validate;
 
+pub use diff::{diff, Access, Change, ChangeKind, PolicyDiff, ToolDiff};
+pub use edit::{LimitField, LimitTarget};
 pub use error::{Error, Result, ValidationError};
 pub use eval::{Args, Call, Evaluator, Outcome, Recorded, RecordedDecision, Verdict};
 pub use policy::{DefaultAction, Policy};
+pub use set::PolicySet;
