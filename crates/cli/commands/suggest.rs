@@ -112,10 +112,7 @@ mod tests {
     #[test]
     fn identity_file_names_are_safe_and_distinct() {
         assert_eq!(file_name("alice-laptop", &[]), "alice-laptop.json");
-        assert_eq!(
-            file_name("../etc/x y", &[]),
-            "_etc_x_y.json"
-        );
+        assert_eq!(file_name("../etc/x y", &[]), "_etc_x_y.json");
         assert_eq!(file_name("a/b", &["a_b.json".into()]), "a_b-2.json");
         assert_eq!(file_name("", &[]), "identity.json");
     }

@@ -13,7 +13,8 @@ use crate::policy::{CounterDef, LimitSet, Policy, Window};
 /// A counter bucket is keyed by (counter name, scope key) across the whole set, so a `server` or
 /// `global` counter named in two members is one bucket, and a `grant` counter is still one bucket per
 /// identity. Every member must declare a shared counter name with the same window, scope and sliding
-/// flag (the rule one policy already follows for its own limits).
+/// flag (the rule one policy already follows for its own limits). A member's
+/// [`Policy::counter_names`] lists the counters of the whole set.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     members: Vec<Policy>,

@@ -187,8 +187,10 @@ struct Lane<'p> {
     worst: Option<(i64, u64)>,
 }
 
-/// Replays each `(value, policy)` over the range in one pass and compares with the record.
-/// `rule` is the tuned limit's rule pointer; `field` and `current` label the report.
+/// Replays each `(value, policy)` over the range and compares with the record. The values are split
+/// over the available cores, each group reading history once with one evaluator per value, so the
+/// figures are those of one `replay` per value. `rule` is the tuned limit's rule pointer; `field`
+/// and `current` label the report.
 ///
 /// # Errors
 /// When the warehouse cannot be read.
@@ -200,30 +202,61 @@ pub fn tune(
     current: String,
     target: Option<&TuneTarget>,
 ) -> Result<TuneReport> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let per = values
+        .len()
+        .div_ceil(cores.clamp(1, values.len().max(1)))
+        .max(1);
+    let groups: Vec<Result<Pass>> = std::thread::scope(|s| {
+        let handles: Vec<_> = values
+            .chunks(per)
+            .map(|chunk| s.spawn(move || run_lanes(opts, chunk, rule, target)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut rows = Vec::with_capacity(values.len());
+    let (mut first, mut last) = (None, None);
+    for g in groups {
+        let g = g?;
+        rows.extend(g.rows);
+        (first, last) = (g.first, g.last);
+    }
+    let chosen = rows
+        .iter()
+        .find(|r| r.meets_target == Some(true))
+        .map(|r| r.value.clone());
+    Ok(TuneReport {
+        rule: rule.to_string(),
+        field,
+        current,
+        first_event: first.map(format_micros),
+        last_event: last.map(format_micros),
+        rows,
+        target: target.map(ToString::to_string),
+        chosen,
+    })
+}
+
+/// What one read of history found for a group of values.
+struct Pass {
+    rows: Vec<TuneRow>,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// One read of history, one evaluator per value of `values`.
+fn run_lanes(
+    opts: &TuneOptions,
+    values: &[(String, Policy)],
+    rule: &str,
+    target: Option<&TuneTarget>,
+) -> Result<Pass> {
     let mut lanes: Vec<Lane<'_>> = values
         .iter()
-        .map(|(value, policy)| Lane {
-            evaluator: Evaluator::new(policy),
-            row: TuneRow {
-                value: value.clone(),
-                tool_calls: 0,
-                rate_limited: 0,
-                limited: 0,
-                identities: 0,
-                tools: 0,
-                worst_minute: None,
-                allow_to_rate_limited: 0,
-                outcomes: Outcomes::default(),
-                transitions: Transitions::default(),
-                meets_target: None,
-            },
-            transitions: [0; TRANSITIONS.len()],
-            identities: FxHashSet::default(),
-            tools: FxHashSet::default(),
-            minute: i64::MIN,
-            in_minute: 0,
-            worst: None,
-        })
+        .map(|(value, policy)| Lane::new(value, policy))
         .collect();
     let (mut first, mut last) = (None, None);
     calls::for_each_row(&opts.warehouse, opts.since, opts.until, |row| {
@@ -247,41 +280,51 @@ pub fn tune(
         }
         Ok(())
     })?;
-    let rows: Vec<TuneRow> = lanes
-        .into_iter()
-        .map(|lane| {
-            let mut row = lane.row;
-            row.tool_calls = lane.transitions.iter().sum();
-            row.rate_limited = row.outcomes.rate_limited;
-            row.identities = lane.identities.len() as u64;
-            row.tools = lane.tools.len() as u64;
-            row.worst_minute = lane
-                .worst
-                .map(|(m, n)| (format_micros(m.saturating_mul(60_000_000)), n));
-            row.allow_to_rate_limited = lane.transitions[Transition::AllowRateLimited.index()];
-            row.transitions =
-                Transitions(TRANSITIONS.iter().copied().zip(lane.transitions).collect());
-            row.meets_target = target.map(|t| t.met(&row));
-            row
-        })
-        .collect();
-    let chosen = rows
-        .iter()
-        .find(|r| r.meets_target == Some(true))
-        .map(|r| r.value.clone());
-    Ok(TuneReport {
-        rule: rule.to_string(),
-        field,
-        current,
-        first_event: first.map(format_micros),
-        last_event: last.map(format_micros),
-        rows,
-        target: target.map(ToString::to_string),
-        chosen,
-    })
+    let rows = lanes.into_iter().map(|l| l.finish(target)).collect();
+    Ok(Pass { rows, first, last })
 }
 
-impl Lane<'_> {
+impl<'p> Lane<'p> {
+    fn new(value: &str, policy: &'p Policy) -> Self {
+        Self {
+            evaluator: Evaluator::new(policy),
+            row: TuneRow {
+                value: value.to_string(),
+                tool_calls: 0,
+                rate_limited: 0,
+                limited: 0,
+                identities: 0,
+                tools: 0,
+                worst_minute: None,
+                allow_to_rate_limited: 0,
+                outcomes: Outcomes::default(),
+                transitions: Transitions::default(),
+                meets_target: None,
+            },
+            transitions: [0; TRANSITIONS.len()],
+            identities: FxHashSet::default(),
+            tools: FxHashSet::default(),
+            minute: i64::MIN,
+            in_minute: 0,
+            worst: None,
+        }
+    }
+
+    fn finish(self, target: Option<&TuneTarget>) -> TuneRow {
+        let mut row = self.row;
+        row.tool_calls = self.transitions.iter().sum();
+        row.rate_limited = row.outcomes.rate_limited;
+        row.identities = self.identities.len() as u64;
+        row.tools = self.tools.len() as u64;
+        row.worst_minute = self
+            .worst
+            .map(|(m, n)| (format_micros(m.saturating_mul(60_000_000)), n));
+        row.allow_to_rate_limited = self.transitions[Transition::AllowRateLimited.index()];
+        row.transitions = Transitions(TRANSITIONS.iter().copied().zip(self.transitions).collect());
+        row.meets_target = target.map(|t| t.met(&row));
+        row
+    }
+
     /// A call the tuned limit rate-limited.
     fn limited(&mut self, ts: i64, who: Option<&str>, tool: &str) {
         self.row.limited += 1;
