@@ -33,6 +33,10 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Draft a least-privilege policy.json from what an identity actually did.
+    Suggest(SuggestArgs),
+    /// Replay one limit of a policy at several values and show what each would rate-limit.
+    Tune(TuneArgs),
     /// List the built-in input formats, or print a mapping template for any other proxy.
     Formats(FormatsArgs),
     /// Run as a collector until stopped: follow growing log files, receive HTTP uploads, commit
@@ -139,18 +143,158 @@ pub enum PolicyCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Compare two policies tool by tool: access, require and deny_if rules, limits; with
+    /// --warehouse (or VERDICT_WAREHOUSE), how many recorded calls each change touches.
+    Diff(PolicyDiffArgs),
+}
+
+/// `verdict policy diff`.
+#[derive(Debug, Args)]
+pub struct PolicyDiffArgs {
+    /// The policy before the edit.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+
+    /// The policy after the edit.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+
+    /// Count history from this time, inclusive (with a warehouse).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Count history until this time, exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Exit 1 when this holds: new-access (any tool gets access it did not have), destructive-access
+    /// (a destructive tool becomes allowed without approval). Repeatable.
+    #[arg(long = "fail-on", value_name = "GATE")]
+    pub fail_on: Vec<String>,
+
+    /// How to print the diff.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+
+    /// A tool catalogue (JSON or TOML) that classifies destructive tools.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+/// How `policy diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Aligned text for people.
+    Table,
+    /// One JSON object.
+    Json,
+    /// A Markdown table, for a pull-request comment.
+    Markdown,
+}
+
+/// `verdict suggest`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).args(["identity", "all"]))]
+pub struct SuggestArgs {
+    /// The identity (label or id) to draft for; repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub identity: Vec<String>,
+
+    /// Draft one policy per identity into --out DIR, with the grants.toml that maps them.
+    #[arg(long, requires = "out")]
+    pub all: bool,
+
+    /// Draft from this time, inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Draft until this time, exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Hold the period's last part out (e.g. 7d): draft from the rest, replay the draft on it and
+    /// print what would have broken.
+    #[arg(long, value_name = "DURATION")]
+    pub holdout: Option<String>,
+
+    /// Limits are the observed peak per window times this, rounded up.
+    #[arg(long, value_name = "FACTOR", default_value_t = 2.0)]
+    pub headroom: f64,
+
+    /// List destructive tools the identity used without `approval: true`.
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    /// Write the policy to this file (with --all: the directory for the policies and grants.toml).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+
+    /// A tool catalogue (JSON or TOML) that classifies destructive tools.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+/// `verdict tune`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("values").required(true).args(["max", "window"]))]
+pub struct TuneArgs {
+    /// The policy.json holding the limit.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+
+    /// The limit: /tools/<tool>/limits/<counter or index>, or /all_tools/limits/<counter or index>.
+    #[arg(long, value_name = "POINTER")]
+    pub limit: String,
+
+    /// Values of `max` to try: a range FROM..TO[/STEP] (5..60/5) or a list (5,10,20).
+    #[arg(long, value_name = "VALUES")]
+    pub max: Option<String>,
+
+    /// Windows to try, a list (minute,hour); every limit of the counter gets the window.
+    #[arg(long, value_name = "WINDOWS", conflicts_with = "max")]
+    pub window: Option<String>,
+
+    /// Pick the first value meeting this: rate_limited<0.1%, limited<=5, allow->rate_limited<10 ...
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+
+    /// From this time, inclusive (counters start empty there).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Until this time, exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
 }
 
 /// `verdict replay`.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("candidate").required(true).args(["policy", "policies"]))]
 pub struct ReplayArgs {
-    /// The candidate policy.json.
+    /// The candidate policy.json, for every grant.
     #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    pub policy: Option<PathBuf>,
+
+    /// A policy per grant: a grants.toml mapping identity ids or labels to policy files (a
+    /// `default` entry optional); a grant without one is denied every call, rule `(no policy)`.
+    #[arg(long, value_name = "GRANTS.toml", conflicts_with = "policy")]
+    pub policies: Option<PathBuf>,
 
     /// Compare with this policy simulated the same way, instead of the recorded decisions.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+
+    /// Compare with a policy per grant (a grants.toml) simulated the same way.
+    #[arg(long, value_name = "GRANTS.toml", conflicts_with = "baseline")]
+    pub baseline_policies: Option<PathBuf>,
 
     /// Also run the calls of this period before --since, to warm the counters up (e.g. 1h).
     #[arg(long, value_name = "DURATION", requires = "since")]
@@ -475,11 +619,107 @@ mod tests {
         assert_eq!((a.samples, a.format), (2, SummaryFormat::Json));
         assert!(
             Cli::try_parse_from(["verdict", "replay"]).is_err(),
-            "--policy is required"
+            "--policy or --policies is required"
         );
+        assert!(
+            Cli::try_parse_from(["verdict", "replay", "--policy", "a", "--policies", "g"]).is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "replay",
+            "--policies",
+            "g.toml",
+            "--baseline-policies",
+            "b.toml",
+        ])
+        .unwrap();
+        let Command::Replay(a) = cli.command else {
+            panic!("not replay")
+        };
+        assert_eq!(a.policies, Some(PathBuf::from("g.toml")));
+        assert_eq!(a.baseline_policies, Some(PathBuf::from("b.toml")));
+        assert!(Cli::try_parse_from([
+            "verdict",
+            "replay",
+            "--policy",
+            "a",
+            "--baseline",
+            "b",
+            "--baseline-policies",
+            "c"
+        ])
+        .is_err());
         assert!(
             Cli::try_parse_from(["verdict", "replay", "--policy", "p", "--warmup", "1h"]).is_err(),
             "--warmup needs --since"
+        );
+    }
+
+    #[test]
+    fn intelligence_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "suggest",
+            "--identity",
+            "bob",
+            "--holdout",
+            "7d",
+            "--headroom",
+            "1.5",
+        ])
+        .unwrap();
+        let Command::Suggest(a) = cli.command else {
+            panic!("not suggest")
+        };
+        assert_eq!(
+            (a.identity, a.headroom, a.holdout.as_deref()),
+            (vec!["bob".to_string()], 1.5, Some("7d"))
+        );
+        assert!(
+            Cli::try_parse_from(["verdict", "suggest"]).is_err(),
+            "--identity or --all"
+        );
+        assert!(
+            Cli::try_parse_from(["verdict", "suggest", "--all"]).is_err(),
+            "--all needs --out"
+        );
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "policy",
+            "diff",
+            "a.json",
+            "b.json",
+            "--fail-on",
+            "new-access",
+            "--format",
+            "markdown",
+        ])
+        .unwrap();
+        let Command::Policy(PolicyCommand::Diff(d)) = cli.command else {
+            panic!("not policy diff")
+        };
+        assert_eq!(
+            (d.fail_on, d.format),
+            (vec!["new-access".to_string()], DiffFormat::Markdown)
+        );
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "tune",
+            "--policy",
+            "p.json",
+            "--limit",
+            "/all_tools/limits/0",
+            "--max",
+            "5..60/5",
+        ])
+        .unwrap();
+        let Command::Tune(t) = cli.command else {
+            panic!("not tune")
+        };
+        assert_eq!(t.max.as_deref(), Some("5..60/5"));
+        assert!(
+            Cli::try_parse_from(["verdict", "tune", "--policy", "p", "--limit", "/x"]).is_err(),
+            "--max or --window"
         );
     }
 

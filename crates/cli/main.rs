@@ -54,6 +54,9 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
         Command::Policy(PolicyCommand::Check { file }) => {
             commands::policy::check(file, out).map(|()| Outcome::Ok)
         }
+        Command::Policy(PolicyCommand::Diff(a)) => commands::policy::diff(&cli, a, &env, out).await,
+        Command::Suggest(a) => commands::suggest::run(&cli, a, &env, out).await,
+        Command::Tune(a) => commands::tune::run(&cli, a, &env, out).await,
     }
 }
 

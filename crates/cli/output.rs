@@ -584,3 +584,5 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
+
+pub mod policy;

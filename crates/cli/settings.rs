@@ -10,14 +10,15 @@ use verdict_ingest::{CommitStep, IngestOptions, InputFormat};
 use verdict_schema::formats::{Decoder, Mapping};
 use verdict_schema::Format;
 
-use verdict_replay::{Gate, ReplayOptions};
+use verdict_policy::LimitField;
+use verdict_replay::{Gate, ReplayOptions, SuggestOptions, TuneOptions, TuneTarget};
 use verdict_schema::time::{format_micros, parse_rfc3339_micros};
 
 use verdict_query::{GroupBy, OutputFormat, ReportKind, ReportSpec, TimelineSpec};
 
 use crate::args::{
-    Cli, CollectArgs, CompactArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, TimelineArgs,
-    TrafficFilter, When,
+    Cli, CollectArgs, CompactArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, SuggestArgs,
+    TimelineArgs, TrafficFilter, TuneArgs, When,
 };
 
 /// Where the warehouse is when neither the flag nor the environment says.
@@ -232,13 +233,19 @@ pub fn parse_time(s: &str, now: i64) -> Result<i64> {
 
 /// The `[since, until)` range of a filter, checked to be non-empty.
 pub fn range(f: &TrafficFilter, env: &Env) -> Result<(Option<i64>, Option<i64>)> {
-    let time = |v: &Option<String>, flag: &'static str| {
-        v.as_deref()
-            .map(|s| parse_time(s, env.now))
-            .transpose()
-            .context(flag)
+    time_range(f.since.as_deref(), f.until.as_deref(), env)
+}
+
+/// The `[since, until)` range of `--since` and `--until`, checked to be non-empty.
+pub fn time_range(
+    since: Option<&str>,
+    until: Option<&str>,
+    env: &Env,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let time = |v: Option<&str>, flag: &'static str| {
+        v.map(|s| parse_time(s, env.now)).transpose().context(flag)
     };
-    let (since, until) = (time(&f.since, "--since")?, time(&f.until, "--until")?);
+    let (since, until) = (time(since, "--since")?, time(until, "--until")?);
     if let (Some(s), Some(u)) = (since, until) {
         if u <= s {
             return Err(anyhow!(
@@ -277,6 +284,105 @@ pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
         changes: a.changes.clone(),
         gates,
     })
+}
+
+/// Options of `verdict suggest`.
+pub fn suggest(cli: &Cli, a: &SuggestArgs, env: &Env) -> Result<SuggestOptions> {
+    let (since, until) = time_range(a.since.as_deref(), a.until.as_deref(), env)?;
+    Ok(SuggestOptions {
+        warehouse: warehouse(cli, env),
+        since,
+        until,
+        identities: if a.all {
+            Vec::new()
+        } else {
+            a.identity.clone()
+        },
+        holdout: a
+            .holdout
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("--holdout")?,
+        headroom: a.headroom,
+        allow_destructive: a.allow_destructive,
+    })
+}
+
+/// Options of `verdict tune`: the range, the values to try (`field`, labels and edits), the target.
+pub fn tune(cli: &Cli, a: &TuneArgs, env: &Env) -> Result<TuneSettings> {
+    let (since, until) = time_range(a.since.as_deref(), a.until.as_deref(), env)?;
+    let (field, values) = match (&a.max, &a.window) {
+        (Some(m), _) => ("max", max_values(m).context("--max")?),
+        (None, Some(w)) => (
+            "window",
+            w.split(',')
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| LimitField::Window(s.to_string()))
+                .collect(),
+        ),
+        (None, None) => return Err(anyhow!("--max or --window is required")),
+    };
+    if values.is_empty() {
+        return Err(anyhow!("--{field}: no value to try"));
+    }
+    Ok(TuneSettings {
+        opts: TuneOptions {
+            warehouse: warehouse(cli, env),
+            since,
+            until,
+        },
+        field,
+        values,
+        target: a
+            .target
+            .as_deref()
+            .map(str::parse::<TuneTarget>)
+            .transpose()?,
+    })
+}
+
+/// What `verdict tune` runs.
+pub struct TuneSettings {
+    /// The range.
+    pub opts: TuneOptions,
+    /// `max` or `window`.
+    pub field: &'static str,
+    /// The edits to try, in order.
+    pub values: Vec<LimitField>,
+    /// `--target`.
+    pub target: Option<TuneTarget>,
+}
+
+/// `5..60/5` (from, to inclusive, step; step 1 by default) or `5,10,20`, as `max` edits.
+pub fn max_values(s: &str) -> Result<Vec<LimitField>> {
+    let num = |t: &str| {
+        t.trim().parse::<u64>().map_err(|_| {
+            anyhow!("`{t}` is not a whole number (expected FROM..TO[/STEP] or a list)")
+        })
+    };
+    let values: Vec<u64> = match s.split_once("..") {
+        Some((from, rest)) => {
+            let (to, step) = match rest.split_once('/') {
+                Some((to, step)) => (num(to)?, num(step)?),
+                None => (num(rest)?, 1),
+            };
+            let from = num(from)?;
+            if step == 0 || to < from {
+                return Err(anyhow!(
+                    "`{s}`: the range must rise and the step be above 0"
+                ));
+            }
+            let n = (to - from) / step + 1;
+            if n > 1000 {
+                return Err(anyhow!("`{s}` is {n} values; at most 1000"));
+            }
+            (0..n).map(|i| from + i * step).collect()
+        }
+        None => s.split(',').map(num).collect::<Result<_>>()?,
+    };
+    Ok(values.into_iter().map(LimitField::Max).collect())
 }
 
 /// The printer format: `auto` is a table on a terminal and CSV when piped. `None` means Parquet.
@@ -409,6 +515,30 @@ mod tests {
             e.starts_with("--input-format: unknown format `nope`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tune_values() {
+        let m = |s: &str| -> Vec<u64> {
+            max_values(s)
+                .unwrap()
+                .into_iter()
+                .map(|f| match f {
+                    LimitField::Max(n) => n,
+                    LimitField::Window(_) => panic!("not max"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            m("5..60/5"),
+            [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60]
+        );
+        assert_eq!(m("3..5"), [3, 4, 5]);
+        assert_eq!(m("1..10/4"), [1, 5, 9]);
+        assert_eq!(m("7, 3,9"), [7, 3, 9]);
+        for bad in ["5..1", "5..10/0", "a..b", "1.5", "0..5000"] {
+            assert!(max_values(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

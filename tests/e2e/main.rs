@@ -7,7 +7,11 @@ mod util;
 
 mod collect;
 mod formats;
+mod grants;
 mod ingest;
+mod policy_diff;
 mod regression;
 mod replay;
 mod report;
+mod suggest;
+mod tune;

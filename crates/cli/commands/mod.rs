@@ -6,3 +6,5 @@ pub mod ingest;
 pub mod policy;
 pub mod query;
 pub mod replay;
+pub mod suggest;
+pub mod tune;

@@ -2,11 +2,12 @@
 //! and turns a tripped gate into exit code 1.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use verdict_policy::Policy;
 use verdict_query::{Catalog, Risk};
-use verdict_replay::replay;
+use verdict_replay::{replay, Policies};
 
 use crate::args::{Cli, ReplayArgs};
 use crate::output;
@@ -18,11 +19,30 @@ pub fn load_policy(path: &std::path::Path) -> Result<Policy> {
     Policy::from_path(path).with_context(|| format!("policy {}", path.display()))
 }
 
+/// Loads one side of a replay: a policy file, or a grants.toml of policies per grant.
+pub fn load_side(
+    policy: Option<&Path>,
+    grants: Option<&Path>,
+) -> Result<Option<(Policies, String)>> {
+    match (policy, grants) {
+        (Some(p), _) => Ok(Some((load_policy(p)?.into(), p.display().to_string()))),
+        (None, Some(g)) => {
+            let policies = Policies::from_grants_file(g)
+                .with_context(|| format!("policies per grant {}", g.display()))?;
+            Ok(Some((policies, g.display().to_string())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// Runs `verdict replay`.
 pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> Result<Outcome> {
     let opts = settings::replay(cli, a, env)?;
-    let candidate = load_policy(&a.policy)?;
-    let baseline = a.baseline.as_deref().map(load_policy).transpose()?;
+    let (candidate, candidate_name) = load_side(a.policy.as_deref(), a.policies.as_deref())?
+        .context("--policy or --policies is required")?;
+    let baseline = load_side(a.baseline.as_deref(), a.baseline_policies.as_deref())?;
+    let baseline_name = baseline.as_ref().map(|(_, n)| n.clone());
+    let baseline = baseline.map(|(b, _)| b);
     let catalog = Catalog::load(a.catalog.as_deref()).context("--catalog")?;
     let warehouse = opts.warehouse.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -33,8 +53,8 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
     .context("the replay task stopped")?
     .with_context(|| format!("replay over {}", warehouse.display()))?;
     let names = output::ReplayNames {
-        candidate: a.policy.display().to_string(),
-        baseline: a.baseline.as_ref().map(|b| b.display().to_string()),
+        candidate: candidate_name,
+        baseline: baseline_name,
     };
     output::replay_report(out, &report, &names, a.format)?;
     Ok(if report.gate_tripped() {

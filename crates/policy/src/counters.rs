@@ -251,6 +251,14 @@ impl Counters {
         }
     }
 
+    /// Counters of no class (an evaluator of an empty set).
+    pub(crate) fn empty() -> Self {
+        Self {
+            classes: Vec::new(),
+            state: FastState::default(),
+        }
+    }
+
     /// Moves every class to time `t` (never earlier than any previous `t`), sweeping expired buckets when
     /// a boundary is crossed. Costs one comparison per class otherwise.
     #[inline]

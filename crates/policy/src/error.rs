@@ -43,6 +43,28 @@ pub enum Error {
         /// What was wrong with its content.
         source: Box<Error>,
     },
+    /// Two policies of one [`PolicySet`](crate::PolicySet) declare a counter name differently.
+    #[error("counter {counter:?} is a {first_is} in {first} but a {second_is} in {second}: policies that share a counter must declare it alike")]
+    CounterConflict {
+        /// The counter name.
+        counter: String,
+        /// The member that declared it first.
+        first: String,
+        /// Its window and scope there.
+        first_is: String,
+        /// The member that disagrees.
+        second: String,
+        /// Its window and scope there.
+        second_is: String,
+    },
+    /// A pointer to a limit (`/tools/<tool>/limits/<counter or index>`) does not name one.
+    #[error("{pointer}: {message}")]
+    Pointer {
+        /// The pointer as given.
+        pointer: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {

@@ -11,6 +11,7 @@ use crate::cond::{ArgsKnown, Condition, Found, Tri, Values};
 use crate::counters::{Counters, Key, Tag};
 use crate::extract::extract;
 use crate::policy::{DefaultAction, LimitSet, Policy, Scope, Tool};
+use crate::set::PolicySet;
 
 /// A borrowed view of one recorded `tools/call`, as the replay driver builds it from a row.
 ///
@@ -206,12 +207,23 @@ pub struct Verdict<'p> {
     pub charged: bool,
 }
 
-/// Evaluates calls against one [`Policy`], keeping the counter state between calls.
+impl Verdict<'static> {
+    /// The verdict on a call of a grant that has no policy: `deny`, rule `(no policy)`.
+    pub const NO_POLICY: Verdict<'static> = Verdict {
+        outcome: Outcome::Deny,
+        rule: "(no policy)",
+        message: "the grant has no policy",
+        charged: false,
+    };
+}
+
+/// Evaluates calls against one [`Policy`] (or the members of a [`PolicySet`]), keeping the counter state between calls.
 ///
 /// Feed calls in time order. Memory is proportional to the live counter buckets.
 #[derive(Debug)]
 pub struct Evaluator<'p> {
-    policy: &'p Policy,
+    /// The policy, or the members of a [`PolicySet`] (which share one counter space).
+    members: &'p [Policy],
     counters: Counters,
     /// Per counter of the current call's limit set: what the limit step found.
     probes: Vec<Probe>,
@@ -221,27 +233,47 @@ pub struct Evaluator<'p> {
 }
 
 impl<'p> Evaluator<'p> {
-    /// An evaluator with empty counters.
+    /// An evaluator of one policy, with empty counters.
     pub fn new(policy: &'p Policy) -> Self {
-        let most = policy
-            .tools
+        Self::over(std::slice::from_ref(policy))
+    }
+
+    /// An evaluator of every member of `set` over one counter space, with empty counters: a counter
+    /// named by several members is one counter. Evaluate with [`Evaluator::evaluate_in`].
+    pub fn for_set(set: &'p PolicySet) -> Self {
+        Self::over(set.members())
+    }
+
+    fn over(members: &'p [Policy]) -> Self {
+        let most = members
             .iter()
-            .map(|t| t.limits.counters.len())
-            .chain([policy.unlisted.counters.len()])
+            .flat_map(|p| {
+                p.tools
+                    .iter()
+                    .map(|t| t.limits.counters.len())
+                    .chain([p.unlisted.counters.len()])
+            })
             .max()
             .unwrap_or(0);
+        let counters = match members.first() {
+            Some(first) => Counters::new(first),
+            None => Counters::empty(),
+        };
         Self {
-            policy,
-            counters: Counters::new(policy),
+            members,
+            counters,
             probes: Vec::with_capacity(most),
             scratch: Vec::new(),
             now: i64::MIN,
         }
     }
 
-    /// The policy being evaluated.
+    /// The policy being evaluated (the first member of a set).
+    ///
+    /// # Panics
+    /// Never for an evaluator made by [`Evaluator::new`]; for one made from an empty set.
     pub fn policy(&self) -> &'p Policy {
-        self.policy
+        &self.members[0]
     }
 
     /// Counter buckets currently held: the live ones, plus fixed-window buckets of the previous window kept
@@ -256,9 +288,19 @@ impl<'p> Evaluator<'p> {
         self.now = i64::MIN;
     }
 
-    /// Evaluates one `tools/call` and updates the counters. Never fails.
+    /// Evaluates one `tools/call` against the policy (the first member of a set) and updates the
+    /// counters. Never fails.
     pub fn evaluate(&mut self, call: &Call<'_>) -> Verdict<'p> {
-        let p = self.policy;
+        self.evaluate_in(0, call)
+    }
+
+    /// Evaluates one `tools/call` against member `member` of the set and updates the shared counters.
+    /// A member that does not exist is a grant without a policy: [`Verdict::NO_POLICY`].
+    pub fn evaluate_in(&mut self, member: usize, call: &Call<'_>) -> Verdict<'p> {
+        let members = self.members;
+        let Some(p) = members.get(member) else {
+            return Verdict::NO_POLICY;
+        };
         let t = call.ts_micros.max(self.now);
         self.now = t;
         self.counters.advance(t);
@@ -277,7 +319,7 @@ impl<'p> Evaluator<'p> {
                     &p.texts.default_rule,
                     &p.texts.default_message,
                 ),
-                DefaultAction::Allow => self.limit_step(&p.unlisted, None, call, t),
+                DefaultAction::Allow => self.limit_step(p, &p.unlisted, None, call, t),
             };
         };
 
@@ -309,12 +351,12 @@ impl<'p> Evaluator<'p> {
             ArgStep::Pass => {}
             ArgStep::Deny(rule, message) => return decided(Outcome::Deny, rule, message),
             ArgStep::Unknown(rule, message) => {
-                return self.indeterminate(tool, rule, message, call, t);
+                return self.indeterminate(p, tool, rule, message, call, t);
             }
         }
 
         let approval = tool.approval.then_some(&tool.approval_rule);
-        self.limit_step(&tool.limits, approval, call, t)
+        self.limit_step(p, &tool.limits, approval, call, t)
     }
 
     /// The hash of the call's key for each scope in the mask `scopes`, indexed by `Scope as usize`.
@@ -332,12 +374,12 @@ impl<'p> Evaluator<'p> {
     /// Steps 5 to 7: limits, approval, allow.
     fn limit_step(
         &mut self,
+        p: &'p Policy,
         set: &'p LimitSet,
         approval: Option<&'p Arc<str>>,
         call: &Call<'_>,
         t: i64,
     ) -> Verdict<'p> {
-        let p = self.policy;
         let key_hashes = self.key_hashes(set.scopes, call);
         self.probes.clear();
         // One probe per counter, aligned with `set.counters` (counter ids are valid by construction).
@@ -397,13 +439,13 @@ impl<'p> Evaluator<'p> {
     /// upstream did not fail.
     fn indeterminate(
         &mut self,
+        p: &'p Policy,
         tool: &'p Tool,
         rule: &'p str,
         message: &'p str,
         call: &Call<'_>,
         t: i64,
     ) -> Verdict<'p> {
-        let p = self.policy;
         let charged = call
             .recorded
             .is_some_and(|r| r.decision == RecordedDecision::Allow && !r.upstream_failed());

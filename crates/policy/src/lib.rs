@@ -13,6 +13,11 @@
 //!   pointer that decided, its message, and whether the call charged the counters. Arguments come as a
 //!   parsed `serde_json::Value` or as the log's JSON text ([`Args`]); from text, only the top-level keys the
 //!   tool's rules read are built into values, and only for tools that read arguments.
+//! - [`PolicySet`] holds several policies (one per grant) over one counter space: a counter name is one
+//!   counter across them; [`Evaluator::for_set`] and [`Evaluator::evaluate_in`] evaluate a call with its
+//!   grant's member, and [`Verdict::NO_POLICY`] is the verdict on a grant that has none.
+//! - [`diff`] compares two policies tool by tool ([`PolicyDiff`]); [`LimitTarget`] finds one limit by
+//!   pointer and makes copies of the policy with another `max` or `window` (for limit tuning).
 //! - Counter buckets are kept per `(window, sliding)` class and expire as time passes: memory follows the
 //!   live buckets, not the length of the replay.
 //!
@@ -73,13 +78,19 @@
 
 mod cond;
 mod counters;
+mod diff;
+mod edit;
 mod error;
 mod eval;
 mod extract;
 mod json;
 mod policy;
+mod set;
 mod validate;
 
+pub use diff::{diff, Access, Change, ChangeKind, PolicyDiff, ToolDiff};
+pub use edit::{LimitField, LimitTarget};
 pub use error::{Error, Result, ValidationError};
 pub use eval::{Args, Call, Evaluator, Outcome, Recorded, RecordedDecision, Verdict};
 pub use policy::{DefaultAction, Policy};
+pub use set::PolicySet;

@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
     let opts = IngestOptions::new(&wh, vec![log.display().to_string()]);
     ingest(&opts, &FixedClock(0), &NoProgress).expect("ingest");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/policies/bench.json");
-    let policy = Policy::from_path(&root).expect("bench policy");
+    let policy: verdict_replay::Policies = Policy::from_path(&root).expect("bench policy").into();
     let opts = ReplayOptions {
         warehouse: wh,
         samples: 3,

@@ -41,6 +41,36 @@ pub enum Error {
         /// Why it is invalid.
         message: String,
     },
+    /// A `grants.toml` could not be read or parsed.
+    #[error("grants file {}: {message}", .path.display())]
+    Grants {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A policy file of a `grants.toml` does not load.
+    #[error("policy {}: {source}", .path.display())]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// Why it does not load.
+        source: verdict_policy::Error,
+    },
+    /// The policies of a `grants.toml` cannot share their counters.
+    #[error("{source}")]
+    PolicySet {
+        /// The conflict.
+        source: verdict_policy::Error,
+    },
+    /// An option has a value the operation cannot use.
+    #[error("{option}: {message}")]
+    Invalid {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 /// Result alias of this crate.

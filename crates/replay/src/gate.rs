@@ -6,13 +6,14 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::report::{ReplayReport, TRANSITIONS};
+use crate::report::ReplayReport;
+use crate::transition::Transition;
 
 /// A condition that makes the replay exit 1 when it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Gate {
     /// Any call with this transition (`deny->allow`, `allow->deny`, `indeterminate` ...).
-    Transition(String),
+    Transition(Transition),
     /// The candidate allows a call of a destructive tool that was not allowed before.
     DestructiveAllowed,
     /// More than this percentage of the compared (determinate) calls changed.
@@ -50,30 +51,23 @@ impl FromStr for Gate {
             return Ok(Gate::ChangedAbove(v));
         }
         if t.contains("->") || t == "indeterminate" {
-            let known = TRANSITIONS.contains(&t) || valid_pair(t);
-            if known && t != "unchanged" {
-                return Ok(Gate::Transition(t.to_string()));
-            }
-            return Err(bad(
-                "unknown transition (e.g. deny->allow, allow->rate_limited, indeterminate)",
-            ));
+            return match t.parse::<Transition>() {
+                Ok(tr) if tr.is_change() || tr == Transition::Indeterminate => {
+                    Ok(Gate::Transition(tr))
+                }
+                _ => Err(bad(
+                    "unknown transition (e.g. deny->allow, allow->rate_limited, indeterminate)",
+                )),
+            };
         }
         Err(bad("expected a transition (deny->allow ...), destructive-allowed, changed>N% or any-change"))
-    }
-}
-
-fn valid_pair(t: &str) -> bool {
-    const SIDES: [&str; 4] = ["allow", "deny", "rate_limited", "approval_required"];
-    match t.split_once("->") {
-        Some((a, b)) => a != b && SIDES.contains(&a) && SIDES.contains(&b),
-        None => false,
     }
 }
 
 impl fmt::Display for Gate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Gate::Transition(t) => f.write_str(t),
+            Gate::Transition(t) => f.write_str(t.as_str()),
             Gate::DestructiveAllowed => f.write_str("destructive-allowed"),
             Gate::ChangedAbove(p) => write!(f, "changed>{p}%"),
             Gate::AnyChange => f.write_str("any-change"),
@@ -97,7 +91,7 @@ impl Gate {
     pub fn check(&self, r: &ReplayReport) -> GateResult {
         let (tripped, detail) = match self {
             Gate::Transition(t) => {
-                let n = r.transitions.get(t);
+                let n = r.transitions.get(t.as_str());
                 (n > 0, format!("{n} calls {t}"))
             }
             Gate::DestructiveAllowed => {
@@ -138,11 +132,11 @@ mod tests {
     fn parses_every_form() {
         assert_eq!(
             "deny->allow".parse::<Gate>().unwrap(),
-            Gate::Transition("deny->allow".into())
+            Gate::Transition(Transition::DenyAllow)
         );
         assert_eq!(
             "rate_limited->deny".parse::<Gate>().unwrap(),
-            Gate::Transition("rate_limited->deny".into())
+            Gate::Transition(Transition::RateLimitedDeny)
         );
         assert_eq!(
             "destructive-allowed".parse::<Gate>().unwrap(),

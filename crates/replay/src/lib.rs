@@ -26,24 +26,37 @@
 //!
 //! let candidate = Policy::from_json_str(r#"{"version":"1","default":"deny","tools":{"navigate":{},"session_destroy":{}}}"#).unwrap();
 //! let opts = ReplayOptions { warehouse: wh, samples: 1, ..ReplayOptions::default() };
-//! let report = replay(&opts, &candidate, None, &|t| t.contains("destroy")).unwrap();
+//! let report = replay(&opts, &candidate.into(), None, &|t| t.contains("destroy")).unwrap();
 //! assert_eq!(report.transitions["unchanged"], 1);
 //! assert_eq!(report.transitions["deny->allow"], 1);
 //! assert_eq!(report.counts.destructive_newly_allowed, 1);
 //! ```
 
+mod calls;
 mod changes;
 mod error;
 mod gate;
+mod grants;
 mod replay;
 mod report;
 mod scan;
+mod suggest;
+mod transition;
+mod tune;
+mod usage;
 
 pub use changes::changes_schema;
 pub use error::{Error, Result};
 pub use gate::{Gate, GateResult};
+pub use grants::{grants_toml, Policies};
 pub use replay::{replay, ReplayOptions};
 pub use report::{
-    ChangesFile, Counts, Fidelity, IdentityToolRow, Range, ReplayReport, RuleRow, Sample,
+    ChangesFile, Counts, Fidelity, IdentityToolRow, Outcomes, Range, ReplayReport, RuleRow, Sample,
     Transitions, TRANSITIONS,
 };
+pub use suggest::{
+    suggest, Holdout, SuggestOptions, Suggestion, ToolLine, WindowPeak, WINDOW_MIN_PEAK,
+};
+pub use transition::Transition;
+pub use tune::{tune, TuneMetric, TuneOptions, TuneReport, TuneRow, TuneTarget};
+pub use usage::{usage, DiffChange, DiffGate, DiffGateResult, DiffReport, DiffTool, Usage};

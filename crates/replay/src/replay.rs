@@ -1,23 +1,24 @@
 //! The replay driver: streams the warehouse's `tools/call` rows in `(ts, event_id)` order through
-//! the candidate (and the baseline) evaluator, classifies each call's transition and aggregates.
+//! the candidate (and the baseline) policies, classifies each call's [`Transition`] and aggregates.
 //! Pure: reads the warehouse and the policies, never calls a proxy, a server or a tool.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
-use verdict_ingest::Warehouse;
-use verdict_policy::{Args, Call, Evaluator, Outcome, Policy, Recorded};
+use verdict_policy::{Call, Outcome, Verdict};
 use verdict_schema::time::format_micros;
 
+use crate::calls::{self, Row};
 use crate::changes::{ChangeRow, ChangesWriter};
 use crate::error::Result;
 use crate::gate::Gate;
+use crate::grants::{Policies, Side};
 use crate::report::{
-    ChangesFile, Counts, Fidelity, IdentityToolRow, Range, ReplayReport, RuleRow, Sample,
+    ChangesFile, Counts, Fidelity, IdentityToolRow, Outcomes, Range, ReplayReport, RuleRow, Sample,
     Transitions, TRANSITIONS,
 };
-use crate::scan::{for_each_row, plan, BatchView};
+use crate::transition::Transition;
 
 /// What to replay and what to report.
 #[derive(Debug, Clone, Default)]
@@ -44,79 +45,91 @@ pub struct ReplayOptions {
     pub gates: Vec<Gate>,
 }
 
-const fn tidx(name: &str) -> usize {
-    let mut i = 0;
-    while i < TRANSITIONS.len() {
-        if const_eq(TRANSITIONS[i], name) {
-            return i;
+impl ReplayOptions {
+    /// The first instant read: `since`, or `since - warmup`.
+    pub(crate) fn read_from(&self) -> Option<i64> {
+        match (self.since, self.warmup) {
+            (Some(s), Some(w)) => Some(s - w),
+            (s, _) => s,
         }
-        i += 1;
     }
-    usize::MAX
 }
 
-const fn const_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
+/// Replays the warehouse against `candidate`, compared with the recorded decisions or with
+/// `baseline` simulated the same way. Either side is one policy or a policy per grant
+/// ([`Policies`]). `is_destructive` classifies tools for the `destructive-allowed` gate.
+///
+/// # Errors
+/// When the warehouse or the changes file cannot be read or written.
+pub fn replay(
+    opts: &ReplayOptions,
+    candidate: &Policies,
+    baseline: Option<&Policies>,
+    is_destructive: &dyn Fn(&str) -> bool,
+) -> Result<ReplayReport> {
+    let filter = Filter::new(opts);
+    let mut cand = Side::new(candidate);
+    let mut base = baseline.map(Side::new);
+    let mut agg = Agg::new(opts, baseline.is_some(), is_destructive)?;
+    calls::for_each_row(&opts.warehouse, opts.read_from(), opts.until, |row| {
+        let reported = filter.reports(row);
+        let Some(call) = &row.call else {
+            agg.non_tool(reported, row.ts());
+            return Ok(());
+        };
+        // Every call is simulated, reported or not: the counters see all traffic.
+        let c = cand.evaluate(call);
+        let b = base.as_mut().map(|e| e.evaluate(call));
+        if reported {
+            agg.call(row, call, &c, b.as_ref())
+        } else {
+            agg.unreported(row.ts() < filter.since);
+            Ok(())
         }
-        i += 1;
-    }
-    true
+    })?;
+    agg.finish(opts)
 }
 
-const UNCHANGED: usize = tidx("unchanged");
-const INDETERMINATE: usize = tidx("indeterminate");
-const NOT_COMPARABLE: usize = tidx("not_comparable");
+/// Which rows are reported: in `[since, until)` and matching the identity, tool and server filters.
+struct Filter<'o> {
+    since: i64,
+    ids: HashSet<&'o str>,
+    tools: HashSet<&'o str>,
+    servers: HashSet<&'o str>,
+}
 
-fn oidx(o: Outcome) -> usize {
-    match o {
-        Outcome::Allow => 0,
-        Outcome::Deny => 1,
-        Outcome::RateLimited => 2,
-        Outcome::ApprovalRequired => 3,
-        Outcome::Indeterminate => 4,
+impl<'o> Filter<'o> {
+    fn new(opts: &'o ReplayOptions) -> Self {
+        let set = |v: &'o [String]| v.iter().map(String::as_str).collect();
+        Self {
+            since: opts.since.unwrap_or(i64::MIN),
+            ids: set(&opts.identities),
+            tools: set(&opts.tools),
+            servers: set(&opts.servers),
+        }
+    }
+
+    fn reports(&self, row: &Row<'_>) -> bool {
+        let (v, i) = (row.view, row.i);
+        let any = |set: &HashSet<&str>, vals: &[Option<&str>]| {
+            set.is_empty() || vals.iter().flatten().any(|x| set.contains(x))
+        };
+        row.ts() >= self.since
+            && any(&self.ids, &[v.identity(i), v.identity_id(i)])
+            && any(&self.tools, &[v.tool(i)])
+            && any(&self.servers, &[v.server(i)])
     }
 }
 
-/// `PAIRS[from][to]`: the transition index of a determinate change.
-const PAIRS: [[usize; 4]; 4] = [
-    [
-        UNCHANGED,
-        tidx("allow->deny"),
-        tidx("allow->rate_limited"),
-        tidx("allow->approval_required"),
-    ],
-    [
-        tidx("deny->allow"),
-        UNCHANGED,
-        tidx("deny->rate_limited"),
-        tidx("deny->approval_required"),
-    ],
-    [
-        tidx("rate_limited->allow"),
-        tidx("rate_limited->deny"),
-        UNCHANGED,
-        tidx("rate_limited->approval_required"),
-    ],
-    [
-        tidx("approval_required->allow"),
-        tidx("approval_required->deny"),
-        tidx("approval_required->rate_limited"),
-        UNCHANGED,
-    ],
-];
-
+/// The running totals of a replay.
 struct Agg<'f> {
+    compared_with_baseline: bool,
+    samples_per: usize,
     counts: Counts,
+    outcomes: Outcomes,
     transitions: [u64; TRANSITIONS.len()],
     matrix: FxHashMap<(Option<String>, String), [u64; TRANSITIONS.len()]>,
-    rules: FxHashMap<(String, &'static str, usize), u64>,
+    rules: FxHashMap<(String, &'static str, Transition), u64>,
     samples: Vec<Vec<Sample>>,
     fid_determinate: u64,
     fid_reproduced: u64,
@@ -125,262 +138,230 @@ struct Agg<'f> {
     destructive: FxHashMap<String, bool>,
     is_destructive: &'f dyn Fn(&str) -> bool,
     changes: Option<ChangesWriter>,
-    error: Option<crate::error::Error>,
 }
 
-/// Replays the warehouse against `candidate`, compared with the recorded decisions or with
-/// `baseline` simulated the same way. `is_destructive` classifies tools for the
-/// `destructive-allowed` gate.
-///
-/// # Errors
-/// When the warehouse or the changes file cannot be read or written.
-pub fn replay(
-    opts: &ReplayOptions,
-    candidate: &Policy,
-    baseline: Option<&Policy>,
-    is_destructive: &dyn Fn(&str) -> bool,
-) -> Result<ReplayReport> {
-    let wh = Warehouse::open_for_read(&opts.warehouse)?;
-    let lo = match (opts.since, opts.warmup) {
-        (Some(s), Some(w)) => Some(s - w),
-        (s, _) => s,
-    };
-    let days = plan(&wh, lo, opts.until)?;
-    let mut cand = Evaluator::new(candidate);
-    let mut base = baseline.map(Evaluator::new);
-    let ids: HashSet<&str> = opts.identities.iter().map(String::as_str).collect();
-    let tools: HashSet<&str> = opts.tools.iter().map(String::as_str).collect();
-    let servers: HashSet<&str> = opts.servers.iter().map(String::as_str).collect();
-    let since = opts.since.unwrap_or(i64::MIN);
-    let (lo, hi) = (lo.unwrap_or(i64::MIN), opts.until.unwrap_or(i64::MAX));
-    let changes = opts
-        .changes
-        .as_deref()
-        .map(|p| ChangesWriter::create(p, baseline.is_some()))
-        .transpose()?;
-    let mut agg = Agg {
-        counts: Counts::default(),
-        transitions: [0; TRANSITIONS.len()],
-        matrix: FxHashMap::default(),
-        rules: FxHashMap::default(),
-        samples: vec![Vec::new(); TRANSITIONS.len()],
-        fid_determinate: 0,
-        fid_reproduced: 0,
-        first: None,
-        last: None,
-        destructive: FxHashMap::default(),
-        is_destructive,
-        changes,
-        error: None,
-    };
-    let mut keys: Vec<&str> = Vec::with_capacity(16);
-    for_each_row(&days, |v: &BatchView, i: usize| {
-        let ts = v.ts[i];
-        if ts < lo || ts >= hi {
-            return;
-        }
-        let identity = v.identity(i);
-        let identity_id = v.identity_id(i);
-        let tool = v.tool(i);
-        let server = v.server(i);
-        let reported = ts >= since
-            && (ids.is_empty()
-                || identity.is_some_and(|x| ids.contains(x))
-                || identity_id.is_some_and(|x| ids.contains(x)))
-            && (tools.is_empty() || tool.is_some_and(|x| tools.contains(x)))
-            && (servers.is_empty() || server.is_some_and(|x| servers.contains(x)));
+impl<'f> Agg<'f> {
+    fn new(
+        opts: &ReplayOptions,
+        with_baseline: bool,
+        is_destructive: &'f dyn Fn(&str) -> bool,
+    ) -> Result<Self> {
+        let changes = opts
+            .changes
+            .as_deref()
+            .map(|p| ChangesWriter::create(p, with_baseline))
+            .transpose()?;
+        Ok(Self {
+            compared_with_baseline: with_baseline,
+            samples_per: opts.samples,
+            counts: Counts::default(),
+            outcomes: Outcomes::default(),
+            transitions: [0; TRANSITIONS.len()],
+            matrix: FxHashMap::default(),
+            rules: FxHashMap::default(),
+            samples: vec![Vec::new(); TRANSITIONS.len()],
+            fid_determinate: 0,
+            fid_reproduced: 0,
+            first: None,
+            last: None,
+            destructive: FxHashMap::default(),
+            is_destructive,
+            changes,
+        })
+    }
+
+    fn event(&mut self, ts: i64) {
+        self.counts.events += 1;
+        self.first.get_or_insert(ts);
+        self.last = Some(ts);
+    }
+
+    /// A row of another method (or without a tool): counted, never compared.
+    fn non_tool(&mut self, reported: bool, ts: i64) {
         if reported {
-            agg.counts.events += 1;
-            agg.first.get_or_insert(ts);
-            agg.last = Some(ts);
+            self.event(ts);
+            self.counts.skipped_non_tool += 1;
         }
-        let is_call = matches!((v.method(i), tool), (Some("tools/call") | None, Some(_)));
-        let Some(tool) = tool.filter(|_| is_call) else {
-            if reported {
-                agg.counts.skipped_non_tool += 1;
-            }
-            return;
-        };
-        let mut kbuf = recycle(std::mem::take(&mut keys));
-        let has_keys = v.arg_keys_into(i, &mut kbuf);
-        let recorded = Recorded {
-            decision: v.decisions[i],
-            upstream_status: v.upstream(i),
-        };
-        let call = Call {
-            ts_micros: ts,
-            tool,
-            identity,
-            identity_id,
-            session: v.session(i),
-            server,
-            arg_keys: if has_keys { Some(&kbuf) } else { None },
-            args: v.args(i).map(Args::Json),
-            recorded: Some(recorded),
-        };
-        let c = cand.evaluate(&call);
-        let b = base.as_mut().map(|e| e.evaluate(&call));
-        keys = recycle(kbuf);
-        if !reported {
-            if ts < since {
-                agg.counts.warmup_calls += 1;
-            } else {
-                agg.counts.filtered_out += 1;
-            }
-            return;
+    }
+
+    /// A simulated call outside the report: warm-up or filtered out.
+    fn unreported(&mut self, before_since: bool) {
+        if before_since {
+            self.counts.warmup_calls += 1;
+        } else {
+            self.counts.filtered_out += 1;
         }
-        agg.counts.tool_calls += 1;
-        let rec = recorded.decision.as_outcome();
+    }
+
+    /// A reported call: its transition, and the details of a change.
+    fn call(
+        &mut self,
+        row: &Row<'_>,
+        call: &Call<'_>,
+        c: &Verdict<'_>,
+        b: Option<&Verdict<'_>>,
+    ) -> Result<()> {
+        self.event(call.ts_micros);
+        self.counts.tool_calls += 1;
+        self.outcomes.add(c.outcome);
+        let rec = row.recorded().decision.as_outcome();
         // Fidelity: the live side (baseline if given, else the candidate) against the record.
-        let live = b.as_ref().map_or(c.outcome, |b| b.outcome);
-        if let Some(r) = rec {
-            if live != Outcome::Indeterminate {
-                agg.fid_determinate += 1;
-                agg.fid_reproduced += u64::from(live == r);
-            }
+        let live = b.map_or(c.outcome, |b| b.outcome);
+        if let Some(r) = rec.filter(|_| live != Outcome::Indeterminate) {
+            self.fid_determinate += 1;
+            self.fid_reproduced += u64::from(live == r);
         }
-        let other = match &b {
+        let other = match b {
             Some(b) => rec.map(|_| b.outcome),
             None => rec,
         };
-        let t = match other {
-            None => NOT_COMPARABLE,
-            Some(o) if o == Outcome::Indeterminate || c.outcome == Outcome::Indeterminate => {
-                INDETERMINATE
-            }
-            Some(o) => PAIRS[oidx(o)][oidx(c.outcome)],
-        };
-        agg.transitions[t] += 1;
+        let t = Transition::between(other, c.outcome);
+        self.transitions[t.index()] += 1;
         match t {
-            NOT_COMPARABLE => agg.counts.not_comparable += 1,
-            INDETERMINATE => agg.counts.indeterminate += 1,
-            UNCHANGED => agg.counts.compared += 1,
+            Transition::NotComparable => self.counts.not_comparable += 1,
+            Transition::Indeterminate => self.counts.indeterminate += 1,
+            Transition::Unchanged => self.counts.compared += 1,
             _ => {
-                agg.counts.compared += 1;
-                agg.counts.changed += 1;
+                self.counts.compared += 1;
+                self.counts.changed += 1;
             }
         }
-        if t == UNCHANGED || t == NOT_COMPARABLE {
-            return;
+        if matches!(t, Transition::Unchanged | Transition::NotComparable) {
+            return Ok(());
         }
-        let rec_rule = v.rule(i);
-        let (other_rule, side) = match &b {
-            Some(b) => (Some(b.rule).filter(|r| !r.is_empty()), "baseline"),
-            None => (rec_rule, "recorded"),
-        };
-        if c.outcome == Outcome::Allow && other != Some(Outcome::Allow) {
-            let d = *agg
-                .destructive
-                .entry(tool.to_string())
-                .or_insert_with(|| (agg.is_destructive)(tool));
-            if d {
-                agg.counts.destructive_newly_allowed += 1;
-            }
+        if c.outcome == Outcome::Allow
+            && other != Some(Outcome::Allow)
+            && self.destructive(call.tool)
+        {
+            self.counts.destructive_newly_allowed += 1;
         }
-        let cell = agg
+        self.changed(row, call, t, c, b)
+    }
+
+    fn destructive(&mut self, tool: &str) -> bool {
+        if let Some(&d) = self.destructive.get(tool) {
+            return d;
+        }
+        let d = (self.is_destructive)(tool);
+        self.destructive.insert(tool.to_string(), d);
+        d
+    }
+
+    /// A changed or indeterminate call: the matrix, the rule behind it, a sample, the changes file.
+    fn changed(
+        &mut self,
+        row: &Row<'_>,
+        call: &Call<'_>,
+        t: Transition,
+        c: &Verdict<'_>,
+        b: Option<&Verdict<'_>>,
+    ) -> Result<()> {
+        let cell = self
             .matrix
-            .entry((identity.map(str::to_string), tool.to_string()))
+            .entry((call.identity.map(str::to_string), call.tool.to_string()))
             .or_insert([0; TRANSITIONS.len()]);
-        cell[t] += 1;
-        let (rule, rule_side) = if c.outcome == Outcome::Allow {
-            (other_rule.unwrap_or("(none)"), side)
-        } else {
-            (c.rule, "candidate")
+        cell[t.index()] += 1;
+        let rec_rule = row.recorded_rule();
+        let (rule, side) = match (c.outcome, b) {
+            (Outcome::Allow, Some(b)) => (Some(b.rule).filter(|r| !r.is_empty()), "baseline"),
+            (Outcome::Allow, None) => (rec_rule, "recorded"),
+            _ => (Some(c.rule), "candidate"),
         };
-        *agg.rules
-            .entry((rule.to_string(), rule_side, t))
+        *self
+            .rules
+            .entry((rule.unwrap_or("(none)").to_string(), side, t))
             .or_default() += 1;
-        let recorded_decision = recorded.decision.as_str();
-        if agg.samples[t].len() < opts.samples {
-            agg.samples[t].push(Sample {
-                transition: TRANSITIONS[t].to_string(),
-                event_id: v.event_id.value(i).to_string(),
-                ts: format_micros(ts),
-                identity: identity.map(str::to_string),
-                session: v.session(i).map(str::to_string),
-                server: server.map(str::to_string),
-                tool: tool.to_string(),
+        let recorded_decision = row.recorded().decision.as_str();
+        if self.samples[t.index()].len() < self.samples_per {
+            self.samples[t.index()].push(Sample {
+                transition: t.as_str().to_string(),
+                event_id: row.event_id().to_string(),
+                ts: format_micros(call.ts_micros),
+                identity: call.identity.map(str::to_string),
+                session: call.session.map(str::to_string),
+                server: call.server.map(str::to_string),
+                tool: call.tool.to_string(),
                 recorded_decision: recorded_decision.to_string(),
                 recorded_rule: rec_rule.map(str::to_string),
-                baseline_decision: b.as_ref().map(|b| b.outcome.as_str().to_string()),
-                baseline_rule: b.as_ref().map(|b| b.rule.to_string()),
+                baseline_decision: b.map(|b| b.outcome.as_str().to_string()),
+                baseline_rule: b.map(|b| b.rule.to_string()),
                 candidate_decision: c.outcome.as_str().to_string(),
                 candidate_rule: c.rule.to_string(),
                 candidate_message: c.message.to_string(),
             });
         }
-        if let Some(w) = agg.changes.as_mut() {
-            let row = ChangeRow {
-                event_id: v.event_id.value(i),
-                ts,
-                identity,
-                session: v.session(i),
-                server,
-                tool,
-                recorded_decision,
-                recorded_rule: rec_rule,
-                candidate_decision: c.outcome.as_str(),
-                candidate_rule: c.rule,
-                candidate_message: c.message,
-                transition: TRANSITIONS[t],
-                baseline: b.as_ref().map(|b| (b.outcome.as_str(), b.rule)),
-            };
-            if let Err(e) = w.push(&row) {
-                agg.error.get_or_insert(e);
-            }
-        }
-    })?;
-    if let Some(e) = agg.error.take() {
-        return Err(e);
+        let Some(w) = self.changes.as_mut() else {
+            return Ok(());
+        };
+        w.push(&ChangeRow {
+            event_id: row.event_id(),
+            ts: call.ts_micros,
+            identity: call.identity,
+            session: call.session,
+            server: call.server,
+            tool: call.tool,
+            recorded_decision,
+            recorded_rule: rec_rule,
+            candidate_decision: c.outcome.as_str(),
+            candidate_rule: c.rule,
+            candidate_message: c.message,
+            transition: t.as_str(),
+            baseline: b.map(|b| (b.outcome.as_str(), b.rule)),
+        })
     }
-    let changes = match (agg.changes.take(), &opts.changes) {
-        (Some(w), Some(p)) => Some(ChangesFile {
-            path: p.display().to_string(),
-            rows: w.finish()?,
-        }),
-        _ => None,
-    };
-    let mut report = ReplayReport {
-        compared_with: if baseline.is_some() {
-            "baseline"
+
+    fn finish(mut self, opts: &ReplayOptions) -> Result<ReplayReport> {
+        let changes = match (self.changes.take(), &opts.changes) {
+            (Some(w), Some(p)) => Some(ChangesFile {
+                path: p.display().to_string(),
+                rows: w.finish()?,
+            }),
+            _ => None,
+        };
+        let (compared_with, fidelity_of) = if self.compared_with_baseline {
+            ("baseline", "baseline")
         } else {
-            "recorded"
-        },
-        range: Range {
-            since: opts.since.map(format_micros),
-            until: opts.until.map(format_micros),
-            first_event: agg.first.map(format_micros),
-            last_event: agg.last.map(format_micros),
-            warmup_from: match (opts.since, opts.warmup) {
-                (Some(s), Some(w)) => Some(format_micros(s - w)),
-                _ => None,
+            ("recorded", "candidate")
+        };
+        let mut report = ReplayReport {
+            compared_with,
+            range: Range {
+                since: opts.since.map(format_micros),
+                until: opts.until.map(format_micros),
+                first_event: self.first.map(format_micros),
+                last_event: self.last.map(format_micros),
+                warmup_from: opts.warmup.and(opts.read_from()).map(format_micros),
+                counters_start_empty: true,
             },
-            counters_start_empty: true,
-        },
-        counts: agg.counts,
-        transitions: Transitions(TRANSITIONS.iter().copied().zip(agg.transitions).collect()),
-        by_identity_tool: Vec::new(),
-        by_rule: Vec::new(),
-        samples: agg.samples.into_iter().flatten().collect(),
-        fidelity: Some(Fidelity {
-            policy: if baseline.is_some() {
-                "baseline"
-            } else {
-                "candidate"
-            },
-            determinate: agg.fid_determinate,
-            reproduced: agg.fid_reproduced,
-            share: if agg.fid_determinate == 0 {
-                1.0
-            } else {
-                agg.fid_reproduced as f64 / agg.fid_determinate as f64
-            },
-        }),
-        gates: Vec::new(),
-        changes,
-    };
-    let mut matrix: Vec<IdentityToolRow> = agg
-        .matrix
+            counts: self.counts,
+            candidate_outcomes: self.outcomes,
+            transitions: Transitions(TRANSITIONS.iter().copied().zip(self.transitions).collect()),
+            by_identity_tool: matrix_rows(self.matrix),
+            by_rule: rule_rows(self.rules),
+            samples: self.samples.into_iter().flatten().collect(),
+            fidelity: Some(Fidelity {
+                policy: fidelity_of,
+                determinate: self.fid_determinate,
+                reproduced: self.fid_reproduced,
+                share: if self.fid_determinate == 0 {
+                    1.0
+                } else {
+                    self.fid_reproduced as f64 / self.fid_determinate as f64
+                },
+            }),
+            gates: Vec::new(),
+            changes,
+        };
+        report.gates = opts.gates.iter().map(|g| g.check(&report)).collect();
+        Ok(report)
+    }
+}
+
+/// The identity x tool matrix, largest cell first.
+fn matrix_rows(
+    matrix: FxHashMap<(Option<String>, String), [u64; TRANSITIONS.len()]>,
+) -> Vec<IdentityToolRow> {
+    let mut rows: Vec<IdentityToolRow> = matrix
         .into_iter()
         .map(|((identity, tool), cells)| {
             let transitions: BTreeMap<String, u64> = TRANSITIONS
@@ -397,34 +378,29 @@ pub fn replay(
             }
         })
         .collect();
-    matrix.sort_by(|a, b| {
+    rows.sort_by(|a, b| {
         b.total
             .cmp(&a.total)
             .then_with(|| (&a.identity, &a.tool).cmp(&(&b.identity, &b.tool)))
     });
-    report.by_identity_tool = matrix;
-    let mut rules: Vec<RuleRow> = agg
-        .rules
+    rows
+}
+
+/// The rules behind the changes, most calls first.
+fn rule_rows(rules: FxHashMap<(String, &'static str, Transition), u64>) -> Vec<RuleRow> {
+    let mut rows: Vec<RuleRow> = rules
         .into_iter()
         .map(|((rule, side, t), calls)| RuleRow {
             rule,
             side,
-            transition: TRANSITIONS[t].to_string(),
+            transition: t.as_str().to_string(),
             calls,
         })
         .collect();
-    rules.sort_by(|a, b| {
+    rows.sort_by(|a, b| {
         b.calls
             .cmp(&a.calls)
             .then_with(|| (&a.rule, &a.transition).cmp(&(&b.rule, &b.transition)))
     });
-    report.by_rule = rules;
-    report.gates = opts.gates.iter().map(|g| g.check(&report)).collect();
-    Ok(report)
-}
-
-/// Empties a vector of borrowed strings and gives its allocation a new lifetime.
-fn recycle<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
-    v.clear();
-    v.into_iter().map(|_| "").collect()
+    rows
 }

@@ -68,6 +68,35 @@ pub struct Counts {
     pub filtered_out: u64,
 }
 
+/// Reported tool calls per candidate outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Outcomes {
+    /// `allow`.
+    pub allow: u64,
+    /// `deny` (`(no policy)` included).
+    pub deny: u64,
+    /// `rate_limited`.
+    pub rate_limited: u64,
+    /// `approval_required`.
+    pub approval_required: u64,
+    /// `indeterminate`.
+    pub indeterminate: u64,
+}
+
+impl Outcomes {
+    /// Counts one outcome.
+    pub fn add(&mut self, o: verdict_policy::Outcome) {
+        use verdict_policy::Outcome;
+        *match o {
+            Outcome::Allow => &mut self.allow,
+            Outcome::Deny => &mut self.deny,
+            Outcome::RateLimited => &mut self.rate_limited,
+            Outcome::ApprovalRequired => &mut self.approval_required,
+            Outcome::Indeterminate => &mut self.indeterminate,
+        } += 1;
+    }
+}
+
 /// One cell of the identity x tool matrix.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IdentityToolRow {
@@ -152,6 +181,8 @@ pub struct ReplayReport {
     pub range: Range,
     /// The counts.
     pub counts: Counts,
+    /// Reported calls per candidate outcome.
+    pub candidate_outcomes: Outcomes,
     /// Calls per transition, every name present (zeros included), in [`TRANSITIONS`] order.
     pub transitions: Transitions,
     /// The identity x tool matrix of changed and indeterminate calls, largest first.

@@ -320,9 +320,13 @@ impl Ord for HeapItem {
     }
 }
 
-/// Calls `f(view, row)` for every row of the planned days in `(ts, event_id)` order.
-/// Within a file rows are already in that order; files of one day are merged.
-pub fn for_each_row(days: &[Vec<PathBuf>], mut f: impl FnMut(&BatchView, usize)) -> Result<()> {
+/// Calls `f(view, row)` for every row of the planned days in `(ts, event_id)` order, stopping at
+/// the first error `f` returns. Within a file rows are already in that order; files of one day are
+/// merged.
+pub fn for_each_row(
+    days: &[Vec<PathBuf>],
+    mut f: impl FnMut(&BatchView, usize) -> Result<()>,
+) -> Result<()> {
     for files in days {
         std::thread::scope(|s| -> Result<()> {
             let mut cursors = Vec::with_capacity(files.len());
@@ -338,7 +342,7 @@ pub fn for_each_row(days: &[Vec<PathBuf>], mut f: impl FnMut(&BatchView, usize))
                 })?;
                 loop {
                     for i in c.row..c.view.rows {
-                        f(&c.view, i);
+                        f(&c.view, i)?;
                     }
                     c.row = c.view.rows - 1;
                     if !c.advance()? {
@@ -358,7 +362,7 @@ pub fn for_each_row(days: &[Vec<PathBuf>], mut f: impl FnMut(&BatchView, usize))
             }
             while let Some(top) = heap.pop() {
                 let c = &mut cursors[top.cursor];
-                f(&c.view, c.row);
+                f(&c.view, c.row)?;
                 if c.advance()? {
                     let (ts, id) = c.key();
                     heap.push(HeapItem {

@@ -1,0 +1,46 @@
+//! `verdict tune`: one limit of a policy replayed at several values in one pass.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use verdict_policy::{LimitField, LimitTarget};
+use verdict_replay::tune;
+
+use crate::args::{Cli, TuneArgs};
+use crate::commands::replay::load_policy;
+use crate::output;
+use crate::settings::{self, Env};
+use crate::Outcome;
+
+/// Runs `verdict tune`.
+pub async fn run(cli: &Cli, a: &TuneArgs, env: &Env, out: &mut dyn Write) -> Result<Outcome> {
+    let s = settings::tune(cli, a, env)?;
+    let policy = load_policy(&a.policy)?;
+    let target = LimitTarget::resolve(&policy, &a.limit).context("--limit")?;
+    let mut values = Vec::with_capacity(s.values.len());
+    for v in &s.values {
+        let label = match v {
+            LimitField::Max(n) => n.to_string(),
+            LimitField::Window(w) => w.clone(),
+        };
+        let edited = target
+            .apply(&policy, v)
+            .with_context(|| format!("--{} {label}", s.field))?;
+        values.push((label, edited));
+    }
+    let current = if s.field == "max" {
+        target.max.to_string()
+    } else {
+        target.window.clone()
+    };
+    let warehouse = s.opts.warehouse.clone();
+    let rule = target.rule.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        tune(&s.opts, &values, &rule, s.field, current, s.target.as_ref())
+    })
+    .await
+    .context("the tune task stopped")?
+    .with_context(|| format!("tune over {}", warehouse.display()))?;
+    output::policy::tune_report(out, &report, &a.policy.display().to_string(), a.format)?;
+    Ok(Outcome::Ok)
+}
