@@ -6,8 +6,10 @@ mod macros;
 mod util;
 
 mod collect;
+mod exit_codes;
 mod formats;
 mod ingest;
 mod regression;
 mod replay;
 mod report;
+mod streaming;

@@ -2,6 +2,8 @@
 //! to `output`.
 
 pub mod collect;
+pub mod docs;
+pub mod empty;
 pub mod ingest;
 pub mod policy;
 pub mod query;
