@@ -6,6 +6,7 @@ mod macros;
 mod util;
 
 mod collect;
+mod conventions;
 mod exit_codes;
 mod formats;
 mod ingest;
