@@ -34,6 +34,8 @@ pub struct Env {
     pub now: i64,
     /// `NO_COLOR` is set to a non-empty value (no-color.org).
     pub no_color: bool,
+    /// The user's data directory: `XDG_DATA_HOME`, else `HOME/.local/share`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Env {
@@ -50,6 +52,9 @@ impl Env {
             abort_at: get("VERDICT_ABORT_AT"),
             now,
             no_color: get("NO_COLOR").is_some(),
+            data_dir: get("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".local/share"))),
         }
     }
 }
@@ -310,6 +315,13 @@ pub fn style(cli: &Cli, env: &Env, stdout_is_tty: bool) -> crate::output::Style 
         color: color(cli.color, env, stdout_is_tty),
         quiet: cli.quiet,
     }
+}
+
+/// The SQL shell's history file: `DATA_DIR/verdict/sql_history`.
+pub fn history_file(env: &Env) -> Option<PathBuf> {
+    env.data_dir
+        .as_ref()
+        .map(|d| d.join("verdict").join("sql_history"))
 }
 
 /// Rows a table shows on a terminal unless `--max-rows` says otherwise (as DuckDB's shell).

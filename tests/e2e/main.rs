@@ -13,4 +13,5 @@ mod ingest;
 mod regression;
 mod replay;
 mod report;
+mod shell;
 mod streaming;

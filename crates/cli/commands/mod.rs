@@ -8,3 +8,4 @@ pub mod ingest;
 pub mod policy;
 pub mod query;
 pub mod replay;
+pub mod shell;

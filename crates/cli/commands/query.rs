@@ -53,6 +53,10 @@ pub async fn report(cli: &Cli, a: &ReportArgs, env: &Env, out: &mut dyn Write) -
 pub async fn sql(cli: &Cli, a: &SqlArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
     let query = match &a.query {
         Some(q) => q.clone(),
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            let engine = engine(cli, env, &a.out).await?;
+            return super::shell::run(&engine, settings::history_file(env), out).await;
+        }
         None => {
             let mut q = String::new();
             std::io::stdin()
