@@ -15,6 +15,19 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// Colour on a terminal: auto (unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = When::Auto)]
+    pub color: When,
+
+    /// Print only the answer and errors: no notes, no progress, no summaries (ingest, compact,
+    /// collect), no replay report (the exit code still tells).
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Log what verdict does on stderr (-v debug, -vv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The subcommands.
@@ -44,6 +57,18 @@ pub enum Command {
     Collect(CollectArgs),
     /// Merge a day's small part files into one sorted file, atomically.
     Compact(CompactArgs),
+    /// Print a shell completion script: `verdict completions bash > ~/.local/share/bash-completion/completions/verdict`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (verdict.1 and one per subcommand) into a directory, or verdict.1 to stdout.
+    Man {
+        /// The directory to write the pages into.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `verdict collect`.
@@ -365,6 +390,11 @@ pub struct QueryOutputArgs {
     /// A tool catalogue (JSON or TOML) classifying tools as destructive, write, read or unknown.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+
+    /// Table format: show at most N rows and say how many were left out; 0 shows every row
+    /// [default: 40 on a terminal, every row otherwise].
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<usize>,
 }
 
 /// The time range and the identity, tool and server filters that `report` and `replay` share.
@@ -468,7 +498,7 @@ pub struct TimelineArgs {
     pub out: QueryOutputArgs,
 }
 
-/// When to draw a progress bar.
+/// When to draw a progress bar, or to colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum When {
     /// Only when stderr is a terminal.
@@ -752,6 +782,25 @@ mod tests {
         assert_eq!(a.day.as_deref(), Some("2026-11-02"));
         assert!(Cli::try_parse_from(["verdict", "compact", "--day", "2026-1-2"]).is_err());
         assert!(Cli::try_parse_from(["verdict", "collect", "--commit-rows", "0"]).is_err());
+    }
+
+    #[test]
+    fn global_flags_parse_anywhere() {
+        let cli =
+            Cli::try_parse_from(["verdict", "report", "volume", "-q", "--color", "never"]).unwrap();
+        assert!(cli.quiet);
+        assert_eq!((cli.color, cli.verbose), (When::Never, 0));
+        let cli = Cli::try_parse_from(["verdict", "-vv", "sql", "SELECT 1"]).unwrap();
+        assert_eq!((cli.color, cli.verbose), (When::Auto, 2));
+        assert!(Cli::try_parse_from(["verdict", "-q", "-v", "sql"]).is_err());
+        let cli = Cli::try_parse_from(["verdict", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            }
+        ));
+        assert!(Cli::try_parse_from(["verdict", "completions", "tcsh"]).is_err());
     }
 
     #[test]

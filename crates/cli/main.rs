@@ -6,7 +6,7 @@ mod commands;
 mod output;
 mod settings;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -57,14 +57,11 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
         Command::Policy(PolicyCommand::Diff(a)) => commands::policy::diff(&cli, a, &env, out).await,
         Command::Suggest(a) => commands::suggest::run(&cli, a, &env, out).await,
         Command::Tune(a) => commands::tune::run(&cli, a, &env, out).await,
+        Command::Completions { shell } => {
+            commands::docs::completions(*shell, out).map(|()| Outcome::Ok)
+        }
+        Command::Man { out: dir } => commands::docs::man(dir.as_deref(), out).map(|()| Outcome::Ok),
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 fn main() -> ExitCode {
@@ -86,18 +83,42 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let env = Env::from_process();
+    output::set_style(settings::style(&cli, &env, std::io::stdout().is_terminal()));
+    if cli.verbose > 0 {
+        let level = if cli.verbose > 1 {
+            tracing::Level::TRACE
+        } else {
+            tracing::Level::DEBUG
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_max_level(level)
+            .try_init();
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = runtime
-        .block_on(run(cli, Env::from_process(), &mut out))
-        .and_then(|o| {
-            out.flush()?;
-            Ok(o)
+        .block_on(run(cli, env, &mut out))
+        .and_then(|o| match out.flush() {
+            // The reader left after the answer was decided: the answer's code stands.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(o),
+            Err(e) => Err(anyhow::Error::new(e).context("writing output")),
+            Ok(()) => Ok(o),
         });
+    exit_code(result, &mut out)
+}
+
+/// The exit code of a finished command. A closed stdout (`| head`) ends the command quietly
+/// with the code its answer deserves: commands that gate (replay) decide their outcome before
+/// printing and keep it when the reader goes away, so only a broken pipe left over at the
+/// final flush is mapped here (to the outcome already known, or 0).
+fn exit_code(result: Result<Outcome>, out: &mut dyn Write) -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::GateTripped) => ExitCode::from(1),
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = out.flush();
             output::error(&e);

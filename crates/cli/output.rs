@@ -12,6 +12,37 @@ use verdict_replay::ReplayReport;
 
 use crate::args::SummaryFormat;
 
+/// How the printer speaks, set once at start from `--color`, `NO_COLOR` and `--quiet`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Colour stdout (decisions, gates).
+    pub color: bool,
+    /// No notes on stderr.
+    pub quiet: bool,
+}
+
+static STYLE: std::sync::OnceLock<Style> = std::sync::OnceLock::new();
+
+/// Sets the style for the whole run (the first call wins).
+pub fn set_style(style: Style) {
+    let _ = STYLE.set(style);
+}
+
+/// The style of this run.
+pub fn style() -> Style {
+    STYLE.get().copied().unwrap_or_default()
+}
+
+/// `text` in `colour` when the run is coloured.
+fn paint(text: &str, colour: anstyle::AnsiColor) -> String {
+    if style().color {
+        let s = anstyle::Style::new().fg_color(Some(colour.into())).bold();
+        format!("{s}{text}{s:#}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -456,7 +487,11 @@ pub fn replay_report(
     if !r.gates.is_empty() {
         writeln!(w)?;
         for g in &r.gates {
-            let state = if g.tripped { "TRIPPED" } else { "ok" };
+            let state = if g.tripped {
+                paint("TRIPPED", anstyle::AnsiColor::Red)
+            } else {
+                paint("ok", anstyle::AnsiColor::Green)
+            };
             writeln!(w, "gate {}: {state} ({})", g.gate, g.detail)?;
         }
     }
@@ -471,47 +506,81 @@ fn right_align(t: &mut Table, cols: std::ops::Range<usize>) {
     }
 }
 
-/// Writes a query result: to `out` in `format`, or to the `--output` file; `None` is Parquet.
-/// An empty warehouse gets a note on stderr, not an error.
-pub fn query_result(
-    r: &verdict_query::QueryOutput,
+/// Writes a query result as the query produces it: to `out` in `format`, or to the `--output`
+/// file; `None` is Parquet. An empty warehouse gets a note on stderr, not an error.
+pub async fn query_result(
+    r: verdict_query::QueryStream,
     format: Option<verdict_query::OutputFormat>,
     file: Option<&std::path::Path>,
     out: &mut dyn Write,
-) -> Result<()> {
+    opts: &verdict_query::PrintOptions,
+) -> Result<verdict_query::Printed> {
     use anyhow::Context;
     if r.warehouse_empty {
-        eprintln!("note: the warehouse holds no decisions yet; run `verdict ingest` first");
+        note("the warehouse holds no decisions yet; run `verdict ingest` first");
     }
-    let opts = verdict_query::PrintOptions::default();
-    match (format, file) {
+    Ok(match (format, file) {
         (None, Some(path)) => {
-            verdict_query::write_parquet(r, path)
+            let rows = verdict_query::write_parquet_stream(r, path)
+                .await
                 .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!(
+            note(&format!(
                 "wrote {} rows to {}",
-                thousands(r.num_rows() as u64),
+                thousands(rows),
                 path.display()
-            );
+            ));
+            verdict_query::Printed { rows, omitted: 0 }
         }
         (None, None) => anyhow::bail!("--format parquet needs --output FILE"),
         (Some(f), Some(path)) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            verdict_query::write_output(r, f, &mut w, &opts)?;
+            let printed = verdict_query::write_stream(r, f, &mut w, opts)
+                .await
+                .with_context(|| format!("writing {}", path.display()))?;
             w.flush()
                 .with_context(|| format!("writing {}", path.display()))?;
+            printed
         }
-        (Some(f), None) => verdict_query::write_output(r, f, out, &opts)?,
-    }
-    Ok(())
+        (Some(f), None) => verdict_query::write_stream(r, f, out, opts).await?,
+    })
 }
 
 /// Prints an error the way every command does: the chain of contexts joined by `: `, like
 /// `{:#}`, leaving out a cause whose text its parent already quoted.
 pub fn error(e: &anyhow::Error) {
-    eprintln!("error: {}", error_text(e));
+    to_stderr(&format!("error: {}", error_text(e)));
+}
+
+/// Writes `note: MSG` on stderr, unless `--quiet`.
+pub fn note(msg: &str) {
+    if !style().quiet {
+        to_stderr(&format!("note: {msg}"));
+    }
+}
+
+/// Writes one line on stderr. A closed or full stderr is ignored: there is nowhere left to say
+/// so, and the exit code still tells (`eprintln!` would panic).
+fn to_stderr(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
+    let _ = e.flush();
+}
+
+/// Whether `e` (or any of its causes) is a write to a closed pipe: the reader (`head`, `less`)
+/// has had enough, which is not an error of the command.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<verdict_query::Error>()
+                .is_some_and(verdict_query::Error::is_broken_pipe)
+            // serde_json's error hides its io::Error from the chain.
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The text [`error`] prints.

@@ -33,6 +33,10 @@ pub struct Env {
     pub abort_at: Option<String>,
     /// Now, UTC µs: the system clock, or `VERDICT_NOW` (RFC 3339) to pin relative times.
     pub now: i64,
+    /// `NO_COLOR` is set to a non-empty value (no-color.org).
+    pub no_color: bool,
+    /// The user's data directory: `XDG_DATA_HOME`, else `HOME/.local/share`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Env {
@@ -48,6 +52,10 @@ impl Env {
             warehouse: get("VERDICT_WAREHOUSE"),
             abort_at: get("VERDICT_ABORT_AT"),
             now,
+            no_color: get("NO_COLOR").is_some(),
+            data_dir: get("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".local/share"))),
         }
     }
 }
@@ -397,6 +405,50 @@ pub fn query_format(f: QueryFormat, stdout_is_tty: bool) -> Option<OutputFormat>
     }
 }
 
+/// Whether to colour stdout: `--color always|never`, else (auto) on a terminal unless
+/// `NO_COLOR` is set.
+pub fn color(when: When, env: &Env, stdout_is_tty: bool) -> bool {
+    match when {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => stdout_is_tty && !env.no_color,
+    }
+}
+
+/// The printer's style for this run.
+pub fn style(cli: &Cli, env: &Env, stdout_is_tty: bool) -> crate::output::Style {
+    crate::output::Style {
+        color: color(cli.color, env, stdout_is_tty),
+        quiet: cli.quiet,
+    }
+}
+
+/// The SQL shell's history file: `DATA_DIR/verdict/sql_history`.
+pub fn history_file(env: &Env) -> Option<PathBuf> {
+    env.data_dir
+        .as_ref()
+        .map(|d| d.join("verdict").join("sql_history"))
+}
+
+/// Rows a table shows on a terminal unless `--max-rows` says otherwise (as DuckDB's shell).
+pub const TERMINAL_MAX_ROWS: usize = 40;
+
+/// How a query result is laid out: `--max-rows` (0: all) or 40 rows on a terminal, every row
+/// elsewhere; on a terminal the table fits its `width`, one line per row (wide text cut).
+pub fn print_options(
+    max_rows: Option<usize>,
+    terminal_width: Option<u16>,
+) -> verdict_query::PrintOptions {
+    let mut o = verdict_query::PrintOptions::default();
+    o.max_rows = match max_rows {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => terminal_width.map(|_| TERMINAL_MAX_ROWS),
+    };
+    o.width = terminal_width;
+    o
+}
+
 /// The report a `verdict report` asks for.
 pub fn report(a: &ReportArgs, env: &Env) -> Result<ReportSpec> {
     let kind: ReportKind = a.kind.parse().map_err(|e: String| anyhow!(e))?;
@@ -539,6 +591,30 @@ mod tests {
         for bad in ["5..1", "5..10/0", "a..b", "1.5", "0..5000"] {
             assert!(max_values(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn colour_follows_the_flag_then_no_color_then_the_terminal() {
+        let plain = Env::default();
+        let no_color = Env {
+            no_color: true,
+            ..Env::default()
+        };
+        assert!(color(When::Auto, &plain, true));
+        assert!(!color(When::Auto, &plain, false));
+        assert!(!color(When::Auto, &no_color, true));
+        assert!(color(When::Always, &no_color, false));
+        assert!(!color(When::Never, &plain, true));
+    }
+
+    #[test]
+    fn max_rows_and_width_follow_the_terminal() {
+        let tty = print_options(None, Some(120));
+        assert_eq!((tty.max_rows, tty.width), (Some(40), Some(120)));
+        let piped = print_options(None, None);
+        assert_eq!((piped.max_rows, piped.width), (None, None));
+        assert_eq!(print_options(Some(0), Some(80)).max_rows, None);
+        assert_eq!(print_options(Some(5), None).max_rows, Some(5));
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod macros;
 mod util;
 
 mod collect;
+mod conventions;
+mod exit_codes;
 mod formats;
 mod grants;
 mod ingest;
@@ -13,5 +15,7 @@ mod policy_diff;
 mod regression;
 mod replay;
 mod report;
+mod shell;
+mod streaming;
 mod suggest;
 mod tune;

@@ -21,12 +21,19 @@ pub async fn run(cli: &Cli, args: &CollectArgs, env: &Env, out: &mut dyn Write) 
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(if cli.quiet {
+            tracing::Level::WARN
+        } else {
+            tracing::Level::INFO
+        })
         .try_init();
     let warehouse = opts.warehouse.clone();
     let summary = verdict_collect::run(opts, Arc::new(SystemClock), shutdown)
         .await
         .with_context(|| format!("collect into {}", warehouse.display()))?;
+    if cli.quiet {
+        return Ok(());
+    }
     output::collect_summary(out, &warehouse, &summary, args.format)
 }
 
@@ -51,5 +58,8 @@ pub async fn compact(cli: &Cli, args: &CompactArgs, env: &Env, out: &mut dyn Wri
         .await
         .context("the compaction task stopped")?
         .with_context(|| format!("compact {}", warehouse.display()))?;
+    if cli.quiet {
+        return Ok(());
+    }
     output::compact_summary(out, &summary, args.format)
 }

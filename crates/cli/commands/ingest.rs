@@ -13,6 +13,7 @@ use crate::settings::{self, Env};
 /// Runs `verdict ingest`.
 pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
     let (opts, show_progress) = settings::ingest(cli, args, env, std::io::stderr().is_terminal())?;
+    let show_progress = show_progress && !cli.quiet;
     if args.dry_run {
         let show = args.show;
         let previews = tokio::task::spawn_blocking(move || preview(&opts, show))
@@ -32,6 +33,9 @@ pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -
     .await
     .context("the ingest task stopped")?
     .with_context(|| format!("ingest into {}", warehouse.display()))?;
+    if cli.quiet {
+        return Ok(());
+    }
     output::ingest_summary(out, &summary, args.format)
 }
 

@@ -2,9 +2,12 @@
 //! to `output`.
 
 pub mod collect;
+pub mod docs;
+pub mod empty;
 pub mod ingest;
 pub mod policy;
 pub mod query;
 pub mod replay;
+pub mod shell;
 pub mod suggest;
 pub mod tune;

@@ -56,10 +56,18 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
         candidate: candidate_name,
         baseline: baseline_name,
     };
-    output::replay_report(out, &report, &names, a.format)?;
-    Ok(if report.gate_tripped() {
+    // The outcome is decided before printing: a reader that closes the pipe early (`| head -1`)
+    // must not turn a tripped gate into exit 0.
+    let outcome = if report.gate_tripped() {
         Outcome::GateTripped
     } else {
         Outcome::Ok
-    })
+    };
+    if cli.quiet {
+        return Ok(outcome);
+    }
+    match output::replay_report(out, &report, &names, a.format) {
+        Err(e) if output::is_broken_pipe(&e) => Ok(outcome),
+        other => other.map(|()| outcome),
+    }
 }

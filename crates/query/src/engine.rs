@@ -17,6 +17,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use verdict_schema::{col, decisions_schema, rollup_schema};
 
 use crate::catalog::Catalog;
@@ -110,6 +111,26 @@ impl QueryOutput {
             return Ok(arrow::util::pretty::pretty_format_batches(&[empty])?.to_string());
         }
         Ok(arrow::util::pretty::pretty_format_batches(&self.batches)?.to_string())
+    }
+}
+
+/// A result on its way: its schema and the batches as the query produces them. Dropping it
+/// stops the query.
+pub struct QueryStream {
+    /// The schema of the result.
+    pub schema: SchemaRef,
+    /// The batches, in order.
+    pub stream: SendableRecordBatchStream,
+    /// As [`QueryOutput::warehouse_empty`].
+    pub warehouse_empty: bool,
+}
+
+impl std::fmt::Debug for QueryStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryStream")
+            .field("schema", &self.schema)
+            .field("warehouse_empty", &self.warehouse_empty)
+            .finish_non_exhaustive()
     }
 }
 
@@ -334,18 +355,38 @@ impl Engine {
     /// # Errors
     /// [`Error::Sql`] with DataFusion's message when the statement does not parse, plan or run.
     pub async fn sql(&self, sql: &str) -> Result<QueryOutput> {
+        let df = self.sql_frame(sql).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(Error::sql)?;
+        Ok(self.output(schema, batches))
+    }
+
+    /// [`Engine::sql`] as a stream of batches, produced as the query runs (DataFusion's
+    /// `execute_stream`): a caller that stops reading early stops the query.
+    ///
+    /// # Errors
+    /// As [`Engine::sql`], for what is known before the first batch; later failures come
+    /// through the stream.
+    pub async fn sql_stream(&self, sql: &str) -> Result<QueryStream> {
+        let df = self.sql_frame(sql).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await.map_err(Error::sql)?;
+        Ok(QueryStream {
+            schema,
+            stream,
+            warehouse_empty: self.is_empty(),
+        })
+    }
+
+    async fn sql_frame(&self, sql: &str) -> Result<DataFrame> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = self
-            .ctx
+        self.ctx
             .sql_with_options(sql, options)
             .await
-            .map_err(Error::sql)?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(Error::sql)?;
-        Ok(self.output(schema, batches))
+            .map_err(Error::sql)
     }
 
     pub(crate) fn output(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> QueryOutput {
@@ -360,6 +401,15 @@ impl Engine {
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         Ok(self.output(schema, batches))
+    }
+
+    pub(crate) async fn stream(&self, df: DataFrame) -> Result<QueryStream> {
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        Ok(QueryStream {
+            schema,
+            stream: df.execute_stream().await?,
+            warehouse_empty: self.is_empty(),
+        })
     }
 
     pub(crate) async fn decisions(&self) -> Result<DataFrame> {

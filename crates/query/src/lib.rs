@@ -68,11 +68,15 @@ pub(crate) mod testutil;
 
 pub use catalog::{heuristic_risk, Catalog, CatalogEntry, Classification, Risk, RiskSource};
 pub use engine::{
-    rollup_table_schema, table_schema, Engine, QueryOutput, Rollup, CATALOG_ENTRIES_TABLE,
-    DAY_TYPE, DECISIONS_TABLE, ROLLUP_HOUR_TABLE, ROLLUP_MINUTE_TABLE, TOOLS_TABLE,
+    rollup_table_schema, table_schema, Engine, QueryOutput, QueryStream, Rollup,
+    CATALOG_ENTRIES_TABLE, DAY_TYPE, DECISIONS_TABLE, ROLLUP_HOUR_TABLE, ROLLUP_MINUTE_TABLE,
+    TOOLS_TABLE,
 };
 pub use error::{Error, Result};
-pub use output::{write_output, write_parquet, OutputFormat, PrintOptions};
+pub use output::{
+    write_output, write_parquet, write_parquet_stream, write_stream, BatchPrinter, OutputFormat,
+    PrintOptions, Printed,
+};
 pub use report::{GroupBy, ReportKind, ReportSource, ReportSpec};
 pub use timeline::{TimelineSpec, DEFAULT_WINDOW_MICROS};
 pub use udaf::WEIGHTED_MODE;

@@ -35,7 +35,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     Int8Type, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
@@ -48,7 +48,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::engine::QueryOutput;
+use crate::engine::{QueryOutput, QueryStream};
 use crate::error::{Error, Result};
 
 /// How to print a result.
@@ -101,11 +101,18 @@ pub struct PrintOptions {
     /// Table: cut longer text cells (strings, lists) to this many characters, ending in `…`.
     /// Numbers, timestamps and booleans are never cut. Default none.
     pub max_cell_width: Option<usize>,
-    /// Table: wrap columns to fit this total width (e.g. the terminal's). Default none (no
-    /// wrapping, so the output does not depend on the terminal).
+    /// Table: fit this total width (e.g. the terminal's): text columns are narrowed and each
+    /// row keeps one line, a cut cell ending in `...`. Default none (no fitting, so the output
+    /// does not depend on the terminal).
     pub width: Option<u16>,
     /// CSV: write the header row. Default true.
     pub csv_header: bool,
+    /// Table: show at most this many rows, then a line saying how many were left out (the
+    /// rest of the result is still read, to count it). Default none (every row).
+    pub max_rows: Option<usize>,
+    /// Table: colour the values of a `decision` column (allow green, deny red, rate_limited
+    /// yellow, approval_required cyan, error magenta) with ANSI codes. Default false.
+    pub color: bool,
 }
 
 impl Default for PrintOptions {
@@ -115,6 +122,8 @@ impl Default for PrintOptions {
             max_cell_width: None,
             width: None,
             csv_header: true,
+            max_rows: None,
+            color: false,
         }
     }
 }
@@ -130,14 +139,179 @@ pub fn write_output(
     w: &mut dyn Write,
     opts: &PrintOptions,
 ) -> Result<()> {
-    let batches = normalise(out)?;
-    let result = match format {
-        OutputFormat::Table => write_table(&out.schema, &batches, w, opts),
-        OutputFormat::Csv => write_csv(&out.schema, &batches, w, opts),
-        OutputFormat::Json => write_json(&out.schema, &batches, w, false),
-        OutputFormat::Ndjson => write_json(&out.schema, &batches, w, true),
-    };
-    result.and_then(|()| w.flush().map_err(Error::Write))
+    let mut printer = BatchPrinter::new(Arc::clone(&out.schema), format, opts.clone());
+    for batch in &out.batches {
+        printer.write(w, batch)?;
+    }
+    printer.finish(w).map(|_| ())
+}
+
+/// Writes a [`QueryStream`] in `format` to `w` batch by batch, as the query produces them:
+/// memory stays bounded by a few batches whatever the size of the result (the table format
+/// keeps the rows it shows, at most [`PrintOptions::max_rows`]). A write that fails (a reader
+/// that closed the pipe) drops the stream, which stops the query. Returns the rows printed and
+/// those the table left out.
+///
+/// # Errors
+/// As [`write_output`], and [`Error::DataFusion`] when the query fails while running.
+pub async fn write_stream(
+    stream: QueryStream,
+    format: OutputFormat,
+    w: &mut dyn Write,
+    opts: &PrintOptions,
+) -> Result<Printed> {
+    use futures::StreamExt;
+    let QueryStream {
+        schema, mut stream, ..
+    } = stream;
+    let mut printer = BatchPrinter::new(schema, format, opts.clone());
+    while let Some(batch) = stream.next().await {
+        printer.write(w, &batch?)?;
+        // Each batch reaches the reader as soon as it is formatted, so `| head` answers at once.
+        w.flush().map_err(Error::Write)?;
+    }
+    printer.finish(w)
+}
+
+/// What a printer wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Printed {
+    /// Rows written.
+    pub rows: u64,
+    /// Rows the table format left out past [`PrintOptions::max_rows`].
+    pub omitted: u64,
+}
+
+/// Writes batches one at a time in one format. CSV, JSON and NDJSON rows are written as each
+/// batch arrives; the table keeps its rows (at most `max_rows`) to align them, and prints them
+/// at [`BatchPrinter::finish`].
+pub struct BatchPrinter {
+    schema: SchemaRef,
+    format: OutputFormat,
+    opts: PrintOptions,
+    started: bool,
+    printed: Printed,
+    table: TableRows,
+}
+
+/// The rows a table shows, as text, and the widest unbreakable cell of each column.
+#[derive(Default)]
+struct TableRows {
+    rows: Vec<Vec<comfy_table::Cell>>,
+    whole: Vec<usize>,
+    /// The column whose values are coloured, if any.
+    decision: Option<usize>,
+}
+
+impl BatchPrinter {
+    /// A printer of rows of `schema`.
+    pub fn new(schema: SchemaRef, format: OutputFormat, opts: PrintOptions) -> Self {
+        let n = schema.fields().len();
+        Self {
+            started: false,
+            printed: Printed::default(),
+            table: TableRows {
+                rows: Vec::new(),
+                whole: vec![0; n],
+                decision: opts
+                    .color
+                    .then(|| schema.index_of(verdict_schema::col::DECISION).ok())
+                    .flatten(),
+            },
+            schema,
+            format,
+            opts,
+        }
+    }
+
+    /// Writes (or, for the table, keeps) the rows of `batch`.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when writing fails; [`Error::Arrow`] if a column cannot be read.
+    pub fn write(&mut self, w: &mut dyn Write, batch: &RecordBatch) -> Result<()> {
+        let columns = normalise(batch)?;
+        let io = |r: std::io::Result<()>| r.map_err(Error::Write);
+        if !self.started {
+            self.started = true;
+            match self.format {
+                OutputFormat::Csv if self.opts.csv_header => io(csv_header(&self.schema, w))?,
+                OutputFormat::Json => io(w.write_all(b"["))?,
+                _ => {}
+            }
+        }
+        match self.format {
+            OutputFormat::Table => {
+                let rows = columns.first().map_or(0, |c| c.len());
+                for row in 0..rows {
+                    if self
+                        .opts
+                        .max_rows
+                        .is_some_and(|max| self.table.rows.len() >= max)
+                    {
+                        self.printed.omitted += 1;
+                        continue;
+                    }
+                    let cells = table_row(&columns, row, &self.opts, &mut self.table.whole)?;
+                    let decision = self.table.decision;
+                    self.table.rows.push(
+                        cells
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, text)| match decision {
+                                Some(d) if d == i => decision_colour(text),
+                                _ => comfy_table::Cell::new(text),
+                            })
+                            .collect(),
+                    );
+                    self.printed.rows += 1;
+                }
+                Ok(())
+            }
+            OutputFormat::Csv => {
+                self.printed.rows += write_csv_rows(&columns, w)?;
+                Ok(())
+            }
+            OutputFormat::Json | OutputFormat::Ndjson => {
+                let ndjson = self.format == OutputFormat::Ndjson;
+                let first = self.printed.rows == 0;
+                self.printed.rows += write_json_rows(&self.schema, &columns, w, ndjson, first)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the output (the table itself, the closing bracket of JSON) and flushes `w`.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when writing fails.
+    pub fn finish(mut self, w: &mut dyn Write) -> Result<Printed> {
+        let io = |r: std::io::Result<()>| r.map_err(Error::Write);
+        match self.format {
+            OutputFormat::Table => {
+                let rows = std::mem::take(&mut self.table);
+                write_table(&self.schema, rows, w, &self.opts)?;
+                if self.printed.omitted > 0 {
+                    io(writeln!(
+                        w,
+                        "({} of {} rows shown; --max-rows 0 shows them all)",
+                        group_thousands(&self.printed.rows.to_string()),
+                        group_thousands(&(self.printed.rows + self.printed.omitted).to_string()),
+                    ))?;
+                }
+            }
+            OutputFormat::Csv if !self.started && self.opts.csv_header => {
+                io(csv_header(&self.schema, w))?;
+            }
+            OutputFormat::Csv | OutputFormat::Ndjson => {}
+            OutputFormat::Json => io(w.write_all(match (self.started, self.printed.rows) {
+                (false, _) => b"[]\n".as_slice(),
+                (true, 0) => b"]\n".as_slice(),
+                (true, _) => b"\n]\n".as_slice(),
+            }))?,
+        }
+        io(w.flush())?;
+        Ok(self.printed)
+    }
 }
 
 /// Writes `out` as a zstd-compressed Parquet file at `path` (created or truncated).
@@ -166,30 +340,55 @@ pub fn write_parquet(out: &QueryOutput, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes a [`QueryStream`] as a zstd-compressed Parquet file at `path`, batch by batch.
+/// Returns the number of rows written.
+///
+/// # Errors
+/// As [`write_parquet`], and [`Error::DataFusion`] when the query fails while running.
+pub async fn write_parquet_stream(stream: QueryStream, path: &Path) -> Result<u64> {
+    use futures::StreamExt;
+    let QueryStream {
+        schema, mut stream, ..
+    } = stream;
+    let file = File::create(path).map_err(Error::io("creating", path))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let perr = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(perr)?;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(perr)?;
+    }
+    writer.close().map_err(perr)?;
+    Ok(rows)
+}
+
 /// Casts dictionary and view/large string columns to plain types so that one code path reads
 /// them.
-fn normalise(out: &QueryOutput) -> Result<Vec<Vec<ArrayRef>>> {
-    out.batches
+fn normalise(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    batch
+        .columns()
         .iter()
-        .map(|b| {
-            b.columns()
-                .iter()
-                .map(|a| {
-                    let target = match a.data_type() {
-                        DataType::Dictionary(_, v) => Some(v.as_ref().clone()),
-                        DataType::Utf8View | DataType::LargeUtf8 => Some(DataType::Utf8),
-                        _ => None,
-                    };
-                    let target = match target {
-                        Some(DataType::Utf8View | DataType::LargeUtf8) => Some(DataType::Utf8),
-                        t => t,
-                    };
-                    Ok(match target {
-                        Some(t) => arrow::compute::cast(a, &t)?,
-                        None => Arc::clone(a),
-                    })
-                })
-                .collect()
+        .map(|a| {
+            let target = match a.data_type() {
+                DataType::Dictionary(_, v) => Some(v.as_ref().clone()),
+                DataType::Utf8View | DataType::LargeUtf8 => Some(DataType::Utf8),
+                _ => None,
+            };
+            let target = match target {
+                Some(DataType::Utf8View | DataType::LargeUtf8) => Some(DataType::Utf8),
+                t => t,
+            };
+            Ok(match target {
+                Some(t) => arrow::compute::cast(a, &t)?,
+                None => Arc::clone(a),
+            })
         })
         .collect()
 }
@@ -393,14 +592,65 @@ fn is_numeric(dt: &DataType) -> bool {
     dt.is_numeric() || matches!(dt, DataType::Dictionary(_, v) if v.is_numeric())
 }
 
+/// A decision's cell in its colour.
+fn decision_colour(text: String) -> comfy_table::Cell {
+    use comfy_table::Color;
+    let colour = match text.as_str() {
+        "allow" => Some(Color::Green),
+        "deny" => Some(Color::Red),
+        "rate_limited" => Some(Color::Yellow),
+        "approval_required" => Some(Color::Cyan),
+        "error" => Some(Color::Magenta),
+        _ => None,
+    };
+    let cell = comfy_table::Cell::new(text);
+    match colour {
+        Some(c) => cell.fg(c),
+        None => cell,
+    }
+}
+
+/// The cells of one table row; widens `whole` (the widest number, time or boolean of each
+/// column: such cells are never wrapped or cut).
+fn table_row(
+    columns: &[ArrayRef],
+    row: usize,
+    opts: &PrintOptions,
+    whole: &mut [usize],
+) -> Result<Vec<String>> {
+    let mut cells = Vec::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        let value = cell(c.as_ref(), row)?;
+        let text = table_text(&value, opts);
+        // Only text is cut or wrapped; numbers, times and booleans are shown whole.
+        cells.push(match value {
+            Cell::Str(_) | Cell::List(_) | Cell::Struct(_) | Cell::Other(_) => {
+                truncate(text, opts.max_cell_width)
+            }
+            _ => {
+                if let Some(w) = whole.get_mut(i) {
+                    *w = (*w).max(text.chars().count());
+                }
+                text
+            }
+        });
+    }
+    Ok(cells)
+}
+
 fn write_table(
     schema: &SchemaRef,
-    batches: &[Vec<ArrayRef>],
+    rows: TableRows,
     w: &mut dyn Write,
     opts: &PrintOptions,
 ) -> Result<()> {
     let mut table = Table::new();
     table.load_preset(presets::ASCII_MARKDOWN);
+    if opts.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
     match opts.width {
         Some(width) => {
             table
@@ -412,30 +662,14 @@ fn write_table(
         }
     }
     table.set_header(schema.fields().iter().map(|f| f.name().as_str()));
-    // The widest number, time or boolean of each column: such cells are never wrapped.
-    let mut whole = vec![0usize; schema.fields().len()];
-    for columns in batches {
-        let rows = columns.first().map_or(0, |c| c.len());
-        for row in 0..rows {
-            let mut cells = Vec::with_capacity(columns.len());
-            for (i, c) in columns.iter().enumerate() {
-                let value = cell(c.as_ref(), row)?;
-                let text = table_text(&value, opts);
-                // Only text is cut or wrapped; numbers, times and booleans are shown whole.
-                cells.push(match value {
-                    Cell::Str(_) | Cell::List(_) | Cell::Struct(_) | Cell::Other(_) => {
-                        truncate(text, opts.max_cell_width)
-                    }
-                    _ => {
-                        if let Some(w) = whole.get_mut(i) {
-                            *w = (*w).max(text.chars().count());
-                        }
-                        text
-                    }
-                });
-            }
-            table.add_row(cells);
+    let whole = rows.whole;
+    for cells in rows.rows {
+        let mut row = comfy_table::Row::from(cells);
+        if opts.width.is_some() {
+            // Fitting a width: one line per row, a cut cell ending in `...`.
+            row.max_height(1);
         }
+        table.add_row(row);
     }
     for (i, f) in schema.fields().iter().enumerate() {
         if let Some(column) = table.column_mut(i) {
@@ -481,37 +715,32 @@ fn csv_field(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
     }
 }
 
-fn write_csv(
-    schema: &SchemaRef,
-    batches: &[Vec<ArrayRef>],
-    w: &mut dyn Write,
-    opts: &PrintOptions,
-) -> Result<()> {
+fn csv_header(schema: &SchemaRef, w: &mut dyn Write) -> std::io::Result<()> {
+    for (i, f) in schema.fields().iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        csv_field(w, f.name())?;
+    }
+    w.write_all(b"\n")
+}
+
+/// Writes the rows of one batch as CSV; returns how many.
+fn write_csv_rows(columns: &[ArrayRef], w: &mut dyn Write) -> Result<u64> {
     let io = |r: std::io::Result<()>| r.map_err(Error::Write);
-    if opts.csv_header {
-        for (i, f) in schema.fields().iter().enumerate() {
+    let rows = columns.first().map_or(0, |c| c.len());
+    for row in 0..rows {
+        for (i, c) in columns.iter().enumerate() {
             if i > 0 {
                 io(w.write_all(b","))?;
             }
-            io(csv_field(w, f.name()))?;
+            if let Some(text) = machine_text(&cell(c.as_ref(), row)?) {
+                io(csv_field(w, &text))?;
+            }
         }
         io(w.write_all(b"\n"))?;
     }
-    for columns in batches {
-        let rows = columns.first().map_or(0, |c| c.len());
-        for row in 0..rows {
-            for (i, c) in columns.iter().enumerate() {
-                if i > 0 {
-                    io(w.write_all(b","))?;
-                }
-                if let Some(text) = machine_text(&cell(c.as_ref(), row)?) {
-                    io(csv_field(w, &text))?;
-                }
-            }
-            io(w.write_all(b"\n"))?;
-        }
-    }
-    Ok(())
+    Ok(rows as u64)
 }
 
 fn json_str(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
@@ -557,44 +786,37 @@ fn json_value(w: &mut dyn Write, c: &Cell) -> std::io::Result<()> {
     }
 }
 
-fn write_json(
+/// Writes the rows of one batch as JSON array elements (`first`: no row was written before)
+/// or NDJSON lines; returns how many.
+fn write_json_rows(
     schema: &SchemaRef,
-    batches: &[Vec<ArrayRef>],
+    columns: &[ArrayRef],
     w: &mut dyn Write,
     ndjson: bool,
-) -> Result<()> {
+    mut first: bool,
+) -> Result<u64> {
     let io = |r: std::io::Result<()>| r.map_err(Error::Write);
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let mut first = true;
-    if !ndjson {
-        io(w.write_all(b"["))?;
-    }
-    for columns in batches {
-        let rows = columns.first().map_or(0, |c| c.len());
-        for row in 0..rows {
-            if !ndjson {
-                io(w.write_all(if first { b"\n" } else { b",\n" }))?;
+    let rows = columns.first().map_or(0, |c| c.len());
+    for row in 0..rows {
+        if !ndjson {
+            io(w.write_all(if first { b"\n" } else { b",\n" }))?;
+        }
+        first = false;
+        io(w.write_all(b"{"))?;
+        for (i, (f, c)) in schema.fields().iter().zip(columns).enumerate() {
+            if i > 0 {
+                io(w.write_all(b","))?;
             }
-            first = false;
-            io(w.write_all(b"{"))?;
-            for (i, (name, c)) in names.iter().zip(columns).enumerate() {
-                if i > 0 {
-                    io(w.write_all(b","))?;
-                }
-                io(json_str(w, name))?;
-                io(w.write_all(b":"))?;
-                io(json_value(w, &cell(c.as_ref(), row)?))?;
-            }
-            io(w.write_all(b"}"))?;
-            if ndjson {
-                io(w.write_all(b"\n"))?;
-            }
+            io(json_str(w, f.name()))?;
+            io(w.write_all(b":"))?;
+            io(json_value(w, &cell(c.as_ref(), row)?))?;
+        }
+        io(w.write_all(b"}"))?;
+        if ndjson {
+            io(w.write_all(b"\n"))?;
         }
     }
-    if !ndjson {
-        io(w.write_all(if first { b"]\n" } else { b"\n]\n" }))?;
-    }
-    Ok(())
+    Ok(rows as u64)
 }
 
 #[cfg(test)]

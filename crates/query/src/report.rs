@@ -31,7 +31,7 @@ use std::str::FromStr;
 use verdict_schema::{col as c, time, Decision};
 
 use crate::catalog::Risk;
-use crate::engine::{Engine, QueryOutput, Rollup, DECISIONS_TABLE};
+use crate::engine::{Engine, QueryOutput, QueryStream, Rollup, DECISIONS_TABLE};
 use crate::error::{Error, Result};
 use crate::udaf::{self, weighted_mode};
 use verdict_schema::rollup_col as rc;
@@ -857,6 +857,15 @@ impl Engine {
     pub async fn report(&self, spec: &ReportSpec) -> Result<QueryOutput> {
         let df = report_frame(self, spec).await?;
         self.collect(df).await
+    }
+
+    /// [`Engine::report`] as a stream of batches, produced as the query runs.
+    ///
+    /// # Errors
+    /// As [`Engine::report`], for what is known before the first batch.
+    pub async fn report_stream(&self, spec: &ReportSpec) -> Result<QueryStream> {
+        let df = report_frame(self, spec).await?;
+        self.stream(df).await
     }
 
     /// The physical plan of a report, as DataFusion's indented text (files read included).

@@ -6,7 +6,9 @@ use datafusion::logical_expr::{cast, col, lit};
 use verdict_schema::col as c;
 
 use crate::catalog::Risk;
-use crate::engine::{Engine, QueryOutput};
+use datafusion::dataframe::DataFrame;
+
+use crate::engine::{Engine, QueryOutput, QueryStream};
 use crate::error::{Error, Result};
 use crate::report::{and_all, or_false, time_filters};
 
@@ -52,6 +54,20 @@ impl Engine {
     /// [`Error::InvalidSpec`] for an empty identity or a window that is not positive;
     /// [`Error::DataFusion`] if the query fails.
     pub async fn timeline(&self, spec: &TimelineSpec) -> Result<QueryOutput> {
+        let df = self.timeline_frame(spec).await?;
+        self.collect(df).await
+    }
+
+    /// [`Engine::timeline`] as a stream of batches, produced as the query runs.
+    ///
+    /// # Errors
+    /// As [`Engine::timeline`].
+    pub async fn timeline_stream(&self, spec: &TimelineSpec) -> Result<QueryStream> {
+        let df = self.timeline_frame(spec).await?;
+        self.stream(df).await
+    }
+
+    async fn timeline_frame(&self, spec: &TimelineSpec) -> Result<DataFrame> {
         if spec.identity.is_empty() {
             return Err(Error::InvalidSpec {
                 what: "timeline",
@@ -104,6 +120,6 @@ impl Engine {
         if let Some(n) = spec.limit {
             df = df.limit(0, Some(n))?;
         }
-        self.collect(df).await
+        Ok(df)
     }
 }
