@@ -142,7 +142,7 @@ pub fn previews(w: &mut dyn Write, previews: &[Preview], format: SummaryFormat) 
 
 /// Writes the list of built-in input formats.
 pub fn formats(w: &mut dyn Write, format: SummaryFormat) -> Result<()> {
-    use verdict_schema::Format;
+    use verdict_formats::Format;
     if format == SummaryFormat::Json {
         let list: Vec<serde_json::Value> = Format::ALL
             .iter()

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 
+use verdict_formats::Format;
+use verdict_formats::{Decoder, Mapping};
 use verdict_ingest::{CommitStep, IngestOptions, InputFormat};
-use verdict_schema::formats::{Decoder, Mapping};
-use verdict_schema::Format;
 
 use verdict_replay::{Gate, ReplayOptions};
 use verdict_schema::time::{format_micros, parse_rfc3339_micros};

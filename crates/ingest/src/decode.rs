@@ -3,10 +3,8 @@
 //! Ordering, dedup and writing happen later, in `pipeline`.
 
 use arrow::array::RecordBatch;
-use verdict_schema::formats::{Decoder, Sink};
-use verdict_schema::{
-    time::day_number, DecisionBatchBuilder, DecisionRecord, LineError, LineErrorKind,
-};
+use verdict_formats::{Decoder, LineError, LineErrorKind, Sink};
+use verdict_schema::{time::day_number, DecisionBatchBuilder, DecisionRecord};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::Result;
@@ -202,7 +200,7 @@ pub fn decode_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verdict_schema::Format;
+    use verdict_formats::Format;
 
     fn chunk(text: &str) -> Chunk {
         Chunk {

@@ -19,9 +19,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
-use verdict_schema::formats::{detect, Decoder};
+use verdict_formats::Format;
+use verdict_formats::{detect, Decoder};
+use verdict_schema::idx;
 use verdict_schema::time::{day_string, format_micros, Clock};
-use verdict_schema::{idx, Format};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded};
@@ -93,7 +94,7 @@ impl IngestOptions {
 /// How inputs are decoded.
 #[derive(Debug, Clone)]
 pub enum InputFormat {
-    /// Detect each input's format from its first records ([`verdict_schema::formats::detect`]).
+    /// Detect each input's format from its first records ([`verdict_formats::detect`]).
     Auto,
     /// Decode every input with this decoder (a built-in format or a user mapping).
     Use(Decoder),
@@ -419,7 +420,7 @@ fn read_all(
 }
 
 /// Detects the format of an input from the lines of its first chunk.
-fn detect_chunk(c: &Chunk) -> std::result::Result<verdict_schema::formats::Detected, String> {
+fn detect_chunk(c: &Chunk) -> std::result::Result<verdict_formats::Detected, String> {
     let lines = c
         .bytes
         .split(|&b| b == b'\n')

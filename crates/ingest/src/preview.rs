@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use verdict_schema::formats::{detect, Decoder, Sink};
+use verdict_formats::LineError;
+use verdict_formats::{detect, Decoder, Sink};
 use verdict_schema::time::format_micros;
-use verdict_schema::{DecisionRecord, LineError};
+use verdict_schema::DecisionRecord;
 
 use crate::error::{Error, Result};
 use crate::pipeline::{IngestOptions, InputFormat};

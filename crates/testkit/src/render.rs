@@ -147,7 +147,7 @@ fn agentgateway(r: &DecisionRecord<'_>, out: &mut String) {
 mod tests {
     use super::*;
     use crate::{GenOptions, Generator};
-    use verdict_schema::Format;
+    use verdict_formats::Format;
 
     /// Generated traffic rendered in each format decodes back to the same calls and outcomes.
     #[test]

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::error::LineError;
-use crate::formats::{detect, Decoder, Format, Sink};
-use crate::record::DecisionRecord;
-use crate::time::format_micros;
+use crate::{detect, Decoder, Format, Sink};
+use verdict_schema::time::format_micros;
+use verdict_schema::DecisionRecord;
 
 struct Collect<'f> {
     file: &'f str,
@@ -151,7 +151,7 @@ fn sample_records(dir: &std::path::Path) -> Vec<String> {
             continue;
         }
         for line in read_text(&path).lines() {
-            let Ok((text, _)) = crate::formats::envelope::unwrap(line) else {
+            let Ok((text, _)) = crate::envelope::unwrap(line) else {
                 continue;
             };
             match serde_json::from_str::<Value>(&text) {
@@ -177,7 +177,7 @@ fn foreign_records_do_not_match(format: Format) {
             continue;
         }
         for rec in sample_records(&dir.path()) {
-            let node = crate::formats::json::parse(&rec).unwrap();
+            let node = crate::json::parse(&rec).unwrap();
             assert!(
                 !format.matches(&node),
                 "{} matches a record of {:?}: {rec}",
@@ -300,9 +300,9 @@ fn no_adapter_panics_on_mutated_or_random_input() {
     for f in Format::ALL {
         mutations_never_panic(&Decoder::Builtin(f), f.name());
     }
-    let mapping = crate::formats::Mapping::from_toml(crate::formats::mapping::TEMPLATE).unwrap();
+    let mapping = crate::Mapping::from_toml(crate::mapping::TEMPLATE).unwrap();
     mutations_never_panic(&Decoder::Mapping(std::sync::Arc::new(mapping)), "opa");
-    let fanout = crate::formats::Mapping::from_toml(
+    let fanout = crate::Mapping::from_toml(
         "name = \"k\"\nrecords = \"ai.mcp.audit[]\"\n[columns]\nts = \"$.started_at\"\ntool = \"primitive_name\"\n[decision]\npath = \"action\"\n",
     )
     .unwrap();

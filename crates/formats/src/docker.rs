@@ -12,11 +12,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{event_id, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{event_id, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Docker MCP Gateway rows.
 pub const SOURCE: &str = "docker";
@@ -106,12 +106,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::leak;
+    use crate::leak;
 
     const SPEC: &str = r#"{"actor_id":"u1","actor_name":"alice","org_id":"o1","trigger":"invoke","target_type":"tool","server_name":"github","tool_name":"create_issue","result":"denied","outcome_reason":"policy_rule","reason":"blocked by org policy","policy_id":"p-7","policy_version":"3","session_id":"s-9","trace_id":"t-1","timestamp":"2025-10-01T12:00:00Z"}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Docker, line)
+        crate::decode_one(crate::Format::Docker, line)
     }
 
     #[test]

@@ -13,11 +13,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{duration_ms, event_id, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{duration_ms, event_id, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Cloudflare rows.
 pub const SOURCE: &str = "cloudflare";
@@ -134,13 +134,13 @@ mod tests {
     const CALL: &str = r#"{"ClientCountry":"de","ClientIP":"203.0.113.9","ColoCode":"FRA","Datetime":"2026-11-05T10:00:00.25Z","Error":"","Method":"tools/call","PortalID":"p-1","PromptGetName":"","ResourceReadURI":"","ServerID":"github","ServerResponseDurationMs":87,"ServerURL":"https://mcp.github.example/mcp","SessionID":"sess-9","Success":true,"ToolCallName":"create_issue","UserEmail":"alice@example.com","UserID":"u-1"}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Cloudflare, line)
+        crate::decode_one(crate::Format::Cloudflare, line)
     }
 
     #[test]
     fn a_successful_call_maps_every_column() {
         let r = one(CALL);
-        assert_eq!(r.event_id, crate::formats::stable_event_id(SOURCE, CALL));
+        assert_eq!(r.event_id, crate::stable_event_id(SOURCE, CALL));
         assert_eq!(r.ts_micros, 1_793_872_800_250_000);
         assert_eq!(r.identity.as_deref(), Some("alice@example.com"));
         assert_eq!(r.identity_id.as_deref(), Some("u-1"));

@@ -1,13 +1,14 @@
 //! JSONL -> Arrow decode throughput on one thread: 20,000 generated calls, as PolicyLayer,
 //! agentgateway and OPA lines (the same traffic rendered by verdict-testkit), decoded through
 //! `Decoder::decode_line` (envelope check included) and built into record batches.
-//! Run: `cargo bench -p verdict-schema --bench decode`.
+//! Run: `cargo bench -p verdict-formats --bench decode`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use verdict_schema::formats::{Decoder, Sink};
-use verdict_schema::{DecisionBatchBuilder, DecisionRecord, Format, LineError};
+use verdict_formats::{Decoder, Sink};
+use verdict_formats::{Format, LineError};
+use verdict_schema::{DecisionBatchBuilder, DecisionRecord};
 use verdict_testkit::{render, GenOptions, Generator, Target};
 
 struct Build(DecisionBatchBuilder);

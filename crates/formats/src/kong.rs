@@ -18,13 +18,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{at, decision_from_status, duration_ms, status, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{
-    at, decision_from_status, duration_ms, status, text, timestamp, Unit,
-};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Kong rows.
 pub const SOURCE: &str = "kong";
@@ -331,12 +329,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::leak;
+    use crate::leak;
 
     const SPEC: &str = r#"{"started_at":1767000000000,"response":{"status":403,"headers":{"x-kong-request-id":"2f69"}},"upstream_status":"","latencies":{"request":2,"proxy":-1},"consumer":{"id":"b2f6","username":"bob"},"ai":{"mcp":{"mcp_server_id":"3710","mcp_session_id":"s-123","audit":[{"primitive_name":"list_users","primitive":"tool","scope":"primitive","action":"deny","consumer":{"id":"b2f6","name":"developer","identifier":"consumer_group"}}]}}}"#;
 
     fn rows(line: &str) -> Vec<DecisionRecord<'static>> {
-        crate::formats::decode_all(crate::formats::Format::Kong, line)
+        crate::decode_all(crate::Format::Kong, line)
     }
 
     #[test]

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::json::Node;
-use crate::time::{epoch_int_to_micros, epoch_to_micros, parse_rfc3339_micros};
-use crate::Decision;
+use crate::json::Node;
+use verdict_schema::time::{epoch_int_to_micros, epoch_to_micros, parse_rfc3339_micros};
+use verdict_schema::Decision;
 
 /// The unit of an epoch number or a duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +272,7 @@ pub fn event_id<'a>(id: Option<Cow<'a, str>>, source: &str, raw: &str) -> Cow<'a
 pub fn args_of<'a>(node: Option<&Node<'a>>) -> (Option<Vec<Cow<'a, str>>>, Option<Cow<'a, str>>) {
     match node {
         Some(n @ Node::Obj(_)) => (n.sorted_keys(), Some(Cow::Owned(n.to_json()))),
-        Some(Node::Str(s)) => match super::json::parse(s) {
+        Some(Node::Str(s)) => match crate::json::parse(s) {
             Ok(n @ Node::Obj(_)) => {
                 let keys = n
                     .sorted_keys()
@@ -288,7 +288,7 @@ pub fn args_of<'a>(node: Option<&Node<'a>>) -> (Option<Vec<Cow<'a, str>>>, Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::json::parse;
+    use crate::json::parse;
 
     #[test]
     fn dotted_access_prefers_literal_keys() {

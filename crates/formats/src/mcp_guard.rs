@@ -11,11 +11,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{duration_ms, event_id, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{duration_ms, event_id, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of mcp-guard rows.
 pub const SOURCE: &str = "mcp-guard";
@@ -71,12 +71,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::leak;
+    use crate::leak;
 
     const SPEC: &str = r#"{"timestamp":"2025-12-14T10:00:00Z","event_type":"rate_limited","identity_id":"key:ci-bot","method":"tools/call","tool":"run_sql","success":false,"message":"rate limit exceeded","duration_ms":null,"request_id":"req-5f1"}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::McpGuard, line)
+        crate::decode_one(crate::Format::McpGuard, line)
     }
 
     #[test]

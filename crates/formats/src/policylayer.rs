@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::json::Node;
-use crate::record::DecisionRecord;
-use crate::time::{epoch_int_to_micros, epoch_to_micros, parse_rfc3339_micros};
-use crate::Decision;
+use crate::json::Node;
+use verdict_schema::time::{epoch_int_to_micros, epoch_to_micros, parse_rfc3339_micros};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of PolicyLayer rows.
 pub const SOURCE: &str = "policylayer";

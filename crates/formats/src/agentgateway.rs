@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{at, duration_ms, event_id, status, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{at, duration_ms, event_id, status, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of agentgateway rows.
 pub const SOURCE: &str = "agentgateway";
@@ -105,7 +105,7 @@ mod tests {
     const DENY: &str = r#"{"level":"info","time":"2025-09-04T20:01:40.493Z","scope":"request","gateway":"ns/agw","route":"ns/mcp","src.addr":"10.0.9.76:38655","http.method":"POST","http.path":"/mcp","http.status":403,"trace.id":"4bf92f3577b34da6a3ce929d0e0e4736","jwt.sub":"alice","mcp.method":"tools/call","mcp.target":"everything","mcp.resource.type":"tool","mcp.resource.name":"echo","mcp.session.id":"6b49","reason":"Authorization","duration":"3ms"}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::AgentGateway, line)
+        crate::decode_one(crate::Format::AgentGateway, line)
     }
 
     #[test]

@@ -7,13 +7,11 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use crate::common::{args_of, at, duration_ms, event_id, text, text_or_json, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{
-    args_of, at, duration_ms, event_id, text, text_or_json, timestamp, Unit,
-};
-use crate::formats::json::{self, Node, Path};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node, Path};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of OPA rows.
 pub const SOURCE: &str = "opa";
@@ -247,7 +245,7 @@ mod tests {
     const SPEC: &str = r#"{"decision_id":"c2da69a1-2b6c-4b2b-9cf1-1d5c0d6f5f3a","labels":{"id":"42c3","version":"0.40.0-envoy-1"},"path":"envoy/authz/allow","input":{"attributes":{"request":{"http":{"method":"POST","path":"/mcp","host":"envoy.domain.com","headers":{"mcp-session-id":"s-77"}}},"metadataContext":{"filterMetadata":{"envoy.filters.http.jwt_authn":{"verified_jwt":{"sub":"alice@domain.com"}}}}},"parsed_body":{"method":"tools/call","params":{"name":"run_sql","arguments":{"q":"select 1","db":"main"}}}},"result":{"allowed":false,"http_status":403},"bundles":{"authz":{"revision":"r42"}},"metrics":{"timer_server_handler_ns":4795661},"level":"info","msg":"Decision Log","time":"2022-05-19T19:14:04Z","timestamp":"2022-05-19T19:14:04.183258064Z","type":"openpolicyagent.org/decision_logs"}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Opa, line)
+        crate::decode_one(crate::Format::Opa, line)
     }
 
     #[test]

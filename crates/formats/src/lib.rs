@@ -1,7 +1,23 @@
-//! Input formats: each turns one proxy record into decision records.
+//! verdict-formats: every input format verdict reads, turning one proxy log line into
+//! [`DecisionRecord`]s of the `decisions` table (declared in `verdict-schema`).
+//!
 //! A closed enum and a `match`, so that adding a format is one variant and one module; a user
 //! [`Mapping`] covers any other proxy. [`Decoder::decode_line`] is what the ingest runs per line:
 //! it unwraps the envelope, fans out JSON arrays, decodes and applies a mapping's overrides.
+//!
+//! ```
+//! use verdict_formats::Format;
+//! use verdict_schema::Decision;
+//!
+//! let line = r#"{"timestamp":"2026-11-02T10:15:02.412+01:00","request_id":"req_1","grant_label":"alice",
+//!   "method":"tools/call","tool":"session_create","decision":"deny",
+//!   "rule":"/tools/session_create/limits/session_create_rate"}"#;
+//! let mut records = Vec::new();
+//! Format::PolicyLayer.decode(line, &mut records).unwrap();
+//! assert_eq!(records[0].decision, Decision::RateLimited);
+//! assert_eq!(verdict_schema::time::format_micros(records[0].ts_micros), "2026-11-02T09:15:02.412000Z");
+//! ```
+#![deny(missing_docs)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,8 +26,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::error::{LineError, LineErrorKind};
-use crate::record::DecisionRecord;
+use verdict_schema::DecisionRecord;
 
 pub mod agentgateway;
 pub mod cedarling;
@@ -22,6 +37,7 @@ mod detect;
 pub mod docker;
 pub mod envelope;
 pub mod envoy;
+mod error;
 pub mod gatekit;
 pub mod json;
 pub mod kong;
@@ -35,6 +51,7 @@ pub mod toolhive;
 pub mod tyk;
 
 pub use detect::{detect, DetectError, Detected, DETECT_LINES};
+pub use error::{LineError, LineErrorKind};
 pub use mapping::{Mapping, MappingError};
 
 /// A proxy log format verdict reads natively.

@@ -19,11 +19,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{args_of, at, duration_ms, event_id, status, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{args_of, at, duration_ms, event_id, status, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Gatekit rows.
 pub const SOURCE: &str = "gatekit";
@@ -113,18 +113,18 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::leak;
+    use crate::leak;
 
     const SPEC: &str = r#"{"timestamp":"2025-01-15T10:00:01Z","event_type":"REQUEST","request_id":"124","server_name":"filesystem","method":"tools/call","tool":"write_file","pipeline_outcome":"blocked","reason":"[ToolAllowlist] Tool not in allowlist","pipeline":{"stages":[{"plugin":"ToolAllowlist","outcome":"blocked","time_ms":2.0}]},"request_body":{"arguments":{"path":"/x"}}}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Gatekit, line)
+        crate::decode_one(crate::Format::Gatekit, line)
     }
 
     #[test]
     fn the_spec_example_is_a_deny() {
         let r = one(SPEC);
-        assert_eq!(r.event_id, crate::formats::stable_event_id(SOURCE, SPEC));
+        assert_eq!(r.event_id, crate::stable_event_id(SOURCE, SPEC));
         assert_eq!(r.ts_micros, 1_736_935_201_000_000);
         assert_eq!(r.server.as_deref(), Some("filesystem"));
         assert_eq!(r.method.as_deref(), Some("tools/call"));

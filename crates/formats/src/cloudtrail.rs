@@ -23,11 +23,11 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::common::{at, event_id, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{at, event_id, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of CloudTrail rows.
 pub const SOURCE: &str = "cloudtrail";
@@ -282,7 +282,7 @@ mod tests {
     const SPEC: &str = r#"{"eventVersion":"1.09","eventTime":"2026-11-05T22:55:03Z","eventSource":"verifiedpermissions.amazonaws.com","eventName":"IsAuthorized","userIdentity":{"arn":"arn:aws:iam::1234:role/Pep"},"requestParameters":{"principal":{"entityType":"PhotoFlash::User","entityId":"alice"},"action":{"actionType":"PhotoFlash::Action","actionId":"ViewPhoto"},"resource":{"entityType":"PhotoFlash::Photo","entityId":"VacationPhoto94.jpg"},"policyStoreId":"PSEXAMPLEabcdefg111111"},"responseElements":null,"additionalEventData":{"decision":"ALLOW"},"requestID":"346c0b0e-1111","eventID":"e-1","eventType":"AwsApiCall"}"#;
 
     fn rows(line: &str) -> Vec<DecisionRecord<'static>> {
-        crate::formats::decode_all(crate::formats::Format::CloudTrail, line)
+        crate::decode_all(crate::Format::CloudTrail, line)
     }
 
     #[test]

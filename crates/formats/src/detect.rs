@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::json::{self, Node};
 use super::{envelope, Format};
+use crate::json::{self, Node};
 
 /// How many non-blank lines detection looks at.
 pub const DETECT_LINES: usize = 50;

@@ -16,11 +16,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{duration_ms, event_id, text, text_or_json, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{duration_ms, event_id, text, text_or_json, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Cedarling rows.
 pub const SOURCE: &str = "cedarling";
@@ -180,7 +180,7 @@ mod tests {
     const SPEC: &str = r#"{"id":"0193414e-8a1c-7f3b-9c2e-1a2b3c4d5e6f","request_id":"0193414e-8a1b-7000-8000-000000000001","timestamp":"2026-11-05T05:27:43.403Z","log_kind":"Decision","policystore_id":"a1bf93115de8","policystore_version":"1.6.15","principal":["Jans::User"],"action":"Jans::Action::\"Update\"","resource":"Jans::Issue::\"random_id\"","decision":"DENY","diagnostics":{"reason":[{"id":"840da5d85403f35ea76519ed1a18a33989f855bf1cf8","description":"policy for user"}],"errors":[]},"decision_time_micro_sec":3}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Cedarling, line)
+        crate::decode_one(crate::Format::Cedarling, line)
     }
 
     #[test]

@@ -18,11 +18,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{args_of, at, duration_ms, event_id, status, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{args_of, at, duration_ms, event_id, status, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Envoy rows.
 pub const SOURCE: &str = "envoy";
@@ -190,7 +190,7 @@ fn decide(flags: &[&str], details: Option<&str>, code: Option<i32>) -> Outcome {
     }
     // Envoy answered itself for some other reason (no route, upstream reset, timeout ...), or the
     // log has no details: the status is all there is.
-    let decision = crate::formats::common::decision_from_status(code);
+    let decision = crate::common::decision_from_status(code);
     let local = !flags.is_empty() || details.is_some();
     Outcome {
         decision,
@@ -305,12 +305,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::leak;
+    use crate::leak;
 
     const SPEC: &str = r#"{"start_time":"2025-06-01T10:00:00.123Z","x_request_id":"a4ca","method":"POST","path":"/mcp","response_code":403,"response_flags":"UAEX","response_code_details":"ext_authz_denied","duration":4,"upstream_host":null,"mcp_method":"tools/call","authz":{"reason":"tool not allowed"}}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Envoy, line)
+        crate::decode_one(crate::Format::Envoy, line)
     }
 
     #[test]

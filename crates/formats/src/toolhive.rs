@@ -11,11 +11,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{args_of, at, duration_ms, event_id, first, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{args_of, at, duration_ms, event_id, first, text, timestamp, Unit};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of ToolHive rows.
 pub const SOURCE: &str = "toolhive";
@@ -170,7 +170,7 @@ mod tests {
     const SPEC: &str = r#"{"time":"2026-11-05T09:00:00.1234567Z","level":"INFO+2","msg":"audit_event","audit_id":"9b1e","type":"mcp_tool_call","logged_at":"2026-11-05T09:00:00.123456Z","outcome":"denied","component":"github","source":{"type":"network","value":"10.0.0.5","extra":{"request_id":"r1","session_id":"s1"}},"subjects":{"user":"alice","user_id":"u-1"},"target":{"type":"tool","name":"delete_repo","method":"tools/call","endpoint":"/mcp"},"metadata":{"extra":{"duration_ms":12,"transport":"http"}},"data":{"request":{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_repo","arguments":{"repo":"x","force":true}}}}}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::ToolHive, line)
+        crate::decode_one(crate::Format::ToolHive, line)
     }
 
     #[test]

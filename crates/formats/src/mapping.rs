@@ -9,14 +9,14 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{
+use crate::common::{
     decision_from_status, duration_ms, event_id, status, text_or_json, timestamp, Unit,
 };
-use crate::formats::json::{self, Node, Path};
-use crate::formats::Format;
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::error::{LineError, LineErrorKind};
+use crate::json::{self, Node, Path};
+use crate::Format;
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// A mapping file that cannot be used, with the key at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,13 +15,11 @@
 
 use std::borrow::Cow;
 
+use crate::common::{decision_from_status, duration_ms, event_id, status, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
-use crate::formats::common::{
-    decision_from_status, duration_ms, event_id, status, text, timestamp, Unit,
-};
-use crate::formats::json::{self, Node};
-use crate::record::DecisionRecord;
-use crate::Decision;
+use crate::json::{self, Node};
+use verdict_schema::Decision;
+use verdict_schema::DecisionRecord;
 
 /// The `source` value of Tyk rows.
 pub const SOURCE: &str = "tyk";
@@ -131,13 +129,13 @@ mod tests {
     const OK: &str = r#"{"level":"info","msg":"","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"a1","api_name":"weather-mcp","api_key":"00000000e3b0c442","api_type":"mcp","client_ip":"10.0.0.7","host":"gw","method":"POST","path":"/mcp","status":200,"latency_total":41,"upstream_latency":37,"mcp_method":"tools/call","mcp_primitive_type":"tool","mcp_primitive_name":"get_forecast"}"#;
 
     fn one(line: &str) -> DecisionRecord<'static> {
-        crate::formats::decode_one(crate::formats::Format::Tyk, line)
+        crate::decode_one(crate::Format::Tyk, line)
     }
 
     #[test]
     fn a_forwarded_call_is_an_allow_with_the_upstream_status() {
         let r = one(OK);
-        assert_eq!(r.event_id, crate::formats::stable_event_id(SOURCE, OK));
+        assert_eq!(r.event_id, crate::stable_event_id(SOURCE, OK));
         assert_eq!(r.ts_micros, 1_793_872_800_000_000);
         assert_eq!(r.identity.as_deref(), Some("00000000e3b0c442"));
         assert_eq!(r.server.as_deref(), Some("weather-mcp"));
