@@ -68,6 +68,12 @@ pub fn ingest(
 ) -> Result<(IngestOptions, bool)> {
     let mut o = IngestOptions::new(warehouse(cli, env), args.paths.clone());
     o.format = input_format(&args.input_format, args.mapping.as_deref())?;
+    o.envelope = match &args.envelope {
+        Some(spec) => Some(Arc::new(
+            verdict_formats::UserEnvelope::parse(spec).map_err(|e| anyhow!(e))?,
+        )),
+        None => None,
+    };
     o.strict = args.strict;
     o.keep_raw = !args.no_raw;
     if let Some(t) = args.threads {

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use verdict_formats::{Decoder, Sink};
-use verdict_formats::{Format, LineError};
+use verdict_formats::{Format, LineError, Skip};
 use verdict_schema::{DecisionBatchBuilder, DecisionRecord};
 use verdict_testkit::{render, GenOptions, Generator, Target};
 
@@ -16,6 +16,9 @@ struct Build(DecisionBatchBuilder);
 impl Sink for Build {
     fn row(&mut self, r: &DecisionRecord<'_>, raw: &str) {
         self.0.append(r, raw, Some("bench.jsonl"), Some(1));
+    }
+    fn skipped(&mut self, reason: Skip, raw: &str) {
+        panic!("bench line skipped ({reason}): {raw}");
     }
     fn bad(&mut self, e: LineError, raw: &str) {
         panic!("bench line rejected: {e}: {raw}");

@@ -1,12 +1,19 @@
-//! agentgateway JSON request logs (spec/proxy-formats.md 3.1): flat keys with literal dots
-//! (`"mcp.method"`, `"http.status"`), one line per request; `reason` says why the gateway itself
-//! answered. Lines that are not request logs (startup messages) yield no row.
+//! agentgateway request logs (spec/proxy-formats.md 3.1): flat keys with literal dots
+//! (`"mcp.method"`, `"http.status"`), one record per request; `reason` says why the gateway itself
+//! answered. Three shapes are read: the JSON of releases up to 1.3 (`mcp.method`,
+//! `mcp.resource.name`), the OpenTelemetry-style keys of later releases (`mcp.method.name`,
+//! `gen_ai.tool.name`), and the default text format (`TS<TAB>info<TAB>request k=v ...`), which the
+//! envelope step turns into the same flat object. Lines that are not request logs (start-up
+//! messages) are skipped as `server_log`.
 
 use std::borrow::Cow;
 
-use crate::common::{at, duration_ms, event_id, status, text, timestamp, Unit};
-use crate::error::{LineError, LineErrorKind};
+use crate::common::{
+    at, decision_from_status, duration_ms, event_id, first, status, text, timestamp, Unit,
+};
+use crate::error::LineError;
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -18,40 +25,47 @@ pub fn matches(r: &Node<'_>) -> bool {
     at(r, "scope").and_then(Node::as_str) == Some("request") && at(r, "http.status").is_some()
 }
 
-/// Maps agentgateway's `reason` (set only when the gateway answered instead of the upstream).
-pub fn decision_of_reason(reason: &str) -> Decision {
+/// `OTel keys` for the OpenTelemetry-style key names of current releases.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    (r.get("mcp.method.name").is_some() || r.get("gen_ai.tool.name").is_some())
+        .then_some("OTel keys")
+}
+
+/// Maps agentgateway's `reason` (set only when the gateway answered instead of the upstream),
+/// with the status it answered: a `DirectResponse` (a configured answer, also what a rate limit
+/// policy answers in some releases) is read from its status.
+pub fn decision_of_reason(reason: &str, status: Option<i32>) -> Decision {
     match reason {
         "Authorization" | "JwtAuth" | "BasicAuth" | "APIKeyAuth" | "ExtAuth" | "Oidc"
-        | "Guardrail" | "Authentication" => Decision::Deny,
+        | "Guardrail" | "Authentication" | "CSRF" => Decision::Deny,
         "RateLimit" => Decision::RateLimited,
+        "DirectResponse" => match decision_from_status(status) {
+            Decision::Unknown => Decision::Error,
+            d => d,
+        },
         _ => Decision::Error,
     }
 }
 
-/// Decodes one agentgateway line.
+/// Decodes one agentgateway request record.
 ///
 /// # Errors
 /// Invalid JSON, a missing or bad `time`, or a field of the wrong type, naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
-    if at(&r, "scope").and_then(Node::as_str) != Some("request") {
-        // Startup, config and connection messages are not decisions.
-        if at(&r, "http.status").is_none() && at(&r, "mcp.method").is_none() {
-            return Ok(());
-        }
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
+    if at(&r, "scope").and_then(Node::as_str) != Some("request")
+        && at(&r, "http.status").is_none()
+        && first(&r, &["mcp.method", "mcp.method.name"]).is_none()
+    {
+        // Start-up, config and connection messages are not decisions.
+        return Ok(Outcome::Skipped(Skip::ServerLog));
     }
     let ts = timestamp(at(&r, "time"), "time", Unit::Auto)?;
     let reason = text(at(&r, "reason"), "reason")?;
+    let http_status = status(at(&r, "http.status"), "http.status")?;
     let decision = reason
         .as_deref()
-        .map_or(Decision::Allow, decision_of_reason);
-    let http_status = status(at(&r, "http.status"), "http.status")?;
+        .map_or(Decision::Allow, |why| decision_of_reason(why, http_status));
     let trace = text(at(&r, "trace.id"), "trace.id")?;
     let span = text(at(&r, "span.id"), "span.id")?;
     let id = match (trace, span) {
@@ -60,13 +74,20 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     };
     let mut rec = DecisionRecord::new(event_id(id, SOURCE, line), ts, SOURCE, decision);
     rec.identity = text(at(&r, "jwt.sub"), "jwt.sub")?;
-    rec.session = text(at(&r, "mcp.session.id"), "mcp.session.id")?;
+    rec.client_addr = text(r.get("src.addr"), "src.addr")?;
+    rec.session = match text(r.get("mcp.session.id"), "mcp.session.id")? {
+        Some(s) => Some(s),
+        None => at(&r, "rq.headers.all.mcp-session-id").and_then(Node::as_cow),
+    };
     rec.server = match text(at(&r, "mcp.target"), "mcp.target")? {
         Some(t) => Some(t),
         None => text(at(&r, "route"), "route")?,
     };
-    let mcp_method = text(at(&r, "mcp.method"), "mcp.method")?;
-    rec.method = match mcp_method {
+    let mcp_method = match text(r.get("mcp.method.name"), "mcp.method.name")? {
+        Some(m) => Some(m),
+        None => text(r.get("mcp.method"), "mcp.method")?,
+    };
+    rec.method = match mcp_method.or(text(r.get("a2a.method"), "a2a.method")?) {
         Some(m) => Some(match m.as_ref() {
             "call_tool" => Cow::Borrowed("tools/call"),
             "list_tools" => Cow::Borrowed("tools/list"),
@@ -81,26 +102,33 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
             }
         }
     };
-    let resource_type = text(at(&r, "mcp.resource.type"), "mcp.resource.type")?;
+    let resource_type = match text(r.get("mcp.resource.type"), "mcp.resource.type")? {
+        Some(t) => Some(t),
+        None => text(r.get("mcp.resource"), "mcp.resource")?,
+    };
     if rec.method.as_deref() == Some("tools/call") || resource_type.as_deref() == Some("tool") {
-        rec.tool = text(at(&r, "mcp.resource.name"), "mcp.resource.name")?;
+        rec.tool = match text(r.get("gen_ai.tool.name"), "gen_ai.tool.name")? {
+            Some(t) => Some(t),
+            None => text(r.get("mcp.resource.name"), "mcp.resource.name")?,
+        };
     }
     rec.rule = reason;
     rec.message = text(at(&r, "error"), "error")?;
     // `http.status` is the upstream's only when the gateway did not answer itself.
-    if decision == Decision::Allow {
+    if rec.rule.is_none() {
         rec.upstream_status = http_status;
     } else if rec.message.is_none() {
         rec.message = http_status.map(|s| Cow::Owned(format!("gateway answered HTTP {s}")));
     }
     rec.latency_ms = duration_ms(at(&r, "duration"), "duration", Unit::Millis)?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::LineErrorKind;
 
     const DENY: &str = r#"{"level":"info","time":"2025-09-04T20:01:40.493Z","scope":"request","gateway":"ns/agw","route":"ns/mcp","src.addr":"10.0.9.76:38655","http.method":"POST","http.path":"/mcp","http.status":403,"trace.id":"4bf92f3577b34da6a3ce929d0e0e4736","jwt.sub":"alice","mcp.method":"tools/call","mcp.target":"everything","mcp.resource.type":"tool","mcp.resource.name":"echo","mcp.session.id":"6b49","reason":"Authorization","duration":"3ms"}"#;
 

@@ -1,35 +1,79 @@
 //! Cedarling (Janssen) decision logs (spec/proxy-formats.md 4): JSON lines with a `log_kind`;
-//! only `Decision` entries are rows, the `System`, `Metric` and debug entries yield none.
+//! only `Decision` entries are rows, the `System`, `Metric` and debug entries are skipped as
+//! `server_log`. Four shapes are in the field, each read:
+//! - current builds: `log_kind`, RFC 3339 `timestamp`, `policystore_id`, one `decision`, the
+//!   principals as entity objects (`"principal":"User & Workload"` with `User` and `Workload`
+//!   objects) or as a list of type names (`["Jans::User"]`);
+//! - `2024 log_type` (builds of late 2024): `log_type` instead of `log_kind`, `decision_time_ms`;
+//! - `2024 epoch time` (October 2024): epoch-seconds `time`, no policy store, the principal as
+//!   an entity uid (`Jans::Workload::"5b44..."`), diagnostics as plain ids;
+//! - `2024 per-principal decisions` (November 2024): `person_principal`/`person_decision` and
+//!   `workload_principal`/`workload_decision` with the combined `authorized` bool.
 //!
 //! Mapping choices:
 //! - event_id ← `id` (the log entry, unique per decision), else `request_id`, else the hash.
-//! - decision ← `decision` `ALLOW`/`DENY` (any case; a bool is accepted too).
-//! - identity ← `principal`: a string, or the entries of a non-empty array joined with `, `;
-//!   when it is `[]` (multi-issuer mode) or absent, the first `tokens.*.jti`.
+//! - decision ← `decision` `ALLOW`/`DENY` (any case; a bool is accepted too), else
+//!   `authorized`, else both per-principal decisions (allow only when both allow).
+//! - identity ← the person's id where there is one, else the workload's: the `User` object's
+//!   `sub` (else `username`, `email`), the `Workload` object's `client_id`, the id inside an
+//!   entity uid (`Jans::User::"qzxn..."` gives `qzxn...`). A bare type name (`Jans::User`) or
+//!   the label `User & Workload` is never an identity; without an id the first `tokens.*.jti`
+//!   stands in (multi-issuer mode). When both a person and a workload are logged the workload's
+//!   id stays in `raw` (the `Workload` object, `workload_principal`).
 //! - tool ← the id of the Cedar action: `Jans::Action::"Update"` gives `Update` (the text after
 //!   the last `::`, without its quotes); method stays null, Cedarling knows no JSON-RPC method.
 //! - server ← `resource` as logged (`Jans::Issue::"random_id"`: the entity the action is on).
 //! - rule ← `diagnostics.reason[]`, each `id: description` (older builds: plain ids), joined
-//!   with `; `; message ← `diagnostics.errors[]` likewise.
+//!   with `; ` (per-principal builds: the person's, then the workload's); message ←
+//!   `diagnostics.errors[]` likewise.
 //! - policy_id / policy_version ← `policystore_id` / `policystore_version`.
 //! - latency ← `decision_time_micro_sec` (µs), else the older `decision_time_ms`.
 
 use std::borrow::Cow;
 
-use crate::common::{duration_ms, event_id, text, text_or_json, timestamp, Unit};
+use crate::common::{duration_ms, event_id, text, text_or_json, timestamp, unrecognised, Unit};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
 /// The `source` value of Cedarling rows.
 pub const SOURCE: &str = "cedarling";
 
-/// `log_kind` with a `decision` and a `policystore_id`.
+/// The entry kind: `log_kind`, or `log_type` in late-2024 builds.
+fn kind<'n, 'a>(r: &'n Node<'a>) -> Option<&'n str> {
+    r.get("log_kind")
+        .or_else(|| r.get("log_type"))
+        .and_then(Node::as_str)
+}
+
+/// `log_kind` (or `log_type`) with a `pdp_id`, a `decision`, a per-principal decision or a
+/// `policystore_id`.
 pub fn matches(r: &Node<'_>) -> bool {
-    r.get("log_kind").and_then(Node::as_str).is_some()
-        && r.get("decision").is_some()
-        && r.get("policystore_id").is_some()
+    kind(r).is_some()
+        && [
+            "pdp_id",
+            "decision",
+            "policystore_id",
+            "person_decision",
+            "workload_decision",
+        ]
+        .iter()
+        .any(|k| r.get(k).is_some())
+}
+
+/// The shape of one entry (see the module documentation); `None` for current builds.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    if r.get("log_kind").is_none() && r.get("log_type").is_some() {
+        Some("2024 log_type")
+    } else if r.get("person_decision").is_some() || r.get("workload_decision").is_some() {
+        Some("2024 per-principal decisions")
+    } else if r.get("timestamp").is_none() && r.get("time").is_some() {
+        Some("2024 epoch time")
+    } else {
+        None
+    }
 }
 
 /// The id of a Cedar entity uid: `Jans::Action::"Update"` gives `Update`. The type path holds
@@ -51,70 +95,130 @@ pub fn entity_id(uid: &str) -> Cow<'_, str> {
     }
 }
 
+/// The id inside an entity uid (`Jans::User::"qzxn"` gives `qzxn`); `None` for a bare type
+/// name (`Jans::User`) or a label, which name no one.
+fn principal_id(uid: &str) -> Option<Cow<'_, str>> {
+    uid.contains("::\"")
+        .then(|| entity_id(uid))
+        .filter(|id| !id.is_empty())
+}
+
+/// `ALLOW`/`DENY` (any case) or a bool.
+fn decision_of(node: &Node<'_>, field: &str) -> Result<Decision, LineError> {
+    match node {
+        Node::Bool(true) => Ok(Decision::Allow),
+        Node::Bool(false) => Ok(Decision::Deny),
+        Node::Str(s) if s.eq_ignore_ascii_case("allow") => Ok(Decision::Allow),
+        Node::Str(s) if s.eq_ignore_ascii_case("deny") => Ok(Decision::Deny),
+        other => Err(LineError::field(
+            LineErrorKind::UnknownDecision,
+            field,
+            format!("expected ALLOW or DENY, got {}", other.to_json()),
+        )),
+    }
+}
+
+/// The entry's decision: `decision`, else `authorized`, else both per-principal decisions.
+fn decide(r: &Node<'_>) -> Result<Decision, LineError> {
+    for key in ["decision", "authorized"] {
+        if let Some(v) = r.get(key).filter(|v| !v.is_null()) {
+            return decision_of(v, key);
+        }
+    }
+    let mut any = false;
+    let mut all_allow = true;
+    for key in ["person_decision", "workload_decision"] {
+        if let Some(v) = r.get(key).filter(|v| !v.is_null()) {
+            any = true;
+            all_allow &= decision_of(v, key)? == Decision::Allow;
+        }
+    }
+    if !any {
+        return Err(LineError::field(
+            LineErrorKind::MissingField,
+            "decision",
+            "a Decision entry without a decision",
+        ));
+    }
+    Ok(if all_allow {
+        Decision::Allow
+    } else {
+        Decision::Deny
+    })
+}
+
+/// The caller's id: the person's where logged, else the workload's (see the module docs).
+fn identity<'a>(r: &Node<'a>) -> Option<Cow<'a, str>> {
+    let user = r.get("User").or_else(|| r.get("user"));
+    let from_user = user.and_then(|u| {
+        ["sub", "username", "user_id", "email"]
+            .iter()
+            .find_map(|k| u.get(k).and_then(Node::scalar_text))
+    });
+    let from_person = r
+        .get("person_principal")
+        .and_then(Node::as_str)
+        .and_then(principal_id)
+        .map(|c| Cow::Owned(c.into_owned()));
+    let from_principal = match r.get("principal") {
+        Some(Node::Str(s)) => principal_id(s).map(|c| Cow::Owned(c.into_owned())),
+        Some(Node::Arr(items)) => items
+            .iter()
+            .filter_map(Node::as_str)
+            .find_map(principal_id)
+            .map(|c| Cow::Owned(c.into_owned())),
+        _ => None,
+    };
+    let workload = r.get("Workload").or_else(|| r.get("workload"));
+    let from_workload = workload.and_then(|w| {
+        ["client_id", "id", "sub"]
+            .iter()
+            .find_map(|k| w.get(k).and_then(Node::scalar_text))
+    });
+    let from_workload_principal = r
+        .get("workload_principal")
+        .and_then(Node::as_str)
+        .and_then(principal_id)
+        .map(|c| Cow::Owned(c.into_owned()));
+    from_user
+        .or(from_person)
+        .or(from_principal)
+        .or(from_workload)
+        .or(from_workload_principal)
+        .filter(|id| !id.is_empty())
+        .or_else(|| token_jti(r))
+}
+
 /// Decodes one Cedarling log entry.
 ///
 /// # Errors
 /// Invalid JSON, a missing `log_kind`, a missing or bad `timestamp`, a missing or unknown
 /// `decision`, or a field of the wrong type, each naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
-    match text(r.get("log_kind"), "log_kind")? {
-        Some(k) if k == "Decision" => {}
-        Some(_) => return Ok(()),
-        None => {
-            return Err(LineError::field(
-                LineErrorKind::MissingField,
-                "log_kind",
-                "not a Cedarling log entry: `log_kind` is missing",
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
+    match kind(&r) {
+        Some("Decision") => {}
+        Some("System" | "Metric" | "Debug" | "Info" | "Error" | "Warn") => {
+            return Ok(Outcome::Skipped(Skip::ServerLog))
+        }
+        _ => {
+            return Err(unrecognised(
+                &r,
+                "not a Cedarling entry of a known kind (`log_kind` Decision, System, Metric ...)",
             ))
         }
     }
-    let ts = timestamp(r.get("timestamp"), "timestamp", Unit::Auto)?;
-    let decision = match r.get("decision") {
-        None | Some(Node::Null) => {
-            return Err(LineError::field(
-                LineErrorKind::MissingField,
-                "decision",
-                "a Decision entry without a decision",
-            ))
-        }
-        Some(Node::Bool(true)) => Decision::Allow,
-        Some(Node::Bool(false)) => Decision::Deny,
-        Some(Node::Str(s)) if s.eq_ignore_ascii_case("allow") => Decision::Allow,
-        Some(Node::Str(s)) if s.eq_ignore_ascii_case("deny") => Decision::Deny,
-        Some(other) => {
-            return Err(LineError::field(
-                LineErrorKind::UnknownDecision,
-                "decision",
-                format!("expected ALLOW or DENY, got {}", other.to_json()),
-            ))
-        }
+    let ts = match r.get("timestamp") {
+        Some(t) if !t.is_null() => timestamp(Some(t), "timestamp", Unit::Auto)?,
+        _ => timestamp(r.get("time"), "timestamp", Unit::Seconds)?,
     };
+    let decision = decide(&r)?;
     let id = match text(r.get("id"), "id")? {
         Some(id) => Some(id),
         None => text(r.get("request_id"), "request_id")?,
     };
     let mut rec = DecisionRecord::new(event_id(id, SOURCE, line), ts, SOURCE, decision);
-    rec.identity = match r.get("principal") {
-        Some(Node::Arr(items)) if !items.is_empty() => {
-            let names: Vec<String> = items
-                .iter()
-                .filter_map(|v| text_or_json(Some(v)).map(Cow::into_owned))
-                .collect();
-            (!names.is_empty()).then(|| Cow::Owned(names.join(", ")))
-        }
-        Some(n @ Node::Str(_)) => text(Some(n), "principal")?,
-        _ => None,
-    };
-    if rec.identity.is_none() {
-        rec.identity = token_jti(&r);
-    }
+    rec.identity = identity(&r);
     rec.tool = match text(r.get("action"), "action")? {
         Some(Cow::Borrowed(a)) => Some(entity_id(a)),
         Some(Cow::Owned(a)) => Some(Cow::Owned(entity_id(&a).into_owned())),
@@ -122,12 +226,21 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     }
     .filter(|t| !t.is_empty());
     rec.server = text_or_json(r.get("resource"));
-    let diagnostics = r.get("diagnostics");
-    rec.rule = joined(diagnostics.and_then(|d| d.get("reason")), &["description"]);
-    rec.message = joined(
-        diagnostics.and_then(|d| d.get("errors")),
-        &["error", "message"],
-    );
+    let reasons: Vec<Cow<'a, str>> = ["diagnostics", "person_diagnostics", "workload_diagnostics"]
+        .iter()
+        .filter_map(|k| joined(r.get(k).and_then(|d| d.get("reason")), &["description"]))
+        .collect();
+    rec.rule = (!reasons.is_empty()).then(|| Cow::Owned(reasons.join("; ")));
+    let errors: Vec<Cow<'a, str>> = ["diagnostics", "person_diagnostics", "workload_diagnostics"]
+        .iter()
+        .filter_map(|k| {
+            joined(
+                r.get(k).and_then(|d| d.get("errors")),
+                &["error", "message"],
+            )
+        })
+        .collect();
+    rec.message = (!errors.is_empty()).then(|| Cow::Owned(errors.join("; ")));
     rec.policy_id = text(r.get("policystore_id"), "policystore_id")?;
     rec.policy_version = text(r.get("policystore_version"), "policystore_version")?;
     rec.latency_ms = match r.get("decision_time_micro_sec") {
@@ -135,7 +248,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         _ => duration_ms(r.get("decision_time_ms"), "decision_time_ms", Unit::Millis)?,
     };
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 /// The first `jti` of the `tokens` object.
@@ -188,7 +301,8 @@ mod tests {
         let r = one(SPEC);
         assert_eq!(r.event_id, "0193414e-8a1c-7f3b-9c2e-1a2b3c4d5e6f");
         assert_eq!(r.ts_micros, 1_793_856_463_403_000);
-        assert_eq!(r.identity.as_deref(), Some("Jans::User"));
+        // A type name names no one: no identity (and no token to stand in).
+        assert_eq!(r.identity, None);
         assert_eq!(r.tool.as_deref(), Some("Update"));
         assert_eq!(r.method, None);
         assert_eq!(r.server.as_deref(), Some("Jans::Issue::\"random_id\""));

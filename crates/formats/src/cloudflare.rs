@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use crate::common::{duration_ms, event_id, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -69,17 +70,11 @@ pub fn decision_of_error(error: Option<&str>) -> Decision {
 ///
 /// # Errors
 /// Invalid JSON, a missing or bad `Datetime`, or a field of the wrong type, naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
     if r.get("PortalID").is_none() && r.get("Method").is_none() {
         // Not a portal request: Logpush's destination check (`{"content":"test",...}`).
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::ServerLog));
     }
     let ts = timestamp(r.get("Datetime"), "Datetime", Unit::Auto)?;
     let error = text(r.get("Error"), "Error")?;
@@ -105,6 +100,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     rec.identity = text(r.get("UserEmail"), "UserEmail")?;
     rec.identity_id = text(r.get("UserID"), "UserID")?;
     rec.session = text(r.get("SessionID"), "SessionID")?;
+    rec.client_addr = text(r.get("ClientIP"), "ClientIP")?;
     rec.server = match text(r.get("ServerID"), "ServerID")? {
         Some(s) => Some(s),
         None => text(r.get("ServerURL"), "ServerURL")?,
@@ -124,7 +120,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         Unit::Millis,
     )?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]

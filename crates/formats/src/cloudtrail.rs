@@ -23,9 +23,10 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::common::{at, event_id, text, timestamp, Unit};
+use crate::common::{at, event_id, text, timestamp, unrecognised, Unit};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -66,14 +67,8 @@ struct Envelope<'a> {
 /// # Errors
 /// Invalid JSON, a missing or bad `eventTime`, an unknown decision, or a field of the wrong
 /// type, each naming the field (prefixed `Records[i].` inside an envelope).
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
     if r.get("eventSource").is_none() {
         if let Some(records) = r.get("Records").filter(|v| !v.is_null()) {
             if records.as_array().is_none() {
@@ -101,28 +96,32 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
                     row.element = Some(Cow::Borrowed(text));
                 }
             }
+            if rows.is_empty() {
+                // Only management events and other services' calls in this file.
+                return Ok(Outcome::Skipped(Skip::Management));
+            }
             out.append(&mut rows);
-            return Ok(());
+            return Ok(Outcome::Rows);
         }
         if r.get("digestStartTime").is_some() {
             // A digest file of the same trail (`CloudTrail-Digest/`): not an event.
-            return Ok(());
+            return Ok(Outcome::Skipped(Skip::Management));
         }
-        return Err(LineError::field(
-            LineErrorKind::MissingField,
-            "eventSource",
+        return Err(unrecognised(
+            &r,
             "not a CloudTrail event: `eventSource` is missing",
         ));
     }
     event(&r, line, out)
 }
 
-/// Rows of one event (none if it is not an AVP decision).
+/// Rows of one event; a management event of AVP or another service's call is skipped as
+/// `management`.
 fn event<'a>(
     r: &Node<'a>,
     raw: &'a str,
     out: &mut Vec<DecisionRecord<'a>>,
-) -> Result<(), LineError> {
+) -> Result<Outcome, LineError> {
     if r.as_object().is_none() {
         return Err(LineError::record(
             LineErrorKind::WrongType,
@@ -130,14 +129,14 @@ fn event<'a>(
         ));
     }
     if r.get("eventSource").and_then(Node::as_str) != Some(AVP) {
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::Management));
     }
     let name = text(r.get("eventName"), "eventName")?;
     if !name
         .as_deref()
         .is_some_and(|n| DECISION_EVENTS.contains(&n))
     {
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::Management));
     }
     let ts = timestamp(r.get("eventTime"), "eventTime", Unit::Auto)?;
     let id = match text(r.get("requestID"), "requestID")? {
@@ -158,6 +157,7 @@ fn event<'a>(
         "requestParameters.policyStoreId",
     )?;
     let extra = r.get("additionalEventData");
+    let source_ip = r.get("sourceIPAddress").and_then(Node::as_cow);
     let row = |id: Cow<'a, str>,
                req: Option<&Node<'a>>,
                res: Option<&Node<'a>>,
@@ -180,6 +180,7 @@ fn event<'a>(
         )?;
         rec.server = request.and_then(|q| q.get("resource")).and_then(uid);
         rec.policy_id = store.clone();
+        rec.client_addr = source_ip.clone();
         rec.rule = determining(res).or_else(|| determining(extra));
         rec.message = failure.clone();
         Ok(rec)
@@ -203,7 +204,7 @@ fn event<'a>(
                     "requestParameters",
                     "additionalEventData",
                 )?);
-                return Ok(());
+                return Ok(Outcome::Rows);
             }
             return Err(LineError::field(
                 LineErrorKind::MissingField,
@@ -229,7 +230,7 @@ fn event<'a>(
             "additionalEventData",
         )?);
     }
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 fn decision_of(node: Option<&Node<'_>>, parent: &str) -> Result<Decision, LineError> {
@@ -370,7 +371,7 @@ mod tests {
         let e = decode(r#"{"name":"widget"}"#, &mut none).unwrap_err();
         assert_eq!(
             (e.kind, e.field.as_deref()),
-            (LineErrorKind::MissingField, Some("eventSource"))
+            (LineErrorKind::UnrecognisedEvent, None)
         );
         let e = decode(&SPEC.replace("\"ALLOW\"", "\"PERMIT\""), &mut Vec::new()).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("additionalEventData.decision"));

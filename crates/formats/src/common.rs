@@ -9,6 +9,30 @@ use crate::json::Node;
 use verdict_schema::time::{epoch_int_to_micros, epoch_to_micros, parse_rfc3339_micros};
 use verdict_schema::Decision;
 
+/// A required timestamp written without a zone (`2025-01-09 17:30:15,123`, Python's `asctime`;
+/// `2025-04-17 17:12:48.233126`), read as UTC; RFC 3339 text with a zone is read as it is.
+///
+/// # Errors
+/// [`LineErrorKind::MissingTimestamp`] when absent, [`LineErrorKind::BadTimestamp`] naming
+/// `field` when unparsable.
+pub fn naive_utc_timestamp(node: Option<&Node<'_>>, field: &str) -> Result<i64, LineError> {
+    match node {
+        Some(Node::Str(s)) => {
+            let t = s.trim();
+            parse_rfc3339_micros(t)
+                .or_else(|| parse_rfc3339_micros(&format!("{}Z", t.replacen(',', ".", 1))))
+                .ok_or_else(|| {
+                    LineError::field(
+                        LineErrorKind::BadTimestamp,
+                        field,
+                        format!("cannot parse timestamp `{s}`: expected `YYYY-MM-DD HH:MM:SS[.f]`"),
+                    )
+                })
+        }
+        other => timestamp(other, field, Unit::Auto),
+    }
+}
+
 /// The unit of an epoch number or a duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -112,13 +136,13 @@ pub fn text_or_json<'a>(node: Option<&Node<'a>>) -> Option<Cow<'a, str>> {
 /// A required timestamp: RFC 3339 text, or an epoch number (or numeric string) in `unit`.
 ///
 /// # Errors
-/// [`LineErrorKind::MissingField`] when absent, [`LineErrorKind::BadTimestamp`] when unparsable,
+/// [`LineErrorKind::MissingTimestamp`] when absent, [`LineErrorKind::BadTimestamp`] when unparsable,
 /// both naming `field`.
 pub fn timestamp(node: Option<&Node<'_>>, field: &str, unit: Unit) -> Result<i64, LineError> {
     let bad = |why: String| LineError::field(LineErrorKind::BadTimestamp, field, why);
     match node {
         None | Some(Node::Null) => Err(LineError::field(
-            LineErrorKind::MissingField,
+            LineErrorKind::MissingTimestamp,
             field,
             "required timestamp is missing",
         )),
@@ -268,6 +292,21 @@ pub fn event_id<'a>(id: Option<Cow<'a, str>>, source: &str, raw: &str) -> Cow<'a
     }
 }
 
+/// The error of a record that looks like its format but matches none of the shapes the adapter
+/// knows: `unrecognised_event`, naming `what` was expected and listing the record's keys.
+pub fn unrecognised(r: &Node<'_>, what: &str) -> LineError {
+    let keys: Vec<&str> = r
+        .as_object()
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, _)| k.as_ref())
+        .collect();
+    LineError::record(
+        LineErrorKind::UnrecognisedEvent,
+        format!("{what}; the record's keys: {}", keys.join(", ")),
+    )
+}
+
 /// Argument keys and values from an `arguments` object: sorted keys and the JSON text.
 pub fn args_of<'a>(node: Option<&Node<'a>>) -> (Option<Vec<Cow<'a, str>>>, Option<Cow<'a, str>>) {
     match node {
@@ -316,7 +355,7 @@ mod tests {
             (LineErrorKind::BadTimestamp, Some("time"))
         );
         let e = timestamp(None, "time", Unit::Auto).unwrap_err();
-        assert_eq!(e.kind, LineErrorKind::MissingField);
+        assert_eq!(e.kind, LineErrorKind::MissingTimestamp);
     }
 
     #[test]

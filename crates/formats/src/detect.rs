@@ -20,6 +20,21 @@ pub struct Detected {
     pub matching: usize,
     /// How many lines were looked at.
     pub looked_at: usize,
+    /// The shapes (versions, variants, text envelopes) seen among the matching lines, in the
+    /// order first seen: `2024 log_type`, `text`, `docker-compose prefix` ...; empty when every
+    /// matching line has the format's current default shape.
+    pub shapes: Vec<&'static str>,
+}
+
+impl Detected {
+    /// The format's name with the shapes seen: `cedarling (2024 log_type)`.
+    pub fn label(&self) -> String {
+        if self.shapes.is_empty() {
+            self.format.name().to_string()
+        } else {
+            format!("{} ({})", self.format.name(), self.shapes.join(", "))
+        }
+    }
 }
 
 /// Why detection refused.
@@ -80,6 +95,7 @@ pub fn detect<'l>(
     first_line: u64,
 ) -> Result<Detected, DetectError> {
     let mut by_format: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut shapes: BTreeMap<usize, Vec<&'static str>> = BTreeMap::new();
     let mut looked_at = 0;
     let mut unknown = Vec::new();
     for (no, line) in (first_line..).zip(lines) {
@@ -90,7 +106,7 @@ pub fn detect<'l>(
             break;
         }
         looked_at += 1;
-        let Ok((text, _)) = envelope::unwrap(line) else {
+        let Ok((text, env)) = envelope::unwrap(line) else {
             continue;
         };
         let Ok(node) = json::parse(&text) else {
@@ -114,7 +130,18 @@ pub fn detect<'l>(
             .collect();
         match hits.first() {
             // Signatures are disjoint; should two ever match, the first listed wins.
-            Some(&i) => by_format.entry(i).or_default().push(no),
+            Some(&i) => {
+                by_format.entry(i).or_default().push(no);
+                let seen = shapes.entry(i).or_default();
+                for shape in [env.label(), Format::ALL[i].shape(record)]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !seen.contains(&shape) {
+                        seen.push(shape);
+                    }
+                }
+            }
             None => {
                 if unknown.len() < 3 {
                     unknown.push((no, describe(record)));
@@ -133,6 +160,7 @@ pub fn detect<'l>(
                 format: Format::ALL[i],
                 matching: lines.len(),
                 looked_at,
+                shapes: shapes.remove(&i).unwrap_or_default(),
             })
         }
         _ => Err(DetectError::Mixed {

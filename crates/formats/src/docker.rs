@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use crate::common::{event_id, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -33,21 +34,15 @@ pub fn matches(r: &Node<'_>) -> bool {
 /// # Errors
 /// Invalid JSON, a missing or bad `timestamp`, a missing or unknown `result`, or a field of the
 /// wrong type, each naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
     let trigger = text(r.get("trigger"), "trigger")?;
     if trigger.as_deref() == Some("load") {
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::CatalogueLoad));
     }
     if r.get("result").is_none() && r.get("trigger").is_none() {
         // Not an audit event (the gateway's other log lines).
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::ServerLog));
     }
     let ts = timestamp(r.get("timestamp"), "timestamp", Unit::Auto)?;
     let outcome_reason = text(r.get("outcome_reason"), "outcome_reason")?;
@@ -100,7 +95,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     rec.policy_id = text(r.get("policy_id"), "policy_id")?;
     rec.policy_version = text(r.get("policy_version"), "policy_version")?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]

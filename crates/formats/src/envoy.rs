@@ -6,9 +6,15 @@
 //! whatever its status, and that status is the row's `upstream_status`.
 //!
 //! Envoy writes a missing value as `null` or `"-"`; both count as absent. Lines that are not
-//! access-log entries (no status, flags nor details: Envoy's own JSON application log) and
-//! requests that carry a JSON-RPC *response* (MCP filter method `__jsonrpc_response`: a client
-//! answering a server-initiated request, not a call) yield no row. The RBAC shadow engine's
+//! access-log entries (no status, flags nor details: Envoy's own JSON application log) are
+//! skipped as `server_log`, and requests that carry a JSON-RPC *response* (MCP filter method
+//! `__jsonrpc_response`: a client answering a server-initiated request, not a call) as
+//! `response`.
+//!
+//! MCP gateways built on Envoy log their own keys and often neither flags nor details: Envoy AI
+//! Gateway's MCP routes (`mcp.method.name`, `mcp.provider.name`, `mcp.session.id`) and
+//! Kuadrant's MCP gateway (`mcp_method`, `mcp_tool_name`, `mcp_server_name`, `mcp_user_id`). Their
+//! records are detected by a status code next to an MCP method, and decided by the status. The RBAC shadow engine's
 //! dry-run result goes into `message`, never into `decision`.
 //!
 //! `rule` of a refusal or error: the ext_authz metadata's rule ([`RULE_KEYS`]), else the RBAC
@@ -19,8 +25,9 @@
 use std::borrow::Cow;
 
 use crate::common::{args_of, at, duration_ms, event_id, status, timestamp, Unit};
-use crate::error::{LineError, LineErrorKind};
+use crate::error::LineError;
 use crate::json::{self, Node};
+use crate::Skip;
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -39,10 +46,18 @@ pub const FLAGS_KEYS: &[&str] = &["response_flags", "response_flags_long"];
 pub const DETAILS_KEYS: &[&str] = &["response_code_details"];
 /// `%DURATION%` (milliseconds).
 pub const DURATION_KEYS: &[&str] = &["duration", "duration_ms"];
-/// `%UPSTREAM_CLUSTER%`, then `%ROUTE_NAME%`.
-pub const SERVER_KEYS: &[&str] = &["upstream_cluster", "route_name"];
-/// The MCP filter's `method` (namespace `envoy.filters.http.mcp`, `mcp_proxy` before 1.38).
+/// The MCP server (Envoy AI Gateway's `mcp.provider.name`, Kuadrant's `mcp_server_name`), then
+/// `%UPSTREAM_CLUSTER%` and `%ROUTE_NAME%`.
+pub const SERVER_KEYS: &[&str] = &[
+    "mcp.provider.name",
+    "mcp_server_name",
+    "upstream_cluster",
+    "route_name",
+];
+/// The MCP method: Envoy AI Gateway's `mcp.method.name`, then the MCP filter's `method`
+/// (namespace `envoy.filters.http.mcp`, `mcp_proxy` before 1.38) under common aliases.
 pub const MCP_METHOD_KEYS: &[&str] = &[
+    "mcp.method.name",
     "mcp_method",
     "mcp.method",
     "envoy.filters.http.mcp.method",
@@ -56,7 +71,13 @@ pub const MCP_PARAMS_KEYS: &[&str] = &[
     "mcp_proxy.params",
 ];
 /// A tool name logged on its own (else `params.name`).
-pub const MCP_TOOL_KEYS: &[&str] = &["mcp_tool", "mcp_tool_name", "mcp.tool"];
+pub const MCP_TOOL_KEYS: &[&str] = &[
+    "mcp_tool",
+    "mcp_tool_name",
+    "mcp.tool",
+    "mcp.tool.name",
+    "gen_ai.tool.name",
+];
 /// Tool arguments logged on their own (else `params.arguments`).
 pub const MCP_ARGS_KEYS: &[&str] = &["mcp_arguments", "mcp_args", "mcp.arguments"];
 /// The HTTP verb and path, for `VERB /path` when there is no MCP method.
@@ -75,9 +96,23 @@ pub const IDENTITY_KEYS: &[&str] = &[
     "ext_authz.principal",
     "downstream_peer_uri_san",
     "peer_uri_san",
+    "mcp_user_id",
+];
+/// The address of the client Envoy saw (`%DOWNSTREAM_REMOTE_ADDRESS%`, else the forwarded one).
+pub const CLIENT_ADDR_KEYS: &[&str] = &[
+    "downstream_remote_address",
+    "downstream_direct_remote_address",
+    "x_forwarded_for",
+    "x-forwarded-for",
+    "client_ip",
 ];
 /// The MCP session (`%REQ(MCP-SESSION-ID)%`).
-pub const SESSION_KEYS: &[&str] = &["mcp_session_id", "mcp-session-id", "session_id"];
+pub const SESSION_KEYS: &[&str] = &[
+    "mcp.session.id",
+    "mcp_session_id",
+    "mcp-session-id",
+    "session_id",
+];
 /// What decided, from ext_authz dynamic metadata or the RBAC filter's metadata.
 pub const RULE_KEYS: &[&str] = &[
     "authz.rule",
@@ -110,12 +145,33 @@ pub const SHADOW_POLICY_KEYS: &[&str] = &[
     "envoy.filters.http.rbac.shadow_effective_policy_id",
 ];
 
-/// `response_flags` or `response_code_details`.
+/// `response_flags` or `response_code_details`, or a response code next to an MCP method (MCP
+/// gateways built on Envoy); never a Tyk access-log record (`prefix=access-log`), which borrows
+/// Envoy's key names.
 pub fn matches(r: &Node<'_>) -> bool {
+    if r.get("prefix").and_then(Node::as_str) == Some("access-log") {
+        return false;
+    }
     FLAGS_KEYS
         .iter()
         .chain(DETAILS_KEYS)
         .any(|k| at(r, k).is_some())
+        || (r.get("response_code").is_some() && found(r, MCP_METHOD_KEYS).is_some())
+}
+
+/// `AI Gateway MCP keys` (Envoy AI Gateway's `mcp.method.name` ...), `MCP keys, no flags`
+/// (Kuadrant's MCP gateway and other MCP `json_format`s without flags or details).
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    if r.get("mcp.method.name").is_some() || r.get("mcp.provider.name").is_some() {
+        Some("AI Gateway MCP keys")
+    } else if found(r, FLAGS_KEYS).is_none()
+        && found(r, DETAILS_KEYS).is_none()
+        && found(r, MCP_METHOD_KEYS).is_some()
+    {
+        Some("MCP keys, no flags")
+    } else {
+        None
+    }
 }
 
 /// The first alias holding a value other than null, `""` or `"-"`, with the key it was found at.
@@ -138,7 +194,7 @@ fn text_of<'a>(r: &Node<'a>, keys: &[&'static str]) -> Option<Cow<'a, str>> {
 
 /// What the flags and details say, before the status code is looked at.
 #[derive(Debug, Clone, PartialEq)]
-struct Outcome {
+struct Verdict {
     decision: Decision,
     rule: Option<String>,
     /// The response was produced by the upstream (`via_upstream`, or nothing says otherwise).
@@ -151,9 +207,9 @@ fn has_flag(flags: &[&str], short: &str, long: &str) -> bool {
 }
 
 /// The decision from `%RESPONSE_FLAGS%`, `%RESPONSE_CODE_DETAILS%` and the status (last).
-fn decide(flags: &[&str], details: Option<&str>, code: Option<i32>) -> Outcome {
+fn decide(flags: &[&str], details: Option<&str>, code: Option<i32>) -> Verdict {
     let d = details.unwrap_or("");
-    let out = |decision, rule: Option<&str>| Outcome {
+    let out = |decision, rule: Option<&str>| Verdict {
         decision,
         rule: rule.map(str::to_string),
         upstream: false,
@@ -182,7 +238,7 @@ fn decide(flags: &[&str], details: Option<&str>, code: Option<i32>) -> Outcome {
         return out(Decision::Deny, Some(policy));
     }
     if d == "via_upstream" {
-        return Outcome {
+        return Verdict {
             decision: Decision::Allow,
             rule: None,
             upstream: true,
@@ -192,7 +248,7 @@ fn decide(flags: &[&str], details: Option<&str>, code: Option<i32>) -> Outcome {
     // log has no details: the status is all there is.
     let decision = crate::common::decision_from_status(code);
     let local = !flags.is_empty() || details.is_some();
-    Outcome {
+    Verdict {
         decision,
         rule: if decision == Decision::Allow {
             None
@@ -210,25 +266,22 @@ fn decide(flags: &[&str], details: Option<&str>, code: Option<i32>) -> Outcome {
 /// # Errors
 /// Invalid JSON, a missing or bad `start_time` (or alias), or a status/duration of the wrong
 /// type, each naming the key.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+pub fn decode<'a>(
+    line: &'a str,
+    out: &mut Vec<DecisionRecord<'a>>,
+) -> Result<crate::Outcome, LineError> {
+    let r = json::object(line)?;
     let status_at = found(&r, STATUS_KEYS);
     let flags_at = found(&r, FLAGS_KEYS);
     let details_at = found(&r, DETAILS_KEYS);
     if status_at.is_none() && flags_at.is_none() && details_at.is_none() {
         // Envoy's application log, or anything else that is not an access-log entry.
-        return Ok(());
+        return Ok(crate::Outcome::Skipped(Skip::ServerLog));
     }
     let mcp_method = text_of(&r, MCP_METHOD_KEYS);
     if mcp_method.as_deref() == Some("__jsonrpc_response") {
         // A client's answer to a server-initiated request: no call was decided.
-        return Ok(());
+        return Ok(crate::Outcome::Skipped(Skip::Response));
     }
     let ts = match found(&r, TS_KEYS) {
         Some((key, v)) => timestamp(Some(v), key, Unit::Auto)?,
@@ -250,11 +303,15 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     let id = text_of(&r, ID_KEYS);
     let mut rec = DecisionRecord::new(event_id(id, SOURCE, line), ts, SOURCE, outcome.decision);
     rec.identity = text_of(&r, IDENTITY_KEYS);
+    rec.client_addr = text_of(&r, CLIENT_ADDR_KEYS);
     rec.session = text_of(&r, SESSION_KEYS);
     rec.server = text_of(&r, SERVER_KEYS);
     rec.method = match mcp_method {
         Some(m) => Some(m),
-        None => match (text_of(&r, VERB_KEYS), text_of(&r, PATH_KEYS)) {
+        None => match (
+            text_of(&r, VERB_KEYS),
+            text_of(&r, PATH_KEYS).or_else(|| text_of(&r, &["x-envoy-origin-path"])),
+        ) {
             (Some(v), Some(p)) => {
                 let p = p.split('?').next().unwrap_or_default().to_string();
                 Some(Cow::Owned(format!("{v} {p}")))
@@ -299,12 +356,13 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         None => None,
     };
     out.push(rec);
-    Ok(())
+    Ok(crate::Outcome::Rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::LineErrorKind;
     use crate::leak;
 
     const SPEC: &str = r#"{"start_time":"2025-06-01T10:00:00.123Z","x_request_id":"a4ca","method":"POST","path":"/mcp","response_code":403,"response_flags":"UAEX","response_code_details":"ext_authz_denied","duration":4,"upstream_host":null,"mcp_method":"tools/call","authz":{"reason":"tool not allowed"}}"#;
@@ -431,7 +489,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             (e.kind, e.field.as_deref()),
-            (LineErrorKind::MissingField, Some("start_time"))
+            (LineErrorKind::MissingTimestamp, Some("start_time"))
         );
         for bad in [
             "[]",

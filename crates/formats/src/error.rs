@@ -21,6 +21,12 @@ pub enum LineErrorKind {
     UnknownDecision,
     /// A field has the wrong JSON type.
     WrongType,
+    /// The record looks like the detected format but matches none of its known shapes.
+    UnrecognisedEvent,
+    /// A decision without a timestamp (never given a guessed time).
+    MissingTimestamp,
+    /// The line does not match the envelope the user named (`--envelope`).
+    EnvelopeMismatch,
 }
 
 impl LineErrorKind {
@@ -34,6 +40,9 @@ impl LineErrorKind {
             Self::BadTimestamp => "bad_timestamp",
             Self::UnknownDecision => "unknown_decision",
             Self::WrongType => "wrong_type",
+            Self::UnrecognisedEvent => "unrecognised_event",
+            Self::MissingTimestamp => "missing_timestamp",
+            Self::EnvelopeMismatch => "envelope_mismatch",
         }
     }
 }

@@ -1,11 +1,14 @@
-//! Gatekit `audit_jsonl` events (spec/proxy-formats.md 3.5): one line per REQUEST, RESPONSE and
-//! NOTIFICATION. Only REQUEST lines become rows: they carry the pipeline's decision
-//! (`pipeline_outcome`). RESPONSE lines pair with the REQUEST of the same JSON-RPC id and
-//! NOTIFICATION lines are one-way messages: neither is a decision, so they yield no row. The
-//! same holds for UPSTREAM_ERROR events: the upstream failed after the REQUEST was decided
-//! (allowed), and that decision is already its REQUEST's row; any other event type is skipped too.
-//! `upstream_status` and `latency_ms` are filled only where a REQUEST line itself carries
-//! `response_status` / `duration_ms`.
+//! Gatekit `audit_jsonl` events (spec/proxy-formats.md 3.5): one line per request, response and
+//! notification, the event type saying what the pipeline did: `REQUEST` (passed unchanged),
+//! `REQUEST_MODIFIED` (a plugin redacted or rewrote it and forwarded it) and `SECURITY_BLOCK`
+//! (refused) carry a request's decision and become rows. A `SECURITY_BLOCK` of a response (it
+//! has a `response_status`) is a refusal too: the result was withheld, a deny row. `RESPONSE`,
+//! `RESPONSE_MODIFIED` and `UPSTREAM_ERROR` lines follow a request already decided (skipped as
+//! `response`), `NOTIFICATION` lines are one-way messages (skipped as `notification`); any
+//! other event type is quarantined as `unrecognised_event`.
+//! `upstream_status` and `latency_ms` are filled only where a decision line itself carries
+//! `response_status` / `duration_ms`. Current releases name the tool `tool_name` and log the
+//! request's `params`; older ones wrote `tool` and `request_body`: both are read.
 //!
 //! Outcomes: `allowed` allow; `blocked` deny; `modified` allow (a plugin redacted or rewrote the
 //! request and forwarded it; the plugin is the rule); `completed_by_middleware` allow (a
@@ -19,9 +22,12 @@
 
 use std::borrow::Cow;
 
-use crate::common::{args_of, at, duration_ms, event_id, status, text, timestamp, Unit};
+use crate::common::{
+    args_of, at, duration_ms, event_id, first, status, text, timestamp, unrecognised, Unit,
+};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -33,26 +39,38 @@ pub fn matches(r: &Node<'_>) -> bool {
     r.get("pipeline_outcome").and_then(Node::as_str).is_some()
 }
 
+/// `older tool/request_body` for the key names of early releases.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    (r.get("tool").is_some() || r.get("request_body").is_some())
+        .then_some("older tool/request_body")
+}
+
 /// Decodes one Gatekit audit line.
 ///
 /// # Errors
-/// Invalid JSON, a REQUEST with a missing or bad `timestamp` or an unknown `pipeline_outcome`,
-/// or a field of the wrong type, each naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+/// Invalid JSON, a decision line with a missing or bad `timestamp` or an unknown
+/// `pipeline_outcome`, an unknown event type, or a field of the wrong type, each naming the field.
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
     let event_type = text(r.get("event_type"), "event_type")?;
-    if !event_type
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("REQUEST"))
-    {
-        return Ok(());
+    let upper = event_type.as_deref().map(str::to_ascii_uppercase);
+    match upper.as_deref() {
+        Some("REQUEST" | "REQUEST_MODIFIED" | "SECURITY_BLOCK") => {}
+        Some("RESPONSE" | "RESPONSE_MODIFIED" | "UPSTREAM_ERROR") => {
+            return Ok(Outcome::Skipped(Skip::Response))
+        }
+        Some("NOTIFICATION" | "NOTIFICATION_MODIFIED") => {
+            return Ok(Outcome::Skipped(Skip::Notification))
+        }
+        _ => {
+            return Err(unrecognised(
+                &r,
+                "unknown Gatekit event_type (expected REQUEST, REQUEST_MODIFIED, SECURITY_BLOCK, \
+                 RESPONSE, NOTIFICATION ...)",
+            ))
+        }
     }
+    let blocked_event = upper.as_deref() == Some("SECURITY_BLOCK");
     let ts = timestamp(r.get("timestamp"), "timestamp", Unit::Auto)?;
     let outcome = text(r.get("pipeline_outcome"), "pipeline_outcome")?;
     let outcome = outcome.as_deref().map(str::to_ascii_lowercase);
@@ -67,22 +85,32 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
                 format!("unknown pipeline outcome `{other}`"),
             ))
         }
+        None if blocked_event => Decision::Deny,
+        None if upper.as_deref() == Some("REQUEST_MODIFIED") => Decision::Allow,
         None => Decision::Unknown,
     };
     let mut rec = DecisionRecord::new(event_id(None, SOURCE, line), ts, SOURCE, decision);
     rec.server = text(r.get("server_name"), "server_name")?;
     rec.method = text(r.get("method"), "method")?;
     if rec.method.as_deref() == Some("tools/call") {
-        rec.tool = match text(r.get("tool"), "tool")? {
+        rec.tool = match text(r.get("tool_name"), "tool_name")? {
             Some(t) => Some(t),
-            None => at(&r, "request_body.name").and_then(Node::as_cow),
+            None => match text(r.get("tool"), "tool")? {
+                Some(t) => Some(t),
+                None => first(&r, &["params.name", "request_body.name"]).and_then(Node::as_cow),
+            },
         };
-        let (keys, args) = args_of(at(&r, "request_body.arguments"));
+        let (keys, args) = args_of(first(&r, &["params.arguments", "request_body.arguments"]));
         rec.arg_keys = keys;
         rec.args = args;
     }
     let reason = text(r.get("reason"), "reason")?;
-    if outcome
+    // A REQUEST_MODIFIED line's outcome is `allowed`; the plugin that modified it is the rule.
+    let rule_outcome = match upper.as_deref() {
+        Some("REQUEST_MODIFIED") => Some("modified".to_string()),
+        _ => outcome.clone(),
+    };
+    if rule_outcome
         .as_deref()
         .is_some_and(|o| o != "allowed" && o != "no_security")
     {
@@ -93,7 +121,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
             .find(|s| {
                 s.get("outcome")
                     .and_then(Node::as_str)
-                    .is_some_and(|o| Some(o.to_ascii_lowercase()) == outcome)
+                    .is_some_and(|o| Some(o.to_ascii_lowercase()) == rule_outcome)
             })
             .and_then(|s| s.get("plugin"))
             .and_then(Node::as_cow);
@@ -104,10 +132,15 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         });
     }
     rec.message = reason;
-    rec.upstream_status = status(r.get("response_status"), "response_status")?;
+    // Current releases write `response_status` as `success`/`error` (the JSON-RPC outcome),
+    // not an HTTP status: only a number is one.
+    rec.upstream_status = match r.get("response_status") {
+        Some(Node::Str(s)) if s.parse::<i32>().is_err() => None,
+        other => status(other, "response_status")?,
+    };
     rec.latency_ms = duration_ms(r.get("duration_ms"), "duration_ms", Unit::Millis)?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]

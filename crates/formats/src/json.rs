@@ -39,6 +39,21 @@ pub fn parse(text: &str) -> Result<Node<'_>, LineError> {
         .map_err(|e| LineError::record(LineErrorKind::InvalidJson, e.to_string()))
 }
 
+/// Parses one record that must be a JSON object: the first step of every adapter.
+///
+/// # Errors
+/// [`LineErrorKind::InvalidJson`], or [`LineErrorKind::WrongType`] for any other JSON value.
+pub fn object(text: &str) -> Result<Node<'_>, LineError> {
+    let node = parse(text)?;
+    if node.as_object().is_none() {
+        return Err(LineError::record(
+            LineErrorKind::WrongType,
+            format!("expected a JSON object, got {}", node.type_name()),
+        ));
+    }
+    Ok(node)
+}
+
 impl<'a> Node<'a> {
     /// The value under `key` of an object (the first such key).
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {

@@ -5,11 +5,14 @@
 //!   the method, arguments, latency and error;
 //! - one allow row per `rpc[]` entry that no audit entry claims (calls proxied without an ACL
 //!   audit, e.g. `tools/list` or a deployment without `log_audits`);
-//! - with neither: a 403 is a deny and a 429 rate-limited (Kong answered itself), other 4xx/5xx
-//!   statuses decide as the status says; a 2xx/3xx without any JSON-RPC call (the SSE stream
-//!   `GET`, a notification's 202) decided nothing and yields no row.
+//! - with neither (an SSE stream `GET`, a notification's 202, a refusal before any call was
+//!   read): one row for the request, like a plain entry.
 //!
-//! Entries without `ai.mcp` are other routes' traffic sharing the log, not MCP decisions: no row.
+//! Entries without `ai.mcp` (plain File Log traffic, any Kong version) are requests Kong decided
+//! too: one row each, `VERB /path`. A request Kong proxied to the upstream (`latencies.proxy`
+//! >= 0, `source` not `kong`) is an allow whatever the upstream answered (its status is the
+//! row's `upstream_status`); one Kong answered itself decides by its status (401/403 deny, 429
+//! rate-limited, 5xx error).
 //! The caller is `consumer.username` (`consumer.id`), else the consumer an audit entry names
 //! (not a `consumer_group`, whose `name` is the group), for every row of the entry.
 //! Rows of one entry are ids `<x-kong-request-id>:<index>` when there are several, the bare id
@@ -21,6 +24,7 @@ use std::borrow::Cow;
 use crate::common::{at, decision_from_status, duration_ms, status, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::Outcome;
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -31,6 +35,11 @@ pub const SOURCE: &str = "kong";
 pub fn matches(r: &Node<'_>) -> bool {
     r.get("started_at").is_some_and(|v| !v.is_null())
         && r.get("latencies").and_then(Node::as_object).is_some()
+}
+
+/// `plain File Log` for entries without `ai.mcp`.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    at(r, "ai.mcp").is_none().then_some("plain File Log")
 }
 
 /// The JSON-RPC method of an audited primitive.
@@ -92,17 +101,10 @@ struct Call<'n, 'a> {
 /// # Errors
 /// Invalid JSON, a missing or bad `started_at`, an `audit[].action` other than allow/deny, or
 /// a field of the wrong type, each naming the JSON path.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
-    let Some(mcp) = at(&r, "ai.mcp") else {
-        return Ok(());
-    };
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
+    let empty = Node::Obj(Vec::new());
+    let mcp = at(&r, "ai.mcp").unwrap_or(&empty);
     if mcp.as_object().is_none() {
         return Err(LineError::field(
             LineErrorKind::WrongType,
@@ -127,7 +129,8 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     let response_status = status(at(&r, "response.status"), "response.status")?;
     let never_proxied = at(&r, "latencies.proxy")
         .and_then(Node::as_f64)
-        .is_some_and(|p| p < 0.0);
+        .is_some_and(|p| p < 0.0)
+        || r.get("source").and_then(Node::as_str) == Some("kong");
 
     // Pair each audit entry with the first unclaimed rpc entry of the same tool name.
     let mut claimed = vec![false; rpcs.len()];
@@ -160,14 +163,12 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         code => Some(decision_from_status(code)),
     };
     if calls.is_empty() {
-        match fallback {
-            // A transport request (SSE stream, notification) with no JSON-RPC call in it.
-            None => return Ok(()),
-            Some(_) => calls.push(Call {
-                audit: None,
-                rpc: None,
-            }),
-        }
+        // A plain request, or a transport request (SSE stream, notification) with no
+        // JSON-RPC call in it: one row for the request.
+        calls.push(Call {
+            audit: None,
+            rpc: None,
+        });
     }
 
     let request_id = text(
@@ -205,8 +206,9 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     let upstream = if never_proxied {
         None
     } else {
-        upstream_status(r.get("upstream_status"))?
+        upstream_status(r.get("upstream_status"))?.or(response_status)
     };
+    let client_addr = text(r.get("client_ip"), "client_ip")?;
     let request_latency = duration_ms(
         at(&r, "latencies.request"),
         "latencies.request",
@@ -272,13 +274,15 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
             // never reached the upstream and answered with a refusal.
             (None, Some(_)) if never_proxied => fallback.unwrap_or(Decision::Allow),
             (None, Some(_)) => Decision::Allow,
-            (None, None) => fallback.unwrap_or(Decision::Unknown),
+            (None, None) if never_proxied => fallback.unwrap_or(Decision::Allow),
+            (None, None) => Decision::Allow,
         };
         let mut rec = DecisionRecord::new(id, ts, SOURCE, decision);
         rec.identity = username.clone().or(audit_identity).or(any_name.clone());
         rec.identity_id = consumer_id.clone().or(audit_identity_id).or(any_id.clone());
         rec.session = session.clone();
         rec.server = server.clone();
+        rec.client_addr = client_addr.clone();
         rec.rule = rule;
         match call.rpc {
             Some((j, rpc)) => {
@@ -315,7 +319,10 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         }
         if call.audit.is_none() && call.rpc.is_none() {
             rec.method = http_method.clone();
-            rec.message = response_status.map(|s| Cow::Owned(format!("Kong answered HTTP {s}")));
+            if never_proxied {
+                rec.message =
+                    response_status.map(|s| Cow::Owned(format!("Kong answered HTTP {s}")));
+            }
         }
         if decision == Decision::Allow {
             rec.upstream_status = upstream;
@@ -323,7 +330,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         rows.push(rec);
     }
     out.extend(rows);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]
@@ -394,8 +401,21 @@ mod tests {
         assert_eq!((r.len(), r[0].decision), (1, Decision::Deny));
         let r = rows(&no_audit.replace("403", "429"));
         assert_eq!(r[0].decision, Decision::RateLimited);
-        assert!(rows(&no_audit.replace("403", "202")).is_empty());
-        assert!(rows(r#"{"started_at":1767000000000,"latencies":{"request":1}}"#).is_empty());
+        // A request with no JSON-RPC call (an SSE stream) and a plain File Log entry Kong
+        // proxied are allows.
+        let r = rows(
+            &no_audit
+                .replace("403", "202")
+                .replace("\"proxy\":-1", "\"proxy\":3"),
+        );
+        assert_eq!((r.len(), r[0].decision), (1, Decision::Allow));
+        let r = rows(
+            r#"{"started_at":1767000000000,"latencies":{"request":1,"proxy":0},"client_ip":"10.0.0.9","request":{"method":"GET","uri":"/x?y=1"},"response":{"status":404}}"#,
+        );
+        assert_eq!((r.len(), r[0].decision), (1, Decision::Allow));
+        assert_eq!(r[0].method.as_deref(), Some("GET /x"));
+        assert_eq!(r[0].upstream_status, Some(404));
+        assert_eq!(r[0].client_addr.as_deref(), Some("10.0.0.9"));
         let mut out = Vec::new();
         let e = decode(leak(SPEC.replace(r#""deny""#, r#""maybe""#)), &mut out).unwrap_err();
         assert_eq!(

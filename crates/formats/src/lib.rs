@@ -33,6 +33,7 @@ pub mod cedarling;
 pub mod cloudflare;
 pub mod cloudtrail;
 pub mod common;
+pub mod contextforge;
 mod detect;
 pub mod docker;
 pub mod envelope;
@@ -41,18 +42,75 @@ mod error;
 pub mod gatekit;
 pub mod json;
 pub mod kong;
+pub mod lasso;
 pub mod mapping;
 pub mod mcp_guard;
 pub mod opa;
 pub mod policylayer;
+pub mod pomerium;
 #[cfg(test)]
 mod samples;
 pub mod toolhive;
 pub mod tyk;
 
 pub use detect::{detect, DetectError, Detected, DETECT_LINES};
+pub use envelope::UserEnvelope;
 pub use error::{LineError, LineErrorKind};
 pub use mapping::{Mapping, MappingError};
+
+/// Why a record of a known format yields no row: it is positively known not to be a decision.
+/// Every other record becomes a row or is quarantined with a named code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Skip {
+    /// The product's own operational line: start-up, configuration, debug and server messages.
+    ServerLog,
+    /// The response (or result) line of a call whose request line already carries the decision.
+    Response,
+    /// A one-way notification: no call was decided.
+    Notification,
+    /// A catalogue or tool-list load, not a call.
+    CatalogueLoad,
+    /// A management event (registry or policy-store administration), not a tool call.
+    Management,
+    /// A successful authentication with no call attached; the calls that follow are rows.
+    Authentication,
+    /// Left out by the user mapping's `only` filter.
+    MappingOnly,
+    /// A transport connection opened (an SSE stream), no call decided.
+    Connection,
+}
+
+impl Skip {
+    /// The stable code shown in summaries (`server_log`, `response` ...).
+    pub fn code(self) -> &'static str {
+        match self {
+            Skip::ServerLog => "server_log",
+            Skip::Response => "response",
+            Skip::Notification => "notification",
+            Skip::CatalogueLoad => "catalogue_load",
+            Skip::Management => "management",
+            Skip::Authentication => "authentication",
+            Skip::MappingOnly => "mapping_only",
+            Skip::Connection => "connection",
+        }
+    }
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// What decoding one record gave, besides errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// One or more rows were appended.
+    Rows,
+    /// No row: the record is known not to be a decision.
+    Skipped(Skip),
+}
 
 /// A proxy log format verdict reads natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,11 +142,17 @@ pub enum Format {
     Cedarling,
     /// CloudTrail `IsAuthorized` events of Amazon Verified Permissions.
     CloudTrail,
+    /// IBM ContextForge (mcp-context-forge) structured logs and plugin violations.
+    ContextForge,
+    /// Pomerium authorize logs (`authorize check`, MCP-aware).
+    Pomerium,
+    /// Lasso MCP gateway tracing events (xetrack `events` rows).
+    Lasso,
 }
 
 impl Format {
     /// Every built-in format, in the order detection tries them.
-    pub const ALL: [Format; 13] = [
+    pub const ALL: [Format; 16] = [
         Format::PolicyLayer,
         Format::Opa,
         Format::Envoy,
@@ -102,6 +166,9 @@ impl Format {
         Format::Cloudflare,
         Format::Cedarling,
         Format::CloudTrail,
+        Format::ContextForge,
+        Format::Pomerium,
+        Format::Lasso,
     ];
 
     /// The name used on the command line and stored in the `source` column.
@@ -120,6 +187,9 @@ impl Format {
             Format::Cloudflare => cloudflare::SOURCE,
             Format::Cedarling => cedarling::SOURCE,
             Format::CloudTrail => cloudtrail::SOURCE,
+            Format::ContextForge => contextforge::SOURCE,
+            Format::Pomerium => pomerium::SOURCE,
+            Format::Lasso => lasso::SOURCE,
         }
     }
 
@@ -133,20 +203,27 @@ impl Format {
             Format::Envoy => {
                 "Envoy JSON access log (ext_authz, RBAC, local/global rate limit, MCP filter)"
             }
-            Format::AgentGateway => "agentgateway JSON request log (LOG_FORMAT=json)",
+            Format::AgentGateway => "agentgateway request log (JSON, or the default text format)",
             Format::Kong => {
-                "Kong File Log / HTTP Log entries with ai.mcp (one row per audited tool call)"
+                "Kong File Log / HTTP Log entries (one row per audited tool call with ai.mcp, else per request)"
             }
             Format::Docker => "Docker MCP Gateway policy audit events",
-            Format::Gatekit => "Gatekit audit_jsonl events (REQUEST lines carry the decision)",
+            Format::Gatekit => {
+                "Gatekit audit_jsonl events (REQUEST, REQUEST_MODIFIED and SECURITY_BLOCK carry decisions)"
+            }
             Format::McpGuard => "mcp-guard audit log lines",
             Format::ToolHive => "ToolHive audit events (slog JSON, msg=audit_event)",
-            Format::Tyk => "Tyk MCP proxy access-log lines",
+            Format::Tyk => "Tyk access-log lines (logrus JSON or text)",
             Format::Cloudflare => "Cloudflare MCP portal logs (Logpush mcp_portal_logs)",
             Format::Cedarling => "Cedarling (Janssen) decision logs (log_kind=Decision)",
             Format::CloudTrail => {
                 "CloudTrail IsAuthorized / BatchIsAuthorized events of Amazon Verified Permissions"
             }
+            Format::ContextForge => {
+                "IBM ContextForge JSON logs (security events, plugin violations, audit records)"
+            }
+            Format::Pomerium => "Pomerium authorize logs (authorize check, MCP method and tool)",
+            Format::Lasso => "Lasso MCP gateway tracing events (xetrack rows, JSON)",
         }
     }
 
@@ -156,20 +233,29 @@ impl Format {
             Format::PolicyLayer => {
                 "timestamp + decision + one of request_id, grant_id, grant_label"
             }
-            Format::Opa => "decision_id + path, or type=openpolicyagent.org/decision_logs",
-            Format::Envoy => "response_flags, response_flags_long or response_code_details",
+            Format::Opa => {
+                "decision_id + path (or query), or type=openpolicyagent.org/decision_logs"
+            }
+            Format::Envoy => {
+                "response_flags, response_flags_long or response_code_details, or response_code + an MCP method key"
+            }
             Format::AgentGateway => "scope=request + http.status",
             Format::Kong => "started_at + latencies",
             Format::Docker => "trigger + target_type + result",
             Format::Gatekit => "pipeline_outcome",
             Format::McpGuard => "event_type + identity_id",
-            Format::ToolHive => "msg=audit_event + outcome + component",
-            Format::Tyk => "prefix=access-log + mcp_method",
+            Format::ToolHive => {
+                "msg=audit_event + outcome + component, or outcome + component + source + target"
+            }
+            Format::Tyk => "prefix=access-log + mcp_method or api_id",
             Format::Cloudflare => "PortalID + ToolCallName, or PortalID + Method + Datetime",
-            Format::Cedarling => "log_kind + decision + policystore_id",
+            Format::Cedarling => "log_kind (or log_type) + pdp_id, decision or policystore_id",
             Format::CloudTrail => {
                 "eventSource=verifiedpermissions.amazonaws.com + additionalEventData, or Records[] holding one"
             }
+            Format::ContextForge => contextforge::SIGNATURE,
+            Format::Pomerium => pomerium::SIGNATURE,
+            Format::Lasso => lasso::SIGNATURE,
         }
     }
 
@@ -189,6 +275,28 @@ impl Format {
             Format::Cloudflare => cloudflare::matches(record),
             Format::Cedarling => cedarling::matches(record),
             Format::CloudTrail => cloudtrail::matches(record),
+            Format::ContextForge => contextforge::matches(record),
+            Format::Pomerium => pomerium::matches(record),
+            Format::Lasso => lasso::matches(record),
+        }
+    }
+
+    /// The name of the shape (version or variant) of one record of this format, where the
+    /// format has several (`2024 log_type`, `text`, `OTel keys` ...); `None` for the current
+    /// default shape.
+    pub fn shape(self, record: &json::Node<'_>) -> Option<&'static str> {
+        match self {
+            Format::Opa => opa::shape(record),
+            Format::Envoy => envoy::shape(record),
+            Format::AgentGateway => agentgateway::shape(record),
+            Format::Kong => kong::shape(record),
+            Format::Gatekit => gatekit::shape(record),
+            Format::McpGuard => mcp_guard::shape(record),
+            Format::ToolHive => toolhive::shape(record),
+            Format::Tyk => tyk::shape(record),
+            Format::Cedarling => cedarling::shape(record),
+            Format::ContextForge => contextforge::shape(record),
+            _ => None,
         }
     }
 
@@ -202,23 +310,28 @@ impl Format {
         self,
         text: &'a str,
         out: &mut Vec<DecisionRecord<'a>>,
-    ) -> Result<(), LineError> {
+    ) -> Result<Outcome, LineError> {
         match self {
-            Format::PolicyLayer => out.push(policylayer::decode(text)?),
-            Format::Opa => opa::decode(text, out)?,
-            Format::Envoy => envoy::decode(text, out)?,
-            Format::AgentGateway => agentgateway::decode(text, out)?,
-            Format::Kong => kong::decode(text, out)?,
-            Format::Docker => docker::decode(text, out)?,
-            Format::Gatekit => gatekit::decode(text, out)?,
-            Format::McpGuard => mcp_guard::decode(text, out)?,
-            Format::ToolHive => toolhive::decode(text, out)?,
-            Format::Tyk => tyk::decode(text, out)?,
-            Format::Cloudflare => cloudflare::decode(text, out)?,
-            Format::Cedarling => cedarling::decode(text, out)?,
-            Format::CloudTrail => cloudtrail::decode(text, out)?,
+            Format::PolicyLayer => {
+                out.push(policylayer::decode(text)?);
+                Ok(Outcome::Rows)
+            }
+            Format::Opa => opa::decode(text, out),
+            Format::Envoy => envoy::decode(text, out),
+            Format::AgentGateway => agentgateway::decode(text, out),
+            Format::Kong => kong::decode(text, out),
+            Format::Docker => docker::decode(text, out),
+            Format::Gatekit => gatekit::decode(text, out),
+            Format::McpGuard => mcp_guard::decode(text, out),
+            Format::ToolHive => toolhive::decode(text, out),
+            Format::Tyk => tyk::decode(text, out),
+            Format::Cloudflare => cloudflare::decode(text, out),
+            Format::Cedarling => cedarling::decode(text, out),
+            Format::CloudTrail => cloudtrail::decode(text, out),
+            Format::ContextForge => contextforge::decode(text, out),
+            Format::Pomerium => pomerium::decode(text, out),
+            Format::Lasso => lasso::decode(text, out),
         }
-        Ok(())
     }
 }
 
@@ -253,11 +366,14 @@ pub fn stable_event_id(source: &str, raw: &str) -> String {
     format!("h{:032x}", h.digest128())
 }
 
-/// Receives what one input line became: rows with their raw text, and rejected records.
+/// Receives what one input line became: rows with their raw text, records skipped with their
+/// reason, and rejected records. Every record reaches exactly one of the three.
 pub trait Sink {
     /// A decoded row; `raw` is the text kept in the `raw` column (the line, or the element of a
     /// fanned-out array).
     fn row(&mut self, record: &DecisionRecord<'_>, raw: &str);
+    /// A record known not to be a decision, with the reason.
+    fn skipped(&mut self, reason: Skip, raw: &str);
     /// A record that could not become a row, with its raw text.
     fn bad(&mut self, error: LineError, raw: &str);
 }
@@ -282,8 +398,8 @@ impl Decoder {
     }
 
     /// Decodes one input line (without its terminator): takes the record out of its envelope,
-    /// fans a JSON array out into one record per element, decodes each, and hands rows and
-    /// rejected records to `sink`. Returns how many rows it emitted.
+    /// fans a JSON array out into one record per element, decodes each, and hands rows, skipped
+    /// and rejected records to `sink`. Returns how many rows it emitted.
     pub fn decode_line(&self, line: &str, sink: &mut dyn Sink) -> usize {
         let (text, _) = match envelope::unwrap(line) {
             Ok(t) => t,
@@ -303,37 +419,46 @@ impl Decoder {
                     return 0;
                 }
             };
-            let mut n = 0;
-            for (i, el) in elements.iter().enumerate() {
-                let mut out = Vec::new();
-                match self.decode_record(el.get(), &mut out) {
-                    Ok(()) => {
-                        for r in &out {
-                            sink.row(r, r.element.as_deref().unwrap_or(el.get()));
-                        }
-                        n += out.len();
-                    }
-                    Err(mut e) => {
-                        e.field = Some(match e.field.take() {
-                            Some(f) => format!("[{i}].{f}"),
-                            None => format!("[{i}]"),
-                        });
-                        sink.bad(e, el.get());
-                    }
-                }
-            }
-            return n;
+            return elements
+                .iter()
+                .enumerate()
+                .map(|(i, el)| self.deliver(el.get(), el.get(), Some(i), sink))
+                .sum();
         }
+        self.deliver(&text, line, None, sink)
+    }
+
+    /// Decodes one record and hands what it became to `sink` (`raw` is the text stored for it;
+    /// `element` the index within a fanned-out array). A record that yields no row without
+    /// saying why is quarantined as `unrecognised_event`: nothing vanishes.
+    fn deliver(&self, text: &str, raw: &str, element: Option<usize>, sink: &mut dyn Sink) -> usize {
         let mut out = Vec::new();
-        match self.decode_record(&text, &mut out) {
-            Ok(()) => {
+        let result = match self.decode_record(text, &mut out) {
+            Ok(Outcome::Rows) if out.is_empty() => Err(match json::parse(text) {
+                Ok(node) => common::unrecognised(&node, "no row came of this record"),
+                Err(e) => e,
+            }),
+            other => other,
+        };
+        match result {
+            Ok(Outcome::Rows) => {
                 for r in &out {
-                    sink.row(r, r.element.as_deref().unwrap_or(line));
+                    sink.row(r, r.element.as_deref().unwrap_or(raw));
                 }
                 out.len()
             }
-            Err(e) => {
-                sink.bad(e, line);
+            Ok(Outcome::Skipped(reason)) => {
+                sink.skipped(reason, raw);
+                0
+            }
+            Err(mut e) => {
+                if let Some(i) = element {
+                    e.field = Some(match e.field.take() {
+                        Some(f) => format!("[{i}].{f}"),
+                        None => format!("[{i}]"),
+                    });
+                }
+                sink.bad(e, raw);
                 0
             }
         }
@@ -347,7 +472,7 @@ impl Decoder {
         &'a self,
         text: &'a str,
         out: &mut Vec<DecisionRecord<'a>>,
-    ) -> Result<(), LineError> {
+    ) -> Result<Outcome, LineError> {
         match self {
             Decoder::Builtin(f) => f.decode(text, out),
             Decoder::Mapping(m) => m.decode(text, out),
@@ -415,6 +540,9 @@ mod tests {
         fn row(&mut self, r: &DecisionRecord<'_>, raw: &str) {
             self.0.push((r.event_id.to_string(), raw.to_string()));
         }
+        fn skipped(&mut self, reason: Skip, raw: &str) {
+            self.1.push((format!("skipped {reason}"), raw.to_string()));
+        }
         fn bad(&mut self, e: LineError, raw: &str) {
             self.1.push((e.to_string(), raw.to_string()));
         }
@@ -436,7 +564,9 @@ mod tests {
         );
         assert_eq!(c.1.len(), 1);
         assert!(
-            c.1[0].0.starts_with("missing_field: field `[1].timestamp`"),
+            c.1[0].0.starts_with(
+                "missing_timestamp: field `[1].timestamp`: required timestamp is missing"
+            ),
             "{}",
             c.1[0].0
         );

@@ -14,7 +14,7 @@ use crate::common::{
 };
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node, Path};
-use crate::Format;
+use crate::{Format, Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -85,6 +85,7 @@ struct ColumnsFile {
     message: Option<OneOrMany>,
     policy_id: Option<OneOrMany>,
     policy_version: Option<OneOrMany>,
+    client_addr: Option<OneOrMany>,
     upstream_status: Option<OneOrMany>,
     latency_ms: Option<OneOrMany>,
 }
@@ -143,6 +144,7 @@ enum TextCol {
     Message,
     PolicyId,
     PolicyVersion,
+    ClientAddr,
 }
 
 /// How decision values are read.
@@ -199,6 +201,7 @@ rule = "policy.rule"
 message = "reason"
 policy_id = "policy.id"
 policy_version = "policy.version"
+client_addr = "client.ip"       # the network address the proxy saw; never the identity
 upstream_status = "upstream.status"
 latency_ms = "duration"
 
@@ -281,6 +284,7 @@ impl Mapping {
             (TextCol::Message, &c.message, "message"),
             (TextCol::PolicyId, &c.policy_id, "policy_id"),
             (TextCol::PolicyVersion, &c.policy_version, "policy_version"),
+            (TextCol::ClientAddr, &c.client_addr, "client_addr"),
         ] {
             if let Some(paths) = p(v, key)? {
                 texts.push((col, paths));
@@ -395,12 +399,11 @@ impl Mapping {
         &'a self,
         text: &'a str,
         out: &mut Vec<DecisionRecord<'a>>,
-    ) -> Result<(), LineError> {
+    ) -> Result<Outcome, LineError> {
         let start = out.len();
         if let Some(base) = self.base {
-            base.decode(text, out)?;
-            if out.len() == start {
-                return Ok(());
+            if let Outcome::Skipped(why) = base.decode(text, out)? {
+                return Ok(Outcome::Skipped(why));
             }
             let root = json::parse(text)?;
             for rec in &mut out[start..] {
@@ -413,15 +416,9 @@ impl Mapping {
                 self.fill(rec, node, &root)?;
                 rec.source = &self.name;
             }
-            return Ok(());
+            return Ok(Outcome::Rows);
         }
-        let root = json::parse(text)?;
-        if root.as_object().is_none() {
-            return Err(LineError::record(
-                LineErrorKind::WrongType,
-                "expected a JSON object",
-            ));
-        }
+        let root = json::object(text)?;
         let mut elements = Vec::new();
         match &self.records {
             Some(p) => p.get_all(&root, &mut elements),
@@ -429,6 +426,7 @@ impl Mapping {
         }
         let fanned = self.records.is_some();
         let mut rows = Vec::with_capacity(elements.len());
+        let mut left_out = 0;
         for (i, el) in elements.into_iter().enumerate() {
             if let Some((path, values)) = &self.only {
                 let v = if path.is_root() {
@@ -438,6 +436,7 @@ impl Mapping {
                 };
                 let v = v.and_then(Node::scalar_text);
                 if !v.is_some_and(|v| values.iter().any(|want| *want == v)) {
+                    left_out += 1;
                     continue;
                 }
             }
@@ -476,8 +475,11 @@ impl Mapping {
             rec.element = element_text;
             rows.push(rec);
         }
+        if rows.is_empty() && left_out > 0 {
+            return Ok(Outcome::Skipped(Skip::MappingOnly));
+        }
         out.extend(rows);
-        Ok(())
+        Ok(Outcome::Rows)
     }
 
     /// Sets every column the mapping names (over a base format's values).
@@ -504,6 +506,7 @@ impl Mapping {
                 TextCol::Message => rec.message = Some(v),
                 TextCol::PolicyId => rec.policy_id = Some(v),
                 TextCol::PolicyVersion => rec.policy_version = Some(v),
+                TextCol::ClientAddr => rec.client_addr = Some(v),
             }
         }
         if self.base.is_some() {

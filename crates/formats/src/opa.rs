@@ -3,13 +3,25 @@
 //! by the caller). Who called and which tool live inside `input`, wherever the policy's author put
 //! them: the defaults below cover opa-envoy `input.attributes`, MCP `parsed_body` and common flat
 //! layouts, and a user mapping (`base = "opa"`) overrides any column.
+//!
+//! `requested_by` is the address of the client that asked OPA (`127.0.0.1:34396`), never an
+//! identity: it goes to `client_addr`. The identity is the principal in `input` (a JWT `sub`
+//! in Envoy's metadata, `input.user` ...) or, when the policy resolved it, in `result`
+//! (`result.user_key` ...). opa-envoy builds before the `path` field log only `query`
+//! (`data.envoy.authz.allow`), which becomes the rule as a path (`envoy/authz/allow`). Deny
+//! reasons the policy returns (a non-empty `deny`/`reasons` set, the `x-ext-auth-deny-reason`
+//! header opa-envoy policies set) go into the rule. OPA's other console lines (server start,
+//! bundle activation, debug messages, all with a `msg`) are skipped as `server_log`.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use crate::common::{args_of, at, duration_ms, event_id, text, text_or_json, timestamp, Unit};
-use crate::error::{LineError, LineErrorKind};
+use crate::common::{
+    args_of, at, duration_ms, event_id, text, text_or_json, timestamp, unrecognised, Unit,
+};
+use crate::error::LineError;
 use crate::json::{self, Node, Path};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
@@ -19,13 +31,22 @@ pub const SOURCE: &str = "opa";
 /// Where the caller may be, tried in order.
 pub const IDENTITY_PATHS: &[&str] = &[
     r#"input.attributes.metadataContext.filterMetadata["envoy.filters.http.jwt_authn"].*.sub"#,
+    r#"input.attributes.metadata_context.filter_metadata["envoy.filters.http.jwt_authn"].*.sub"#,
     "input.identity",
     "input.principal",
     "input.user",
     "input.subject",
     "input.token.sub",
+    "input.token.payload.sub",
     "input.parsed_token.sub",
     "input.jwt.sub",
+    "input.claims.sub",
+    "result.user_key",
+    "result.user",
+    "result.username",
+    "result.subject",
+    "result.principal",
+    "result.identity",
 ];
 /// Where the MCP session may be.
 pub const SESSION_PATHS: &[&str] = &[
@@ -81,10 +102,23 @@ fn first<'n, 'a>(r: &'n Node<'a>, paths: &[Path]) -> Option<&'n Node<'a>> {
     paths.iter().find_map(|p| p.get(r))
 }
 
-/// `decision_id` and `path`, or `type=openpolicyagent.org/decision_logs`.
+/// `decision_id` and `path` (or opa-envoy's older `query`), or
+/// `type=openpolicyagent.org/decision_logs`.
 pub fn matches(r: &Node<'_>) -> bool {
-    (r.get("decision_id").is_some() && r.get("path").is_some())
+    (r.get("decision_id").is_some() && (r.get("path").is_some() || r.get("query").is_some()))
         || r.get("type").and_then(Node::as_str) == Some("openpolicyagent.org/decision_logs")
+}
+
+/// `opa-envoy query, no path` for opa-envoy builds that log the query instead of the path;
+/// `opa-envoy` for the Envoy plugin's events; `None` for plain OPA.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    if r.get("path").is_none() && r.get("query").is_some() {
+        return Some("opa-envoy query, no path");
+    }
+    at(r, "labels.version")
+        .and_then(Node::as_str)
+        .filter(|v| v.ends_with("-envoy") || v.contains("-envoy-"))
+        .map(|_| "opa-envoy")
 }
 
 /// Decodes one OPA decision event.
@@ -92,23 +126,16 @@ pub fn matches(r: &Node<'_>) -> bool {
 /// # Errors
 /// Invalid JSON, a missing `decision_id` on a decision event, a missing or bad `timestamp`, or
 /// a field of the wrong type, each naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
     if !matches(&r) && r.get("decision_id").is_none() {
         // OPA's other console lines (server start, bundle activation ...) carry a `msg`.
         if r.get("msg").is_some() {
-            return Ok(());
+            return Ok(Outcome::Skipped(Skip::ServerLog));
         }
-        return Err(LineError::field(
-            LineErrorKind::MissingField,
-            "decision_id",
-            "not an OPA decision event: `decision_id` is missing",
+        return Err(unrecognised(
+            &r,
+            "not an OPA decision event (no `decision_id`, no decision-log `type`)",
         ));
     }
     let ts = match r.get("timestamp") {
@@ -116,14 +143,18 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         _ => timestamp(r.get("time"), "timestamp", Unit::Seconds)?,
     };
     let (decision, rule_extra, message) = decide(&r)?;
-    let path = text(r.get("path"), "path")?;
+    let path = match text(r.get("path"), "path")? {
+        Some(p) => Some(p),
+        None => text(r.get("query"), "query")?.map(|q| {
+            let q = q.strip_prefix("data.").unwrap_or(&q);
+            Cow::Owned(q.replace('.', "/"))
+        }),
+    };
     let id = text(r.get("decision_id"), "decision_id")?;
     let mut rec = DecisionRecord::new(event_id(id, SOURCE, line), ts, SOURCE, decision);
     let p = &*PATHS;
     rec.identity = first(&r, &p[0]).and_then(|v| text_or_json(Some(v)));
-    if rec.identity.is_none() {
-        rec.identity = text(r.get("requested_by"), "requested_by")?;
-    }
+    rec.client_addr = text(r.get("requested_by"), "requested_by")?;
     rec.session = first(&r, &p[1]).and_then(|v| text_or_json(Some(v)));
     rec.server = first(&r, &p[2]).and_then(|v| text_or_json(Some(v)));
     rec.method = first(&r, &p[3]).and_then(Node::as_cow);
@@ -159,14 +190,14 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         Unit::Nanos,
     )?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 /// What `error` and `result` say: the decision, reasons that go into the rule, and a message.
-type Outcome<'a> = (Decision, Option<String>, Option<Cow<'a, str>>);
+type Verdict<'a> = (Decision, Option<String>, Option<Cow<'a, str>>);
 
 /// The decision, the reasons that go into the rule, and a message, from `error` and `result`.
-fn decide<'a>(r: &Node<'a>) -> Result<Outcome<'a>, LineError> {
+fn decide<'a>(r: &Node<'a>) -> Result<Verdict<'a>, LineError> {
     if let Some(err) = r.get("error").filter(|e| !e.is_null()) {
         let msg = match err {
             Node::Str(s) => Some(s.clone()),
@@ -208,6 +239,7 @@ fn decide<'a>(r: &Node<'a>) -> Result<Outcome<'a>, LineError> {
                 .get("allowed")
                 .or_else(|| result.get("allow"))
                 .and_then(Node::as_bool);
+            let reasons = deny_reasons(result);
             let decision = match (explicit, allowed) {
                 (Some(d), _) => d,
                 (None, Some(true)) => Decision::Allow,
@@ -219,18 +251,40 @@ fn decide<'a>(r: &Node<'a>) -> Result<Outcome<'a>, LineError> {
                     None => Decision::Unknown,
                 },
             };
-            (decision, None, message)
+            let reasons = (decision != Decision::Allow).then_some(reasons).flatten();
+            (decision, reasons, message)
         }
         Node::Str(s) => (vocabulary(s).unwrap_or(Decision::Unknown), None, None),
         _ => (Decision::Unknown, None, None),
     })
 }
 
+/// The deny reasons a result object carries: a non-empty `deny` or `reasons` set, or the
+/// `x-ext-auth-deny-reason` header an opa-envoy policy returns (`-` means none).
+fn deny_reasons(result: &Node<'_>) -> Option<String> {
+    for key in ["deny", "reasons", "violations"] {
+        if let Some(items) = result.get(key).and_then(Node::as_array) {
+            if !items.is_empty() {
+                let texts: Vec<String> = items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_json(), str::to_string))
+                    .collect();
+                return Some(texts.join("; "));
+            }
+        }
+    }
+    at(result, "headers.x-ext-auth-deny-reason")
+        .and_then(Node::as_str)
+        .filter(|r| !r.is_empty() && *r != "-")
+        .map(str::to_string)
+}
+
 fn vocabulary(s: &str) -> Option<Decision> {
     let s = s.to_ascii_lowercase();
     Some(match s.as_str() {
-        "allow" | "allowed" | "permit" => Decision::Allow,
-        "deny" | "denied" | "forbid" => Decision::Deny,
+        // A `"true"` string is what some policies (and OPA's own docs example) return.
+        "allow" | "allowed" | "permit" | "true" => Decision::Allow,
+        "deny" | "denied" | "forbid" | "false" => Decision::Deny,
         "rate_limited" | "ratelimited" => Decision::RateLimited,
         "approval_required" | "pending_approval" => Decision::ApprovalRequired,
         "error" => Decision::Error,
@@ -253,7 +307,10 @@ mod tests {
         let p = &*PATHS;
         assert_eq!(p[0].len(), IDENTITY_PATHS.len());
         assert_eq!(p[4].len(), TOOL_PATHS.len());
-        assert_eq!(p.iter().map(Vec::len).sum::<usize>(), 8 + 3 + 3 + 3 + 5 + 4);
+        assert_eq!(
+            p.iter().map(Vec::len).sum::<usize>(),
+            17 + 3 + 3 + 3 + 5 + 4
+        );
     }
 
     #[test]
@@ -322,7 +379,12 @@ mod tests {
         .unwrap();
         assert!(out.is_empty());
         let e = decode(r#"{"path":"x"}"#, &mut out).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("decision_id"));
+        assert_eq!(e.kind, crate::error::LineErrorKind::UnrecognisedEvent);
+        assert!(
+            e.message.ends_with("the record's keys: path"),
+            "{}",
+            e.message
+        );
         // Without `timestamp`, the second-precision `time` is used.
         let r = one(r#"{"decision_id":"d","path":"p","result":true,"time":1652987644}"#);
         assert_eq!(r.ts_micros, 1_652_987_644_000_000);

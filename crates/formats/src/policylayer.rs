@@ -95,9 +95,9 @@ pub fn decode(line: &str) -> Result<DecisionRecord<'_>, LineError> {
     let ts_micros = match l.timestamp {
         None => {
             return Err(LineError::field(
-                LineErrorKind::MissingField,
+                LineErrorKind::MissingTimestamp,
                 "timestamp",
-                "required field is missing",
+                "required timestamp is missing",
             ))
         }
         Some(raw) => parse_ts(raw)?,
@@ -462,7 +462,7 @@ mod tests {
             ("[1,2]", LineErrorKind::WrongType, None),
             (
                 r#"{"decision":"allow"}"#,
-                LineErrorKind::MissingField,
+                LineErrorKind::MissingTimestamp,
                 Some("timestamp"),
             ),
             (

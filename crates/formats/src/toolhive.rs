@@ -1,7 +1,12 @@
 //! ToolHive audit events (spec/proxy-formats.md 3.7): slog JSON lines at the audit level
 //! (`"level":"INFO+2"`, `"msg":"audit_event"`), one per MCP request the proxy handled, with the
 //! outcome ToolHive derived from the HTTP status (403 = Cedar deny). The proxy's other slog lines
-//! and SSE stream openings are not decisions and yield no row.
+//! are skipped as `server_log`, SSE stream openings as `connection`, and the registry API's
+//! management events (dotted types such as `source.delete`) as `management`. The event object
+//! is also read without the slog envelope (no `msg`), as ToolHive's middleware docs show it.
+//! vMCP writes a call's arguments directly under `data.request`; the proxy writes the whole
+//! JSON-RPC request there (`data.request.params.arguments`): both fill `arg_keys`.
+//! `client_addr` is `source.value` when its `type` is `network`.
 //!
 //! Outcomes: `success` allow; `denied` deny (401/403, the Cedar authorizer); `error` error (5xx);
 //! `failure` error too (a 4xx other than 401/403: the request failed without a policy refusal,
@@ -11,20 +16,49 @@
 
 use std::borrow::Cow;
 
-use crate::common::{args_of, at, duration_ms, event_id, first, text, timestamp, Unit};
+use crate::common::{
+    args_of, at, duration_ms, event_id, first, text, timestamp, unrecognised, Unit,
+};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
 /// The `source` value of ToolHive rows.
 pub const SOURCE: &str = "toolhive";
 
-/// `msg=audit_event` with an `outcome` and a `component` (other programs log `audit_event` too).
+/// `msg=audit_event` with an `outcome` and a `component` (other programs log `audit_event` too),
+/// or the bare event object: `outcome`, `component`, and `source` and `target` objects.
 pub fn matches(r: &Node<'_>) -> bool {
-    r.get("msg").and_then(Node::as_str) == Some("audit_event")
-        && r.get("outcome").and_then(Node::as_str).is_some()
-        && r.get("component").is_some()
+    let event = r.get("outcome").and_then(Node::as_str).is_some() && r.get("component").is_some();
+    event
+        && (r.get("msg").and_then(Node::as_str) == Some("audit_event")
+            || (r.get("msg").is_none()
+                && r.get("source").and_then(Node::as_object).is_some()
+                && r.get("target").and_then(Node::as_object).is_some()))
+}
+
+/// `no slog envelope` for a bare event object; `vMCP data.request` for arguments written
+/// directly under `data.request`.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    if r.get("msg").is_none() {
+        Some("no slog envelope")
+    } else if vmcp_args(r).is_some() {
+        Some("vMCP data.request")
+    } else {
+        None
+    }
+}
+
+/// vMCP's `data.request`: the call's arguments themselves, not a JSON-RPC request.
+fn vmcp_args<'n, 'a>(r: &'n Node<'a>) -> Option<&'n Node<'a>> {
+    at(r, "data.request").filter(|req| {
+        req.as_object().is_some()
+            && ["jsonrpc", "method", "params", "arguments"]
+                .iter()
+                .all(|k| req.get(k).is_none())
+    })
 }
 
 /// Maps a ToolHive `outcome` (with the JSON-RPC error message of an `application_error`).
@@ -70,22 +104,29 @@ const HTTP_VERBS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "
 /// # Errors
 /// Invalid JSON, a missing or bad `logged_at`, a missing or unknown `outcome`, or a field of the
 /// wrong type, each naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
-    if r.get("msg").and_then(Node::as_str) != Some("audit_event") {
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
+    match r.get("msg").and_then(Node::as_str) {
+        Some("audit_event") => {}
         // ToolHive's other slog lines (startup, proxy, authz debug) are not decisions.
-        return Ok(());
+        Some(_) => return Ok(Outcome::Skipped(Skip::ServerLog)),
+        None if matches(&r) => {}
+        None => {
+            return Err(unrecognised(
+                &r,
+                "neither a ToolHive slog line (`msg`) nor an audit event (`outcome`, \
+                 `component`, `source`, `target`)",
+            ))
+        }
     }
     let kind = text(r.get("type"), "type")?;
     if kind.as_deref() == Some("sse_connection") {
         // Opening an SSE stream is logged at once and always `success`: not a decision.
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::Connection));
+    }
+    if kind.as_deref().is_some_and(|k| k.contains('.')) {
+        // The registry API's management events (`source.delete` ...): not tool calls.
+        return Ok(Outcome::Skipped(Skip::Management));
     }
     // `logged_at` is when the event happened; older builds wrote `loggedAt`; slog's `time`
     // (when the line was written) is the last resort.
@@ -125,9 +166,16 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     rec.identity = text(at(&r, "subjects.user"), "subjects.user")?;
     rec.identity_id = text(at(&r, "subjects.user_id"), "subjects.user_id")?;
     rec.session = text(at(&r, "source.extra.session_id"), "source.extra.session_id")?;
+    if at(&r, "source.type").and_then(Node::as_str) == Some("network") {
+        rec.client_addr = text(at(&r, "source.value"), "source.value")?;
+    }
     rec.server = text(r.get("component"), "component")?;
     let method = text(at(&r, "target.method"), "target.method")?;
     rec.method = match method {
+        // The event type says it was a tool call even where the HTTP verb stands in `method`.
+        Some(m) if HTTP_VERBS.contains(&m.as_ref()) && kind.as_deref() == Some("mcp_tool_call") => {
+            Some(Cow::Borrowed("tools/call"))
+        }
         // Without a parsed MCP method ToolHive leaves the HTTP verb there.
         Some(m) if HTTP_VERBS.contains(&m.as_ref()) => {
             match text(at(&r, "target.endpoint"), "target.endpoint")? {
@@ -138,12 +186,17 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         m => m,
     };
     if rec.method.as_deref() == Some("tools/call") || kind.as_deref() == Some("mcp_tool_call") {
-        rec.tool = text(at(&r, "target.name"), "target.name")?;
+        rec.tool = match text(at(&r, "target.name"), "target.name")? {
+            Some(t) => Some(t),
+            None => text(at(&r, "target.resource_id"), "target.resource_id")?,
+        };
     }
-    let (keys, args) = args_of(first(
-        &r,
-        &["data.request.params.arguments", "data.request.arguments"],
-    ));
+    let (keys, args) = args_of(vmcp_args(&r).or_else(|| {
+        first(
+            &r,
+            &["data.request.params.arguments", "data.request.arguments"],
+        )
+    }));
     rec.arg_keys = keys;
     rec.args = args;
     if outcome == "application_error" {
@@ -160,7 +213,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
         Unit::Millis,
     )?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Tyk MCP proxy access logs (spec/proxy-formats.md 3.10): logrus JSON lines with
 //! `prefix=access-log`, the base fields (`status`, `latency_total`, `upstream_latency`,
 //! `api_id`, `api_name`, `api_key` hashed) and, for MCP APIs, `api_type=mcp`, `mcp_method`,
-//! `mcp_primitive_type`, `mcp_primitive_name` and `mcp_error_code`. Application-log lines and
-//! access-log lines of non-MCP APIs (including Tyk's internal call into a REST API it exposes as
-//! MCP tools) yield no row.
+//! `mcp_primitive_type`, `mcp_primitive_name` and `mcp_error_code`. Tyk's default access log is
+//! logrus *text* (`time="..." level=info api_id=... prefix=access-log status=200`), which the
+//! envelope step turns into the same flat object. Application-log lines are skipped as
+//! `server_log`; access-log lines of other APIs are requests Tyk decided too (`VERB /path`), a
+//! `429` with `response_code_details=session_rate_limited` (flag `RLT`) a rate limit.
 //!
 //! Decision: `mcp_error_code` is present only when the gateway itself failed the request:
 //! `-32001` (authentication required) and `-32002` (access denied) deny, `-32003` (rate limit)
@@ -18,16 +20,23 @@ use std::borrow::Cow;
 use crate::common::{decision_from_status, duration_ms, event_id, status, text, timestamp, Unit};
 use crate::error::{LineError, LineErrorKind};
 use crate::json::{self, Node};
+use crate::{Outcome, Skip};
 use verdict_schema::Decision;
 use verdict_schema::DecisionRecord;
 
 /// The `source` value of Tyk rows.
 pub const SOURCE: &str = "tyk";
 
-/// `prefix=access-log` and an `mcp_method`.
+/// `prefix=access-log` and an `mcp_method` or an `api_id`.
 pub fn matches(r: &Node<'_>) -> bool {
     r.get("prefix").and_then(Node::as_str) == Some("access-log")
-        && r.get("mcp_method").is_some_and(|m| !m.is_null())
+        && (r.get("mcp_method").is_some_and(|m| !m.is_null()) || r.get("api_id").is_some())
+}
+
+/// `REST API access log` for lines without MCP fields.
+pub fn shape(r: &Node<'_>) -> Option<&'static str> {
+    (r.get("mcp_method").is_none() && r.get("api_type").and_then(Node::as_str) != Some("mcp"))
+        .then_some("REST API access log")
 }
 
 /// The decision and Tyk's meaning of a gateway `mcp_error_code`; `None` for codes Tyk does not
@@ -39,6 +48,9 @@ pub fn decision_of_error_code(code: i64) -> Option<(Decision, &'static str)> {
         -32003 => (Decision::RateLimited, "Rate limit exceeded"),
         -32004 => (Decision::Error, "Upstream error"),
         -32600 => (Decision::Error, "Invalid request"),
+        -32601 => (Decision::Error, "Method not found"),
+        -32602 => (Decision::Error, "Invalid params"),
+        -32700 => (Decision::Error, "Parse error"),
         -32603 => (Decision::Error, "Internal error"),
         _ => return None,
     })
@@ -49,23 +61,11 @@ pub fn decision_of_error_code(code: i64) -> Option<(Decision, &'static str)> {
 /// # Errors
 /// Invalid JSON, a missing or bad `time`, an `mcp_error_code` that is not an integer, or a field
 /// of the wrong type, each naming the field.
-pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<(), LineError> {
-    let r = json::parse(line)?;
-    if r.as_object().is_none() {
-        return Err(LineError::record(
-            LineErrorKind::WrongType,
-            "expected a JSON object",
-        ));
-    }
+pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Outcome, LineError> {
+    let r = json::object(line)?;
     if r.get("prefix").and_then(Node::as_str) != Some("access-log") {
         // Tyk's application log (startup, API loading, errors) shares the stream.
-        return Ok(());
-    }
-    let is_mcp = r.get("api_type").and_then(Node::as_str) == Some("mcp")
-        || r.get("mcp_method").is_some_and(|m| !m.is_null());
-    if !is_mcp {
-        // A REST API's access log: not an MCP decision.
-        return Ok(());
+        return Ok(Outcome::Skipped(Skip::ServerLog));
     }
     let ts = timestamp(r.get("time"), "time", Unit::Auto)?;
     let http_status = status(r.get("status"), "status")?;
@@ -91,10 +91,21 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
                 None => (decision_from_status(http_status), rule, None, None),
             }
         }
-        None => (decision_from_status(http_status), None, None, http_status),
+        None => {
+            let decision = decision_from_status(http_status);
+            let details = text(r.get("response_code_details"), "response_code_details")?;
+            match details {
+                Some(d) if decision != Decision::Allow => (decision, Some(d), None, None),
+                _ => (decision, None, None, http_status),
+            }
+        }
     };
     let mut rec = DecisionRecord::new(event_id(None, SOURCE, line), ts, SOURCE, decision);
     rec.identity = text(r.get("api_key"), "api_key")?;
+    rec.client_addr = match text(r.get("client_ip"), "client_ip")? {
+        Some(ip) => Some(ip),
+        None => text(r.get("remote_addr"), "remote_addr")?,
+    };
     rec.server = match text(r.get("api_name"), "api_name")? {
         Some(name) => Some(name),
         None => text(r.get("api_id"), "api_id")?,
@@ -119,7 +130,7 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<()
     rec.upstream_status = upstream;
     rec.latency_ms = duration_ms(r.get("latency_total"), "latency_total", Unit::Millis)?;
     out.push(rec);
-    Ok(())
+    Ok(Outcome::Rows)
 }
 
 #[cfg(test)]
@@ -194,12 +205,14 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        decode(
-            r#"{"level":"info","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"rest","method":"GET","path":"/forecast","status":200}"#,
-            &mut out,
-        )
-        .unwrap();
         assert!(out.is_empty());
+        // A REST API's access line is a request Tyk decided too.
+        let r = one(
+            r#"{"level":"info","prefix":"access-log","time":"2026-11-05T10:00:00Z","api_id":"rest","method":"POST","path":"/orders","status":429,"response_code_details":"session_rate_limited"}"#,
+        );
+        assert_eq!(r.decision, Decision::RateLimited);
+        assert_eq!(r.method.as_deref(), Some("POST /orders"));
+        assert_eq!(r.rule.as_deref(), Some("session_rate_limited"));
         let e = decode(&OK.replace("2026-11-05T10:00:00Z", "10:00"), &mut out).unwrap_err();
         assert_eq!(
             (e.kind, e.field.as_deref()),
