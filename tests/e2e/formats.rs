@@ -578,3 +578,101 @@ fn formats_lists_every_format_and_the_template_is_a_valid_mapping() {
     );
     assert_eq!(row["source"], "my-proxy");
 }
+
+#[test]
+fn a_user_envelope_unwraps_an_unknown_prefix_and_names_lines_that_do_not_match() {
+    let t = TestDir::new();
+    t.write(
+        "syslog.log",
+        concat!(
+            "Nov 13 10:00:01 gw-1 opa[311]: {\"decision_id\":\"env-1\",\"path\":\"mcp/allow\",\"input\":{\"user\":\"ada\"},\"result\":true,\"requested_by\":\"10.0.0.4:5511\",\"timestamp\":\"2026-11-13T10:00:01Z\"}\n",
+            "Nov 13 10:00:02 gw-1 opa[311]: {\"decision_id\":\"env-2\",\"path\":\"mcp/allow\",\"input\":{\"user\":\"bob\"},\"result\":{\"allowed\":false,\"deny\":[\"NOT_ON_CALL\"]},\"timestamp\":\"2026-11-13T10:00:02Z\"}\n",
+            "Nov 13 10:00:03 gw-1 systemd[1]: Started OPA.\n",
+        ),
+    );
+    let out = t
+        .cmd(&[
+            "ingest",
+            "syslog.log",
+            "--envelope",
+            r"^\S+ \d+ [\d:]+ \S+ \S+: (?P<json>\{.*\})$",
+            "--format",
+            "json",
+        ])
+        .run();
+    assert_exit!(out, 0);
+    let s = out.json();
+    assert_eq!(s["files"][0]["format"], "opa");
+    assert_eq!(
+        (s["rows_written"].as_u64(), s["quarantined"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let rows = read_rows(&t.join("verdict-warehouse"));
+    let mut got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["event_id"].clone().unwrap(),
+                r["identity"].clone(),
+                r["client_addr"].clone(),
+                r["decision"].clone().unwrap(),
+                r["rule"].clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "env-1".to_string(),
+                Some("ada".to_string()),
+                Some("10.0.0.4:5511".to_string()),
+                "allow".to_string(),
+                Some("mcp/allow".to_string())
+            ),
+            (
+                "env-2".to_string(),
+                Some("bob".to_string()),
+                None,
+                "deny".to_string(),
+                Some("mcp/allow: NOT_ON_CALL".to_string())
+            ),
+        ]
+    );
+    let q = quarantine(&t.join("verdict-warehouse"));
+    assert_eq!(
+        (q[0]["line"].as_u64(), q[0]["error"].as_str()),
+        (Some(3), Some("envelope_mismatch"))
+    );
+    // A regex without the `json` group is refused up front.
+    let bad = t
+        .cmd(&["ingest", "syslog.log", "--envelope", r"^(.*)$"])
+        .run();
+    assert_exit!(bad, 2);
+    assert!(
+        bad.stderr.contains("no named group `json`"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn the_summary_breaks_skipped_down_by_reason() {
+    let t = TestDir::new();
+    t.copy_sample_logs();
+    let out = t
+        .cmd(&[
+            "ingest",
+            "sample-logs/gatekit/audit-current-2026-11-13.jsonl",
+        ])
+        .run();
+    assert_exit!(out, 0);
+    assert!(
+        out.stdout
+            .contains("skipped 2 (not decisions): notification 1, response 1\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("gatekit (detected)"), "{}", out.stdout);
+}

@@ -31,10 +31,12 @@ use verdict_schema::DecisionRecord;
 /// The `source` value of Kong rows.
 pub const SOURCE: &str = "kong";
 
-/// `started_at` and a `latencies` object.
+/// `started_at` and a `latencies` object, or an `ai.mcp` object (a partial entry, which then
+/// lacks its timestamp).
 pub fn matches(r: &Node<'_>) -> bool {
-    r.get("started_at").is_some_and(|v| !v.is_null())
-        && r.get("latencies").and_then(Node::as_object).is_some()
+    (r.get("started_at").is_some_and(|v| !v.is_null())
+        && r.get("latencies").and_then(Node::as_object).is_some())
+        || at(r, "ai.mcp").and_then(Node::as_object).is_some()
 }
 
 /// `plain File Log` for entries without `ai.mcp`.

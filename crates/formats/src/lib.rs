@@ -240,7 +240,7 @@ impl Format {
                 "response_flags, response_flags_long or response_code_details, or response_code + an MCP method key"
             }
             Format::AgentGateway => "scope=request + http.status",
-            Format::Kong => "started_at + latencies",
+            Format::Kong => "started_at + latencies, or an ai.mcp object",
             Format::Docker => "trigger + target_type + result",
             Format::Gatekit => "pipeline_outcome",
             Format::McpGuard => "event_type + identity_id",

@@ -13,7 +13,8 @@
 //! `upstream_status` is null. Any other code falls back on the status. Without a code the
 //! upstream answered: `upstream_status` is `status`, and the decision is the status fallback
 //! (2xx/3xx allow, 401/403 deny, 429 rate_limited, 5xx error) for Tyk builds that write no code.
-//! `latency_total` is in milliseconds; Tyk writes no request id, so ids are the stable hash.
+//! `latency_total` is in milliseconds; Tyk writes no request id, so ids are the stable hash. The
+//! identity is the (obfuscated) `api_key`, except Tyk's all-zero placeholder of keyless APIs.
 
 use std::borrow::Cow;
 
@@ -101,7 +102,8 @@ pub fn decode<'a>(line: &'a str, out: &mut Vec<DecisionRecord<'a>>) -> Result<Ou
         }
     };
     let mut rec = DecisionRecord::new(event_id(None, SOURCE, line), ts, SOURCE, decision);
-    rec.identity = text(r.get("api_key"), "api_key")?;
+    // Tyk writes the key obfuscated; all zeros is its placeholder for a keyless API.
+    rec.identity = text(r.get("api_key"), "api_key")?.filter(|k| !k.bytes().all(|b| b == b'0'));
     rec.client_addr = match text(r.get("client_ip"), "client_ip")? {
         Some(ip) => Some(ip),
         None => text(r.get("remote_addr"), "remote_addr")?,
