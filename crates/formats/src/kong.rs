@@ -9,8 +9,8 @@
 //!   read): one row for the request, like a plain entry.
 //!
 //! Entries without `ai.mcp` (plain File Log traffic, any Kong version) are requests Kong decided
-//! too: one row each, `VERB /path`. A request Kong proxied to the upstream (`latencies.proxy`
-//! >= 0, `source` not `kong`) is an allow whatever the upstream answered (its status is the
+//! too: one row each, `VERB /path`. A request Kong proxied to the upstream (a non-negative
+//! `latencies.proxy`, `source` not `kong`) is an allow whatever the upstream answered (its status is the
 //! row's `upstream_status`); one Kong answered itself decides by its status (401/403 deny, 429
 //! rate-limited, 5xx error).
 //! The caller is `consumer.username` (`consumer.id`), else the consumer an audit entry names
