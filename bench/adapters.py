@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Adapter benchmark: the same generated traffic as PolicyLayer, agentgateway and OPA lines,
-each ingested by the release `verdict ingest` in one run, so that the adapters' cost shows as a
+each ingested by the release `verdict ingest` in one run (agentgateway both as JSON and in its
+default text format, `<time><TAB>info<TAB>request k=v ...`), so that the adapters' cost shows as a
 throughput ratio against the home format.
 
     python3 bench/adapters.py [--lines 1000000] [--seed 42] [--runs 3] [--work /tmp/verdict-bench]
@@ -8,7 +9,8 @@ throughput ratio against the home format.
 The traffic is verdict-gen's (one seed), rendered per format by verdict-testkit; the OPA lines
 are console decision logs in the opa-envoy layout with an MCP parsed_body. Each ingest starts
 from an empty warehouse with the page cache warm; the best of --runs is reported. The target
-(issue 5): agentgateway and OPA within 1.5x of PolicyLayer's records per second.
+(issues 5 and 18): agentgateway (JSON and text) and OPA within 1.5x of PolicyLayer's records
+per second.
 """
 
 import argparse
@@ -19,7 +21,13 @@ from pathlib import Path
 
 from common import RELEASE, build_release, generate, run_measured, warm_cache
 
-FORMATS = ["policylayer", "agentgateway", "opa"]
+# Each benchmark file: (name, verdict-gen target, --input-format).
+FORMATS = [
+    ("policylayer", "policylayer", "policylayer"),
+    ("agentgateway", "agentgateway", "agentgateway"),
+    ("agentgateway-text", "agentgateway-text", "agentgateway"),
+    ("opa", "opa", "opa"),
+]
 
 
 def main():
@@ -35,8 +43,9 @@ def main():
     if not args.skip_build:
         build_release()
     results = {}
-    for fmt in FORMATS:
-        src = generate(args.lines, args.seed, work / f"{fmt}-{args.lines}-{args.seed}.jsonl", fmt=fmt)
+    for fmt, target, input_format in FORMATS:
+        ext = "log" if fmt.endswith("-text") else "jsonl"
+        src = generate(args.lines, args.seed, work / f"{fmt}-{args.lines}-{args.seed}.{ext}", fmt=target)
         warm_cache(src)
         best = None
         for _ in range(args.runs):
@@ -44,7 +53,7 @@ def main():
             shutil.rmtree(wh, ignore_errors=True)
             secs, rss, out = run_measured(
                 [str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--format", "json",
-                 "--input-format", fmt, "--progress", "never"],
+                 "--input-format", input_format, "--progress", "never"],
                 stdout=subprocess.PIPE,
             )
             s = json.loads(out)
@@ -57,7 +66,7 @@ def main():
     print(f"{args.lines:,} records per format, best of {args.runs}, release build")
     print("| format | bytes/record | seconds | records/s | MB/s | peak RSS | time per record vs policylayer |")
     print("|---|---|---|---|---|---|---|")
-    for fmt in FORMATS:
+    for fmt, _, _ in FORMATS:
         secs, rss, size = results[fmt]
         eps = args.lines / secs
         print(f"| {fmt} | {size // args.lines} | {secs:.2f} | {eps:,.0f} | {size / 1e6 / secs:.1f} | {rss:.0f} MiB | {base / eps:.2f} |")

@@ -526,6 +526,12 @@ pub struct IngestArgs {
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
 
+    /// Take each line's record out of a prefix verdict does not know: a regular expression
+    /// with a named group `json` (`'^\S+ \S+ (?P<json>\{.*\})$'`), or `logfmt` for
+    /// `key=value` lines.
+    #[arg(long, value_name = "REGEX|logfmt")]
+    pub envelope: Option<String>,
+
     /// Print how the first records of each input map onto the table; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -163,17 +163,26 @@ pub fn previews(w: &mut dyn Write, previews: &[Preview], format: SummaryFormat) 
         if p.skipped > 0 {
             writeln!(
                 w,
-                "  {} line(s) hold no decision and would be skipped",
-                p.skipped
+                "  {} record(s) hold no decision and would be skipped: {}",
+                p.skipped,
+                reasons(&p.skipped_by)
             )?;
         }
     }
     Ok(())
 }
 
+/// `server_log 3, response 1`: skipped records by reason.
+fn reasons(by: &std::collections::BTreeMap<String, u64>) -> String {
+    by.iter()
+        .map(|(reason, n)| format!("{reason} {}", thousands(*n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Writes the list of built-in input formats.
 pub fn formats(w: &mut dyn Write, format: SummaryFormat) -> Result<()> {
-    use verdict_schema::Format;
+    use verdict_formats::Format;
     if format == SummaryFormat::Json {
         let list: Vec<serde_json::Value> = Format::ALL
             .iter()
@@ -277,6 +286,14 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
             String::new()
         },
     )?;
+    if s.skipped > 0 {
+        writeln!(
+            w,
+            "skipped {} (not decisions): {}",
+            thousands(s.skipped),
+            reasons(&s.skipped_by)
+        )?;
+    }
     writeln!(
         w,
         "elapsed {:.2} s, {:.1} MB/s, {} events/s",

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 
+use verdict_formats::Format;
+use verdict_formats::{Decoder, Mapping};
 use verdict_ingest::{CommitStep, IngestOptions, InputFormat};
-use verdict_schema::formats::{Decoder, Mapping};
-use verdict_schema::Format;
 
 use verdict_policy::LimitField;
 use verdict_replay::{Gate, ReplayOptions, SuggestOptions, TuneOptions, TuneTarget};
@@ -77,6 +77,12 @@ pub fn ingest(
 ) -> Result<(IngestOptions, bool)> {
     let mut o = IngestOptions::new(warehouse(cli, env), args.paths.clone());
     o.format = input_format(&args.input_format, args.mapping.as_deref())?;
+    o.envelope = match &args.envelope {
+        Some(spec) => Some(Arc::new(
+            verdict_formats::UserEnvelope::parse(spec).map_err(|e| anyhow!(e))?,
+        )),
+        None => None,
+    };
     o.strict = args.strict;
     o.keep_raw = !args.no_raw;
     if let Some(t) = args.threads {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::util::{quarantine, read_rows, Row, TestDir};
 
 /// The columns an expectation file lists, in its order.
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 16] = [
     "event_id",
     "ts",
     "identity",
@@ -25,6 +25,7 @@ const COLUMNS: [&str; 15] = [
     "policy_id",
     "policy_version",
     "upstream_status",
+    "client_addr",
 ];
 
 fn expected_dir() -> std::path::PathBuf {
@@ -131,14 +132,23 @@ fn check_format(expectation: &Path) {
             .find(|f| f["file"] == name.as_str())
             .unwrap_or_else(|| panic!("{format}: {name} was not read: {files:?}"));
         assert_eq!(
-            f["format"], format,
+            f["format"], w["detected"],
             "{format}: {name} detected as {}",
             f["format"]
         );
         assert_eq!(f["detected"], true);
-        for k in ["lines", "rows", "quarantined", "skipped"] {
+        for k in ["lines", "rows", "quarantined"] {
             assert_eq!(f[k], w[k], "{format}: {name}: `{k}`");
         }
+        // Every skipped record has a named reason.
+        assert_eq!(f["skipped_by"], w["skipped"], "{format}: {name}: skipped");
+        let by_reason: u64 = w["skipped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(f["skipped"], by_reason, "{format}: {name}: skipped");
     }
     let mut got: Vec<Value> = read_rows(&t.join("verdict-warehouse"))
         .iter()
@@ -163,11 +173,12 @@ fn check_format(expectation: &Path) {
             json!({"file": file, "line": e["line"], "error": e["error"], "field": e["field"]})
         })
         .collect();
-    assert_eq!(
-        q,
-        want["quarantined"].as_array().unwrap().clone(),
-        "{format}: quarantine"
-    );
+    let by_place = |v: &Value| (v["file"].to_string(), v["line"].as_u64());
+    let mut q = q;
+    q.sort_by_key(by_place);
+    let mut want_q = want["quarantined"].as_array().unwrap().clone();
+    want_q.sort_by_key(by_place);
+    assert_eq!(q, want_q, "{format}: quarantine");
     // Naming the format gives the same rows; ingesting again adds none.
     let again = t
         .cmd(&["ingest", &dir, "-f", format, "--format", "json"])
@@ -485,7 +496,7 @@ fn dry_run_shows_detection_mapping_and_rejects() {
     assert!(text.starts_with("sample-logs/agentgateway/agentgateway.log: agentgateway (detected), nothing written\n  line 2\n    event_id        t-0001/s-01\n    ts              2026-11-05T08:01:00.120000Z\n    source          agentgateway\n    identity        alice\n"), "{text}");
     assert!(text.contains("  line 8: would be quarantined: bad_timestamp: field `time`: cannot parse timestamp `soon`"), "{text}");
     assert!(
-        text.contains("  1 line(s) hold no decision and would be skipped"),
+        text.contains("  1 record(s) hold no decision and would be skipped: server_log 1"),
         "{text}"
     );
     assert_eq!(
@@ -523,7 +534,10 @@ fn formats_lists_every_format_and_the_template_is_a_valid_mapping() {
             "tyk",
             "cloudflare",
             "cedarling",
-            "cloudtrail"
+            "cloudtrail",
+            "contextforge",
+            "pomerium",
+            "lasso"
         ]
     );
     let tmpl = t.cmd(&["formats", "--template"]).run();
@@ -563,4 +577,102 @@ fn formats_lists_every_format_and_the_template_is_a_valid_mapping() {
         )
     );
     assert_eq!(row["source"], "my-proxy");
+}
+
+#[test]
+fn a_user_envelope_unwraps_an_unknown_prefix_and_names_lines_that_do_not_match() {
+    let t = TestDir::new();
+    t.write(
+        "syslog.log",
+        concat!(
+            "Nov 13 10:00:01 gw-1 opa[311]: {\"decision_id\":\"env-1\",\"path\":\"mcp/allow\",\"input\":{\"user\":\"ada\"},\"result\":true,\"requested_by\":\"10.0.0.4:5511\",\"timestamp\":\"2026-11-13T10:00:01Z\"}\n",
+            "Nov 13 10:00:02 gw-1 opa[311]: {\"decision_id\":\"env-2\",\"path\":\"mcp/allow\",\"input\":{\"user\":\"bob\"},\"result\":{\"allowed\":false,\"deny\":[\"NOT_ON_CALL\"]},\"timestamp\":\"2026-11-13T10:00:02Z\"}\n",
+            "Nov 13 10:00:03 gw-1 systemd[1]: Started OPA.\n",
+        ),
+    );
+    let out = t
+        .cmd(&[
+            "ingest",
+            "syslog.log",
+            "--envelope",
+            r"^\S+ \d+ [\d:]+ \S+ \S+: (?P<json>\{.*\})$",
+            "--format",
+            "json",
+        ])
+        .run();
+    assert_exit!(out, 0);
+    let s = out.json();
+    assert_eq!(s["files"][0]["format"], "opa");
+    assert_eq!(
+        (s["rows_written"].as_u64(), s["quarantined"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let rows = read_rows(&t.join("verdict-warehouse"));
+    let mut got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["event_id"].clone().unwrap(),
+                r["identity"].clone(),
+                r["client_addr"].clone(),
+                r["decision"].clone().unwrap(),
+                r["rule"].clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "env-1".to_string(),
+                Some("ada".to_string()),
+                Some("10.0.0.4:5511".to_string()),
+                "allow".to_string(),
+                Some("mcp/allow".to_string())
+            ),
+            (
+                "env-2".to_string(),
+                Some("bob".to_string()),
+                None,
+                "deny".to_string(),
+                Some("mcp/allow: NOT_ON_CALL".to_string())
+            ),
+        ]
+    );
+    let q = quarantine(&t.join("verdict-warehouse"));
+    assert_eq!(
+        (q[0]["line"].as_u64(), q[0]["error"].as_str()),
+        (Some(3), Some("envelope_mismatch"))
+    );
+    // A regex without the `json` group is refused up front.
+    let bad = t
+        .cmd(&["ingest", "syslog.log", "--envelope", r"^(.*)$"])
+        .run();
+    assert_exit!(bad, 2);
+    assert!(
+        bad.stderr.contains("no named group `json`"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn the_summary_breaks_skipped_down_by_reason() {
+    let t = TestDir::new();
+    t.copy_sample_logs();
+    let out = t
+        .cmd(&[
+            "ingest",
+            "sample-logs/gatekit/audit-current-2026-11-13.jsonl",
+        ])
+        .run();
+    assert_exit!(out, 0);
+    assert!(
+        out.stdout
+            .contains("skipped 2 (not decisions): notification 1, response 1\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("gatekit (detected)"), "{}", out.stdout);
 }

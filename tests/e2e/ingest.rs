@@ -38,6 +38,7 @@ fn every_column_of_the_spec_example() {
         ("raw", Some(SPEC_LINE)),
         ("ingest_file", Some("gw.jsonl")),
         ("ingest_line", Some("1")),
+        ("client_addr", None),
         ("day", Some("2026-11-02")),
     ];
     for (col, v) in want {
@@ -312,7 +313,7 @@ fn bad_lines_are_quarantined_with_file_line_reason_and_raw() {
             (
                 f.clone(),
                 3,
-                "missing_field".into(),
+                "missing_timestamp".into(),
                 Some("timestamp".into())
             ),
             (
@@ -577,7 +578,7 @@ fn files_are_zstd_parquet_sorted_by_ts_with_declared_schema() {
         }
         let schema = md.file_metadata().schema_descr();
         let names: Vec<_> = schema.columns().iter().map(|c| c.path().string()).collect();
-        assert_eq!(names.len(), 21);
+        assert_eq!(names.len(), 22);
         assert_eq!(names[9], "arg_keys.list.item");
     }
 }

@@ -42,7 +42,7 @@ pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -
 /// Runs `verdict formats`: the built-in formats, or the mapping template.
 pub fn formats(args: &FormatsArgs, out: &mut dyn Write) -> Result<()> {
     if args.template {
-        out.write_all(verdict_schema::formats::mapping::TEMPLATE.as_bytes())?;
+        out.write_all(verdict_formats::mapping::TEMPLATE.as_bytes())?;
         return Ok(());
     }
     output::formats(out, args.format)

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use verdict_formats::Decoder;
 use verdict_ingest::{AppendInfo, Committer, IngestOptions};
-use verdict_schema::formats::Decoder;
 use verdict_schema::time::Clock;
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};

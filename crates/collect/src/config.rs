@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use verdict_schema::formats::Decoder;
-use verdict_schema::Format;
+use verdict_formats::Decoder;
+use verdict_formats::Format;
 
 use crate::error::{Error, Result};
 

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use verdict_schema::formats::{detect, Decoder, DetectError, DETECT_LINES};
-use verdict_schema::Format;
+use verdict_formats::Format;
+use verdict_formats::{detect, Decoder, DetectError, DETECT_LINES};
 
 use crate::checkpoint::{fingerprint, Checkpoint, Fingerprint, CHECKPOINT_VERSION};
 use crate::committer::Batch;

@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::value::RawValue;
-use verdict_schema::formats::{detect, Decoder};
-use verdict_schema::Format;
+use verdict_formats::Format;
+use verdict_formats::{detect, Decoder};
 
 use crate::committer::Batch;
 use crate::config::HttpSource;

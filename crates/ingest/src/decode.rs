@@ -3,10 +3,10 @@
 //! Ordering, dedup and writing happen later, in `pipeline`.
 
 use arrow::array::RecordBatch;
-use verdict_schema::formats::{Decoder, Sink};
-use verdict_schema::{
-    time::day_number, DecisionBatchBuilder, DecisionRecord, LineError, LineErrorKind,
-};
+use std::collections::BTreeMap;
+
+use verdict_formats::{Decoder, LineError, LineErrorKind, Sink, Skip, UserEnvelope};
+use verdict_schema::{time::day_number, DecisionBatchBuilder, DecisionRecord};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::Result;
@@ -49,8 +49,10 @@ pub struct Decoded {
     pub lines: u64,
     /// Blank lines skipped.
     pub blank: u64,
-    /// Lines that hold no decision (a proxy's other messages): no row, no error.
+    /// Records known not to be decisions (a proxy's other messages): no row, no error.
     pub skipped: u64,
+    /// [`skipped`](Self::skipped) by reason.
+    pub skipped_by: BTreeMap<Skip, u64>,
     /// Bytes in the chunk (oversized lines included).
     pub bytes: u64,
 }
@@ -73,7 +75,7 @@ struct ChunkSink<'c> {
     input: usize,
     line: u64,
     file_name: &'c str,
-    rejected: bool,
+    skipped_by: &'c mut BTreeMap<Skip, u64>,
 }
 
 impl Sink for ChunkSink<'_> {
@@ -84,8 +86,11 @@ impl Sink for ChunkSink<'_> {
             .append(r, raw, Some(self.file_name), Some(self.line));
     }
 
+    fn skipped(&mut self, reason: Skip, _raw: &str) {
+        *self.skipped_by.entry(reason).or_default() += 1;
+    }
+
     fn bad(&mut self, error: LineError, raw: &str) {
-        self.rejected = true;
         let raw = raw.as_bytes();
         self.bad.push(BadLine {
             input: self.input,
@@ -104,6 +109,7 @@ impl Sink for ChunkSink<'_> {
 pub fn decode_chunk(
     chunk: Chunk,
     decoder: &Decoder,
+    envelope: Option<&UserEnvelope>,
     file_name: &str,
     keep_raw: bool,
     max_line: usize,
@@ -113,7 +119,8 @@ pub fn decode_chunk(
     let mut keys = Vec::with_capacity(est);
     let mut days = Vec::with_capacity(est);
     let mut bad = Vec::new();
-    let (mut lines, mut blank, mut skipped) = (0u64, 0u64, 0u64);
+    let (mut lines, mut blank) = (0u64, 0u64);
+    let mut skipped_by = BTreeMap::new();
     let bytes = chunk.bytes.len() as u64 + chunk.oversized.iter().map(|o| o.2).sum::<u64>();
     for (line, prefix, len) in chunk.oversized {
         lines += 1;
@@ -178,13 +185,19 @@ pub fn decode_chunk(
             input: chunk.input,
             line: this_line,
             file_name,
-            rejected: false,
+            skipped_by: &mut skipped_by,
         };
-        let rows = decoder.decode_line(text, &mut sink);
-        if rows == 0 && !sink.rejected {
-            skipped += 1;
+        match envelope.map(|e| e.unwrap(text)) {
+            None => {
+                decoder.decode_line(text, &mut sink);
+            }
+            Some(Ok(inner)) => {
+                decoder.decode_line(&inner, &mut sink);
+            }
+            Some(Err(e)) => sink.bad(e, text),
         }
     }
+    let skipped = skipped_by.values().sum();
     Ok(Decoded {
         seq: chunk.seq,
         input: chunk.input,
@@ -195,6 +208,7 @@ pub fn decode_chunk(
         lines,
         blank,
         skipped,
+        skipped_by,
         bytes,
     })
 }
@@ -202,7 +216,7 @@ pub fn decode_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verdict_schema::Format;
+    use verdict_formats::Format;
 
     fn chunk(text: &str) -> Chunk {
         Chunk {
@@ -226,6 +240,7 @@ mod tests {
         let d = decode_chunk(
             chunk(text),
             &Format::PolicyLayer.into(),
+            None,
             "f.jsonl",
             true,
             1 << 20,
@@ -256,7 +271,7 @@ mod tests {
             bytes,
             oversized: vec![(5, b"xx".to_vec(), 9999)],
         };
-        let d = decode_chunk(c, &Format::PolicyLayer.into(), "f", true, 50).unwrap();
+        let d = decode_chunk(c, &Format::PolicyLayer.into(), None, "f", true, 50).unwrap();
         let kinds: Vec<_> = d
             .bad
             .iter()

@@ -75,7 +75,7 @@ pub enum Error {
         /// The 1-based line.
         line: u64,
         /// What was wrong.
-        error: verdict_schema::LineError,
+        error: verdict_formats::LineError,
     },
     /// The manifest or a transaction record could not be parsed.
     #[error("{path}: corrupt warehouse metadata: {message}")]

@@ -19,9 +19,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
-use verdict_schema::formats::{detect, Decoder};
+use verdict_formats::{detect, Decoder, Format, UserEnvelope};
+use verdict_schema::idx;
 use verdict_schema::time::{day_string, format_micros, Clock};
-use verdict_schema::{idx, Format};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded};
@@ -42,6 +42,8 @@ pub struct IngestOptions {
     pub inputs: Vec<String>,
     /// The input format: a fixed decoder, or detected per input from its first records.
     pub format: InputFormat,
+    /// An envelope to take each line's record out of before anything else (`--envelope`).
+    pub envelope: Option<Arc<UserEnvelope>>,
     /// Any bad line is an error and nothing is committed.
     pub strict: bool,
     /// Keep each record verbatim in `raw`.
@@ -75,6 +77,7 @@ impl IngestOptions {
             warehouse: warehouse.into(),
             inputs,
             format: InputFormat::Auto,
+            envelope: None,
             strict: false,
             keep_raw: true,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -93,7 +96,7 @@ impl IngestOptions {
 /// How inputs are decoded.
 #[derive(Debug, Clone)]
 pub enum InputFormat {
-    /// Detect each input's format from its first records ([`verdict_schema::formats::detect`]).
+    /// Detect each input's format from its first records ([`verdict_formats::detect`]).
     Auto,
     /// Decode every input with this decoder (a built-in format or a user mapping).
     Use(Decoder),
@@ -134,8 +137,10 @@ pub struct FileSummary {
     pub rows: u64,
     /// Lines quarantined.
     pub quarantined: u64,
-    /// Lines holding no decision (the proxy's other messages), read and left out.
+    /// Records known not to be decisions (the proxy's other messages), read and left out.
     pub skipped: u64,
+    /// [`skipped`](Self::skipped) by reason (`server_log`, `response` ...).
+    pub skipped_by: BTreeMap<String, u64>,
     /// Rows skipped as duplicates.
     pub duplicates: u64,
     /// Bytes read (decompressed).
@@ -155,8 +160,10 @@ pub struct IngestSummary {
     pub lines: u64,
     /// Blank lines skipped.
     pub blank_lines: u64,
-    /// Lines holding no decision, left out.
+    /// Records known not to be decisions, left out.
     pub skipped: u64,
+    /// [`skipped`](Self::skipped) by reason (`server_log`, `response` ...).
+    pub skipped_by: BTreeMap<String, u64>,
     /// Rows written.
     pub rows_written: u64,
     /// Rows written per UTC day.
@@ -211,10 +218,11 @@ pub fn ingest(
     progress.start(total);
 
     let mut state = Committer::with_warehouse(wh, opts.clone(), clock, names.clone())?;
-    let decoders: Vec<OnceLock<(Decoder, bool)>> = inputs.iter().map(|_| OnceLock::new()).collect();
+    let decoders: Vec<OnceLock<(Decoder, Option<String>)>> =
+        inputs.iter().map(|_| OnceLock::new()).collect();
     if let InputFormat::Use(d) = &opts.format {
         for slot in &decoders {
-            let _ = slot.set((d.clone(), false));
+            let _ = slot.set((d.clone(), None));
         }
     }
     let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(opts.threads * 2 + 2);
@@ -235,7 +243,14 @@ pub fn ingest(
                         let (decoder, _) = decoders[c.input]
                             .get()
                             .ok_or_else(|| Error::Internal("no decoder for an input".into()))?;
-                        decode_chunk(c, decoder, name, opts.keep_raw, opts.max_line_bytes)
+                        decode_chunk(
+                            c,
+                            decoder,
+                            opts.envelope.as_deref(),
+                            name,
+                            opts.keep_raw,
+                            opts.max_line_bytes,
+                        )
                     });
                     if tx.send(out).is_err() {
                         break;
@@ -287,8 +302,10 @@ pub fn ingest(
     let mut files = state.files;
     for (f, d) in files.iter_mut().zip(&decoders) {
         if let Some((decoder, detected)) = d.get() {
-            f.format = decoder.name().to_string();
-            f.detected = *detected;
+            f.format = detected
+                .clone()
+                .unwrap_or_else(|| decoder.name().to_string());
+            f.detected = detected.is_some();
         }
     }
     let bytes_read: u64 = files.iter().map(|f| f.bytes).sum();
@@ -299,6 +316,12 @@ pub fn ingest(
         lines,
         blank_lines: state.blank,
         skipped: files.iter().map(|f| f.skipped).sum(),
+        skipped_by: files.iter().fold(BTreeMap::new(), |mut all, f| {
+            for (reason, n) in &f.skipped_by {
+                *all.entry(reason.clone()).or_default() += n;
+            }
+            all
+        }),
         rows_written: state.rows_per_day.values().sum(),
         rows_per_day: state
             .rows_per_day
@@ -337,7 +360,7 @@ fn read_all(
     inputs: &[Input],
     opts: &IngestOptions,
     progress: &dyn Progress,
-    decoders: &[OnceLock<(Decoder, bool)>],
+    decoders: &[OnceLock<(Decoder, Option<String>)>],
     tx: crossbeam_channel::Sender<Result<Chunk>>,
 ) -> Result<Vec<InputStat>> {
     let mut seq = 0u64;
@@ -369,9 +392,10 @@ fn read_all(
             match chunker.next_chunk() {
                 Ok(Some(mut c)) => {
                     if decoders[i].get().is_none() {
-                        match detect_chunk(&c) {
+                        match detect_chunk(&c, opts.envelope.as_deref()) {
                             Ok(d) => {
-                                let _ = decoders[i].set((Decoder::Builtin(d.format), true));
+                                let _ =
+                                    decoders[i].set((Decoder::Builtin(d.format), Some(d.label())));
                             }
                             Err(message) => {
                                 let _ = tx.send(Err(Error::Detect {
@@ -404,7 +428,7 @@ fn read_all(
         progress.advance(counter.load(Ordering::Relaxed) - reported);
         if decoders[i].get().is_none() {
             // An empty input: nothing to decode, whatever its format.
-            let _ = decoders[i].set((Decoder::Builtin(Format::PolicyLayer), false));
+            let _ = decoders[i].set((Decoder::Builtin(Format::PolicyLayer), None));
         }
         stats.push(InputStat {
             meta: InputMeta {
@@ -418,13 +442,27 @@ fn read_all(
     Ok(stats)
 }
 
-/// Detects the format of an input from the lines of its first chunk.
-fn detect_chunk(c: &Chunk) -> std::result::Result<verdict_schema::formats::Detected, String> {
+/// Detects the format of an input from the lines of its first chunk (out of the user's
+/// envelope, when one is named; a line that does not match it counts as blank here).
+pub(crate) fn detect_chunk(
+    c: &Chunk,
+    envelope: Option<&UserEnvelope>,
+) -> std::result::Result<verdict_formats::Detected, String> {
     let lines = c
         .bytes
         .split(|&b| b == b'\n')
+        .take(verdict_formats::DETECT_LINES * 4)
         .map(|l| std::str::from_utf8(l).unwrap_or(""));
-    detect(lines, c.first_line).map_err(|e| e.to_string())
+    match envelope {
+        None => detect(lines, c.first_line),
+        Some(e) => {
+            let inner: Vec<std::borrow::Cow<'_, str>> = lines
+                .map(|l| e.unwrap(l).unwrap_or(std::borrow::Cow::Borrowed("")))
+                .collect();
+            detect(inner.iter().map(|l| l.as_ref()), c.first_line)
+        }
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// The writing side of an ingest, reusable by long-running collectors: dedup on
@@ -592,6 +630,7 @@ impl<'a> Committer<'a> {
         let d = decode_chunk(
             chunk,
             decoder,
+            self.opts.envelope.as_deref(),
             &name,
             self.opts.keep_raw,
             self.opts.max_line_bytes,
@@ -676,6 +715,9 @@ impl<'a> Committer<'a> {
         f.lines += d.lines;
         f.bytes += d.bytes;
         f.skipped += d.skipped;
+        for (reason, n) in &d.skipped_by {
+            *f.skipped_by.entry(reason.code().to_string()).or_default() += n;
+        }
         self.blank += d.blank;
         if !d.bad.is_empty() {
             if self.opts.strict {

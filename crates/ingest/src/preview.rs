@@ -1,11 +1,13 @@
 //! `ingest --dry-run`: how the first records of each input map onto the decisions table, read
 //! with the same detection and decoders as an ingest, without opening or writing a warehouse.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
-use verdict_schema::formats::{detect, Decoder, Sink};
+use verdict_formats::{Decoder, LineError, Sink, Skip};
 use verdict_schema::time::format_micros;
-use verdict_schema::{DecisionRecord, LineError};
+use verdict_schema::DecisionRecord;
 
 use crate::error::{Error, Result};
 use crate::pipeline::{IngestOptions, InputFormat};
@@ -24,8 +26,10 @@ pub struct Preview {
     pub rows: Vec<Map<String, Value>>,
     /// Records that would be quarantined: line, error code, field and message.
     pub rejected: Vec<PreviewReject>,
-    /// Lines that hold no decision.
+    /// Records known not to be decisions.
     pub skipped: u64,
+    /// [`skipped`](Self::skipped) by reason (`server_log`, `response` ...).
+    pub skipped_by: BTreeMap<String, u64>,
 }
 
 /// A record that would be quarantined.
@@ -42,7 +46,7 @@ pub struct PreviewReject {
 }
 
 /// The columns of a preview row, in table order (after `line`).
-pub const PREVIEW_COLUMNS: [&str; 18] = [
+pub const PREVIEW_COLUMNS: [&str; 19] = [
     "event_id",
     "ts",
     "source",
@@ -61,6 +65,7 @@ pub const PREVIEW_COLUMNS: [&str; 18] = [
     "policy_version",
     "upstream_status",
     "latency_ms",
+    "client_addr",
 ];
 
 /// The record as a JSON object of the table's columns (what `--dry-run` prints).
@@ -97,6 +102,7 @@ pub fn record_json(r: &DecisionRecord<'_>, line: u64) -> Map<String, Value> {
         "latency_ms".into(),
         r.latency_ms.map_or(Value::Null, Value::from),
     );
+    m.insert("client_addr".into(), s(&r.client_addr));
     m
 }
 
@@ -111,6 +117,14 @@ impl Sink for PreviewSink<'_> {
         if self.preview.rows.len() < self.want {
             self.preview.rows.push(record_json(r, self.line));
         }
+    }
+    fn skipped(&mut self, reason: Skip, _raw: &str) {
+        self.preview.skipped += 1;
+        *self
+            .preview
+            .skipped_by
+            .entry(reason.code().to_string())
+            .or_default() += 1;
     }
     fn bad(&mut self, e: LineError, _raw: &str) {
         if self.preview.rejected.len() < self.want {
@@ -135,8 +149,8 @@ pub fn preview(opts: &IngestOptions, rows: usize) -> Result<Vec<Preview>> {
         let name = input.name();
         let reader = source::open(input)?;
         let mut chunker = Chunker::new(reader, i, opts.chunk_bytes, opts.max_line_bytes);
-        let mut decoder: Option<(Decoder, bool)> = match &opts.format {
-            InputFormat::Use(d) => Some((d.clone(), false)),
+        let mut decoder: Option<(Decoder, Option<String>)> = match &opts.format {
+            InputFormat::Use(d) => Some((d.clone(), None)),
             InputFormat::Auto => None,
         };
         let mut p = Preview {
@@ -146,6 +160,7 @@ pub fn preview(opts: &IngestOptions, rows: usize) -> Result<Vec<Preview>> {
             rows: Vec::new(),
             rejected: Vec::new(),
             skipped: 0,
+            skipped_by: BTreeMap::new(),
         };
         'chunks: while let Some(chunk) = chunker.next_chunk().map_err(|source| Error::Read {
             file: name.clone(),
@@ -153,12 +168,13 @@ pub fn preview(opts: &IngestOptions, rows: usize) -> Result<Vec<Preview>> {
         })? {
             let lines: Vec<&[u8]> = chunk.bytes.split(|&b| b == b'\n').collect();
             if decoder.is_none() {
-                let text = lines.iter().map(|l| std::str::from_utf8(l).unwrap_or(""));
-                let d = detect(text, chunk.first_line).map_err(|e| Error::Detect {
-                    file: name.clone(),
-                    message: e.to_string(),
-                })?;
-                decoder = Some((Decoder::Builtin(d.format), true));
+                let d = crate::pipeline::detect_chunk(&chunk, opts.envelope.as_deref()).map_err(
+                    |message| Error::Detect {
+                        file: name.clone(),
+                        message,
+                    },
+                )?;
+                decoder = Some((Decoder::Builtin(d.format), Some(d.label())));
             }
             let Some((dec, _)) = &decoder else { break };
             for (line, raw) in (chunk.first_line..).zip(lines) {
@@ -175,15 +191,20 @@ pub fn preview(opts: &IngestOptions, rows: usize) -> Result<Vec<Preview>> {
                     line,
                     want: rows,
                 };
-                let before = sink.preview.rejected.len();
-                if dec.decode_line(&text, &mut sink) == 0 && p.rejected.len() == before {
-                    p.skipped += 1;
+                match opts.envelope.as_deref().map(|e| e.unwrap(&text)) {
+                    None => {
+                        dec.decode_line(&text, &mut sink);
+                    }
+                    Some(Ok(inner)) => {
+                        dec.decode_line(&inner, &mut sink);
+                    }
+                    Some(Err(e)) => sink.bad(e, &text),
                 }
             }
         }
         if let Some((d, detected)) = decoder {
-            p.format = d.name().to_string();
-            p.detected = detected;
+            p.format = detected.clone().unwrap_or_else(|| d.name().to_string());
+            p.detected = detected.is_some();
         }
         out.push(p);
     }

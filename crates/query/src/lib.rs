@@ -20,7 +20,8 @@
 //!
 //! ```
 //! use verdict_query::{write_output, Catalog, Engine, OutputFormat, PrintOptions, ReportKind, ReportSpec};
-//! use verdict_schema::{DecisionBatchBuilder, Format};
+//! use verdict_formats::Format;
+//! use verdict_schema::DecisionBatchBuilder;
 //!
 //! let jsonl = r#"{"timestamp":"2026-11-02T09:15:02.412Z","request_id":"r1","grant_label":"bob","method":"tools/call","tool":"session_destroy","decision":"allow"}
 //! {"timestamp":"2026-11-02T09:15:03.100Z","request_id":"r2","grant_label":"bob","method":"tools/call","tool":"session_destroy","decision":"deny","rule":"(hidden)"}"#;

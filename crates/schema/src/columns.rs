@@ -29,6 +29,7 @@ pub mod col {
     pub const RAW: &str = "raw";
     pub const INGEST_FILE: &str = "ingest_file";
     pub const INGEST_LINE: &str = "ingest_line";
+    pub const CLIENT_ADDR: &str = "client_addr";
     /// The Hive partition column (not stored inside the files).
     pub const DAY: &str = "day";
 }
@@ -57,6 +58,7 @@ pub mod idx {
     pub const RAW: usize = 18;
     pub const INGEST_FILE: usize = 19;
     pub const INGEST_LINE: usize = 20;
+    pub const CLIENT_ADDR: usize = 21;
 }
 
 /// The Arrow type of a timestamp column: microseconds, UTC.
@@ -101,6 +103,7 @@ pub fn decisions_schema() -> SchemaRef {
                 Field::new(col::RAW, DataType::Utf8, true),
                 Field::new(col::INGEST_FILE, DataType::Utf8, true),
                 Field::new(col::INGEST_LINE, DataType::UInt64, true),
+                Field::new(col::CLIENT_ADDR, DataType::Utf8, true),
             ]))
         })
         .clone()
@@ -163,11 +166,12 @@ mod tests {
             (idx::UPSTREAM_STATUS, col::UPSTREAM_STATUS),
             (idx::RAW, col::RAW),
             (idx::INGEST_LINE, col::INGEST_LINE),
+            (idx::CLIENT_ADDR, col::CLIENT_ADDR),
         ];
         for (i, name) in pairs {
             assert_eq!(s.field(i).name(), name);
         }
-        assert_eq!(s.fields().len(), 21);
+        assert_eq!(s.fields().len(), 22);
     }
 
     #[test]

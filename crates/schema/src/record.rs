@@ -55,6 +55,9 @@ pub struct DecisionRecord<'a> {
     pub upstream_status: Option<i32>,
     /// End-to-end latency in milliseconds.
     pub latency_ms: Option<f64>,
+    /// The network address of the client the proxy saw (OPA `requested_by`, Envoy's downstream
+    /// address ...); never the identity.
+    pub client_addr: Option<Cow<'a, str>>,
     /// The element of a fanned-out array this row came from, stored in `raw` instead of the
     /// whole line; `None`: the line is the record.
     pub element: Option<Cow<'a, str>>,
@@ -87,6 +90,7 @@ impl<'a> DecisionRecord<'a> {
             policy_version: None,
             upstream_status: None,
             latency_ms: None,
+            client_addr: None,
             element: None,
         }
     }
@@ -116,6 +120,7 @@ pub struct DecisionBatchBuilder {
     raw: StringBuilder,
     ingest_file: StringBuilder,
     ingest_line: UInt64Builder,
+    client_addr: StringBuilder,
     rows: usize,
 }
 
@@ -157,6 +162,7 @@ impl DecisionBatchBuilder {
             raw: StringBuilder::with_capacity(capacity, if keep_raw { raw_bytes } else { 0 }),
             ingest_file: s(),
             ingest_line: UInt64Builder::with_capacity(capacity),
+            client_addr: s(),
             rows: 0,
         }
     }
@@ -213,6 +219,7 @@ impl DecisionBatchBuilder {
         }
         self.ingest_file.append_option(ingest_file);
         self.ingest_line.append_option(ingest_line);
+        self.client_addr.append_option(r.client_addr.as_deref());
         self.rows += 1;
     }
 
@@ -243,6 +250,7 @@ impl DecisionBatchBuilder {
             Arc::new(self.raw.finish()),
             Arc::new(self.ingest_file.finish()),
             Arc::new(self.ingest_line.finish()),
+            Arc::new(self.client_addr.finish()),
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(decisions_schema(), columns)?)
@@ -262,6 +270,7 @@ mod tests {
         r.tool = Some("session_destroy".into());
         r.arg_keys = Some(vec!["session_id".into()]);
         r.rule = Some("(hidden)".into());
+        r.client_addr = Some("10.0.0.5:41234".into());
         b.append(&r, "{\"raw\":1}", Some("a.jsonl"), Some(3));
         let r2 = DecisionRecord::new("req_2", 2_000_000, "policylayer", Decision::Allow);
         b.append(&r2, "{}", None, None);
@@ -283,6 +292,9 @@ mod tests {
                 .value(0),
             3
         );
+        let addr = batch.column(crate::idx::CLIENT_ADDR).as_string::<i32>();
+        assert_eq!(addr.value(0), "10.0.0.5:41234");
+        assert!(addr.is_null(1));
     }
 
     #[test]

@@ -420,7 +420,7 @@ mod tests {
         let text = lines(11, 5000);
         let mut records = Vec::new();
         for l in text.lines() {
-            verdict_schema::Format::PolicyLayer
+            verdict_formats::Format::PolicyLayer
                 .decode(l, &mut records)
                 .unwrap();
         }

@@ -18,7 +18,7 @@
 //! assert_eq!(text.lines().count(), 3);
 //! let mut records = Vec::new();
 //! for line in text.lines() {
-//!     verdict_schema::Format::PolicyLayer.decode(line, &mut records).unwrap();
+//!     verdict_formats::Format::PolicyLayer.decode(line, &mut records).unwrap();
 //! }
 //! assert_eq!(records.len(), 3);
 //! ```

@@ -1,5 +1,5 @@
 //! Renders generated traffic in other proxies' formats (OPA console decision logs and
-//! agentgateway request logs), so that adapters are benchmarked and tested on the same traffic
+//! agentgateway request logs, JSON or the default text format), so that adapters are benchmarked and tested on the same traffic
 //! as PolicyLayer lines. A decoded PolicyLayer record goes in; one line of the target format comes out.
 
 use std::fmt::Write as _;
@@ -17,6 +17,8 @@ pub enum Target {
     Opa,
     /// agentgateway JSON request logs.
     AgentGateway,
+    /// agentgateway's default text format (`<time><TAB>info<TAB>request k=v ...`).
+    AgentGatewayText,
 }
 
 impl std::str::FromStr for Target {
@@ -26,8 +28,9 @@ impl std::str::FromStr for Target {
             "policylayer" => Ok(Target::PolicyLayer),
             "opa" => Ok(Target::Opa),
             "agentgateway" => Ok(Target::AgentGateway),
+            "agentgateway-text" => Ok(Target::AgentGatewayText),
             other => Err(format!(
-                "unknown target format `{other}` (policylayer, opa, agentgateway)"
+                "unknown target format `{other}` (policylayer, opa, agentgateway, agentgateway-text)"
             )),
         }
     }
@@ -52,6 +55,7 @@ pub fn render(target: Target, r: &DecisionRecord<'_>, line: &str, out: &mut Stri
         Target::PolicyLayer => out.push_str(line),
         Target::Opa => opa(r, out),
         Target::AgentGateway => agentgateway(r, out),
+        Target::AgentGatewayText => agentgateway_text(r, out),
     }
 }
 
@@ -108,13 +112,56 @@ fn opa(r: &DecisionRecord<'_>, out: &mut String) {
     out.push_str(&event.to_string());
 }
 
-fn agentgateway(r: &DecisionRecord<'_>, out: &mut String) {
-    let (status, reason) = match r.decision {
+/// The status and `reason` agentgateway answers a decision with.
+fn agentgateway_outcome(r: &DecisionRecord<'_>) -> (i32, Option<&'static str>) {
+    match r.decision {
         Decision::Allow => (r.upstream_status.unwrap_or(200), None),
         Decision::Deny | Decision::ApprovalRequired => (403, Some("Authorization")),
         Decision::RateLimited => (429, Some("RateLimit")),
         Decision::Error | Decision::Unknown => (500, Some("Internal")),
-    };
+    }
+}
+
+/// One `key=value` of the text format, the value quoted when it holds a space, quote or `=`.
+fn text_pair(out: &mut String, key: &str, value: Option<&str>) {
+    let Some(v) = value else { return };
+    if v.is_empty() || v.contains([' ', '"', '=', '\t', '\\']) {
+        let _ = write!(
+            out,
+            " {key}=\"{}\"",
+            v.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+    } else {
+        let _ = write!(out, " {key}={v}");
+    }
+}
+
+fn agentgateway_text(r: &DecisionRecord<'_>, out: &mut String) {
+    let (status, reason) = agentgateway_outcome(r);
+    let _ = write!(
+        out,
+        "{}\tinfo\trequest gateway=bench/agw route=bench/mcp src.addr=10.0.0.7:40112 http.method=POST http.path=/mcp http.status={status}",
+        format_micros(r.ts_micros)
+    );
+    text_pair(out, "trace.id", Some(&r.event_id));
+    text_pair(out, "jwt.sub", r.identity.as_deref());
+    text_pair(out, "mcp.method", r.method.as_deref());
+    text_pair(out, "mcp.target", r.server.as_deref());
+    if r.tool.is_some() {
+        text_pair(out, "mcp.resource.type", Some("tool"));
+        text_pair(out, "mcp.resource.name", r.tool.as_deref());
+    }
+    text_pair(out, "mcp.session.id", r.session.as_deref());
+    text_pair(out, "reason", reason);
+    let _ = write!(
+        out,
+        " duration={}ms",
+        r.latency_ms.unwrap_or(1.0).round() as u64
+    );
+}
+
+fn agentgateway(r: &DecisionRecord<'_>, out: &mut String) {
+    let (status, reason) = agentgateway_outcome(r);
     let s = |v: Option<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "null".into());
     let _ = write!(
         out,
@@ -147,7 +194,7 @@ fn agentgateway(r: &DecisionRecord<'_>, out: &mut String) {
 mod tests {
     use super::*;
     use crate::{GenOptions, Generator};
-    use verdict_schema::Format;
+    use verdict_formats::Format;
 
     /// Generated traffic rendered in each format decodes back to the same calls and outcomes.
     #[test]
@@ -163,6 +210,7 @@ mod tests {
         for (target, format) in [
             (Target::Opa, Format::Opa),
             (Target::AgentGateway, Format::AgentGateway),
+            (Target::AgentGatewayText, Format::AgentGateway),
         ] {
             let mut denied = 0;
             for line in text.lines() {
@@ -172,8 +220,9 @@ mod tests {
                 let mut rendered = String::new();
                 render(target, r, line, &mut rendered);
                 let mut back = Vec::new();
+                let (record, _) = verdict_formats::envelope::unwrap(&rendered).unwrap();
                 format
-                    .decode(&rendered, &mut back)
+                    .decode(&record, &mut back)
                     .unwrap_or_else(|e| panic!("{format}: {e}: {rendered}"));
                 let b = &back[0];
                 assert_eq!(
@@ -187,7 +236,10 @@ mod tests {
                 );
                 assert_eq!((&b.method, &b.tool), (&r.method, &r.tool));
                 let want = match (target, r.decision) {
-                    (Target::AgentGateway, Decision::ApprovalRequired) => Decision::Deny,
+                    (
+                        Target::AgentGateway | Target::AgentGatewayText,
+                        Decision::ApprovalRequired,
+                    ) => Decision::Deny,
                     (_, d) => d,
                 };
                 assert_eq!(b.decision, want, "{format}: {rendered}");

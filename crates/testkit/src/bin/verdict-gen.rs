@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             out.clear();
             generator.next_line(&mut line);
             let mut records = Vec::with_capacity(1);
-            verdict_schema::Format::PolicyLayer
+            verdict_formats::Format::PolicyLayer
                 .decode(&line, &mut records)
                 .map_err(|e| e.to_string())?;
             if let Some(r) = records.first() {
