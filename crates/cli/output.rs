@@ -584,3 +584,9 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
+
+/// Says where a document was written.
+pub fn document_written(w: &mut dyn Write, path: &std::path::Path, bytes: u64) -> Result<()> {
+    writeln!(w, "wrote {} ({} bytes)", path.display(), thousands(bytes))?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod macros;
 mod util;
 
 mod collect;
+mod document;
 mod formats;
 mod ingest;
 mod regression;

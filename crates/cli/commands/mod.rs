@@ -2,6 +2,7 @@
 //! to `output`.
 
 pub mod collect;
+pub mod document;
 pub mod ingest;
 pub mod policy;
 pub mod query;

@@ -8,7 +8,10 @@ use verdict_policy::Policy;
 use verdict_query::{Catalog, Risk};
 use verdict_replay::replay;
 
-use crate::args::{Cli, ReplayArgs};
+use verdict_document::WhatIfOptions;
+
+use crate::args::{Cli, ReplayArgs, ReplayFormat, SummaryFormat};
+use crate::commands::document::write_atomic;
 use crate::output;
 use crate::settings::{self, Env};
 use crate::Outcome;
@@ -20,7 +23,13 @@ pub fn load_policy(path: &std::path::Path) -> Result<Policy> {
 
 /// Runs `verdict replay`.
 pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> Result<Outcome> {
-    let opts = settings::replay(cli, a, env)?;
+    let mut opts = settings::replay(cli, a, env)?;
+    // The HTML report charts the changes over time: it needs the changes file.
+    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+    if a.format == ReplayFormat::Html && opts.changes.is_none() {
+        opts.changes = Some(scratch.path().join("changes.parquet"));
+    }
+    let changes = opts.changes.clone();
     let candidate = load_policy(&a.policy)?;
     let baseline = a.baseline.as_deref().map(load_policy).transpose()?;
     let catalog = Catalog::load(a.catalog.as_deref()).context("--catalog")?;
@@ -36,7 +45,32 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
         candidate: a.policy.display().to_string(),
         baseline: a.baseline.as_ref().map(|b| b.display().to_string()),
     };
-    output::replay_report(out, &report, &names, a.format)?;
+    let mut text = Vec::new();
+    match a.format {
+        ReplayFormat::Html => {
+            let path = changes.expect("set above for html");
+            let events = verdict_document::read_changes(&path)?;
+            let opts = WhatIfOptions {
+                title: "What-if report".into(),
+                candidate: names.candidate.clone(),
+                baseline: names.baseline.clone(),
+            };
+            text = verdict_document::whatif(&report, &events, &opts)?.into_bytes();
+        }
+        ReplayFormat::Table => {
+            output::replay_report(&mut text, &report, &names, SummaryFormat::Table)?
+        }
+        ReplayFormat::Json => {
+            output::replay_report(&mut text, &report, &names, SummaryFormat::Json)?
+        }
+    }
+    match &a.output {
+        Some(file) => {
+            write_atomic(file, &text)?;
+            output::document_written(out, file, text.len() as u64)?;
+        }
+        None => out.write_all(&text)?,
+    }
     Ok(if report.gate_tripped() {
         Outcome::GateTripped
     } else {
