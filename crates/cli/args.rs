@@ -551,7 +551,7 @@ mod tests {
             panic!("not replay")
         };
         assert_eq!(a.fail_on, ["deny->allow", "changed>5%"]);
-        assert_eq!((a.samples, a.format), (2, SummaryFormat::Json));
+        assert_eq!((a.samples, a.format), (2, ReplayFormat::Json));
         assert!(
             Cli::try_parse_from(["verdict", "replay"]).is_err(),
             "--policy is required"
@@ -591,6 +591,57 @@ mod tests {
         assert_eq!(a.day.as_deref(), Some("2026-11-02"));
         assert!(Cli::try_parse_from(["verdict", "compact", "--day", "2026-1-2"]).is_err());
         assert!(Cli::try_parse_from(["verdict", "collect", "--commit-rows", "0"]).is_err());
+    }
+
+    #[test]
+    fn report_compliance_is_a_document_and_kinds_still_parse() {
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "report",
+            "compliance",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-12-01",
+            "-o",
+            "r.pdf",
+            "--format",
+            "pdf",
+            "--policy",
+            "live.json",
+        ])
+        .unwrap();
+        let Command::Report(a) = cli.command else {
+            panic!("report")
+        };
+        let Some(ReportDocument::Compliance(c)) = a.document else {
+            panic!("compliance")
+        };
+        assert_eq!(
+            (c.format, c.output.to_str()),
+            (DocumentFormat::Pdf, Some("r.pdf"))
+        );
+        assert_eq!(c.policy.unwrap().to_str(), Some("live.json"));
+        assert!(c.generated_at.is_none());
+        let cli = Cli::try_parse_from(["verdict", "report", "volume", "--by", "identity"]).unwrap();
+        let Command::Report(a) = cli.command else {
+            panic!("report")
+        };
+        assert_eq!(
+            (a.kind.as_deref(), a.document.is_none()),
+            (Some("volume"), true)
+        );
+        // A kind is required, and compliance needs its period and output.
+        assert!(Cli::try_parse_from(["verdict", "report"]).is_err());
+        assert!(Cli::try_parse_from(["verdict", "report", "compliance", "-o", "x.html"]).is_err());
+        let cli = Cli::try_parse_from([
+            "verdict", "replay", "--policy", "p.json", "--format", "html", "-o", "w.html",
+        ])
+        .unwrap();
+        let Command::Replay(r) = cli.command else {
+            panic!("replay")
+        };
+        assert_eq!(r.format, ReplayFormat::Html);
     }
 
     #[test]

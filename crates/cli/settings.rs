@@ -411,6 +411,30 @@ mod tests {
     }
 
     #[test]
+    fn the_browser_is_the_flag_then_the_env_then_path_else_a_how_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_path = dir.path().join("chromium-browser");
+        std::fs::write(&on_path, "").unwrap();
+        let env = Env {
+            path: Some(dir.path().as_os_str().to_owned()),
+            ..Env::default()
+        };
+        assert_eq!(browser(None, &env).unwrap(), on_path);
+        let named = Env {
+            chromium: Some("/opt/chrome".into()),
+            ..env.clone()
+        };
+        assert_eq!(browser(None, &named).unwrap(), PathBuf::from("/opt/chrome"));
+        let flag = std::path::Path::new("/usr/bin/x");
+        assert_eq!(browser(Some(flag), &named).unwrap(), PathBuf::from(flag));
+        let e = browser(None, &Env::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("apt-get install chromium") && e.contains("--browser"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn warehouse_flag_beats_env_beats_default() {
         let env = Env {
             warehouse: Some("from-env".into()),

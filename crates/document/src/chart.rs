@@ -68,10 +68,10 @@ pub fn stacked_bars(categories: &[String], series: &[Series], max_labels: usize)
     let mut svg = String::new();
     let mut marks = 0;
     {
-        let root = SVGBackend::with_string(&mut svg, (width, 320)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, 380)).into_drawing_area();
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
-            .x_label_area_size(56)
+            .x_label_area_size(110)
             .y_label_area_size(70)
             .build_cartesian_2d((0u32..n).into_segmented(), 0u64..top + top / 10 + 1)
             .map_err(draw_err)?;
@@ -81,14 +81,10 @@ pub fn stacked_bars(categories: &[String], series: &[Series], max_labels: usize)
             .light_line_style(RGBColor(235, 235, 235))
             .x_labels(categories.len().clamp(1, max_labels.max(1)))
             .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i)
-                    if (*i as usize).is_multiple_of(step) =>
-                {
-                    categories
-                        .get(*i as usize)
-                        .map(|c| short(c, 13))
-                        .unwrap_or_default()
-                }
+                SegmentValue::CenterOf(i) if (*i as usize).is_multiple_of(step) => categories
+                    .get(*i as usize)
+                    .map(|c| short(c, 22))
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .y_label_formatter(&|y| group_thousands(*y))
