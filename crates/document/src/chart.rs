@@ -5,6 +5,7 @@
 
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
 use crate::html::group_thousands;
@@ -27,6 +28,17 @@ pub struct Series {
     pub color: (u8, u8, u8),
     /// One value per category.
     pub values: Vec<u64>,
+}
+
+/// Axis labels under the x axis, turned a quarter and starting at the tick, so that a long label
+/// runs down the label area instead of into the plot.
+fn x_label_style() -> TextStyle<'static> {
+    TextStyle::from(
+        ("sans-serif", 12)
+            .into_font()
+            .transform(FontTransform::Rotate90),
+    )
+    .pos(Pos::new(HPos::Left, VPos::Center))
 }
 
 fn draw_err(e: impl std::fmt::Display) -> Error {
@@ -64,14 +76,26 @@ pub fn stacked_bars(categories: &[String], series: &[Series], max_labels: usize)
         .collect();
     let top = totals.iter().copied().max().unwrap_or(0).max(1);
     let width = (160 + 14 * categories.len() as u32).clamp(640, 1000);
-    let step = categories.len().div_ceil(max_labels.max(1)).max(1);
+    // Horizontal labels, thinned so that they do not overlap (about 7 px a character).
+    let plot = width.saturating_sub(100).max(1) as usize;
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count().min(22))
+        .max()
+        .unwrap_or(1);
+    let per_label = (longest * 7 + 10).div_ceil((plot / categories.len().max(1)).max(1));
+    let step = categories
+        .len()
+        .div_ceil(max_labels.max(1))
+        .max(per_label)
+        .max(1);
     let mut svg = String::new();
     let mut marks = 0;
     {
-        let root = SVGBackend::with_string(&mut svg, (width, 380)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, 320)).into_drawing_area();
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
-            .x_label_area_size(110)
+            .x_label_area_size(30)
             .y_label_area_size(70)
             .build_cartesian_2d((0u32..n).into_segmented(), 0u64..top + top / 10 + 1)
             .map_err(draw_err)?;
@@ -79,7 +103,7 @@ pub fn stacked_bars(categories: &[String], series: &[Series], max_labels: usize)
             .configure_mesh()
             .disable_x_mesh()
             .light_line_style(RGBColor(235, 235, 235))
-            .x_labels(categories.len().clamp(1, max_labels.max(1)))
+            .x_labels(categories.len().max(1))
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) if (*i as usize).is_multiple_of(step) => categories
                     .get(*i as usize)
@@ -88,12 +112,8 @@ pub fn stacked_bars(categories: &[String], series: &[Series], max_labels: usize)
                 _ => String::new(),
             })
             .y_label_formatter(&|y| group_thousands(*y))
-            .x_label_style(
-                ("sans-serif", 11)
-                    .into_font()
-                    .transform(FontTransform::Rotate90),
-            )
-            .y_label_style(("sans-serif", 11))
+            .x_label_style(("sans-serif", 12))
+            .y_label_style(("sans-serif", 12))
             .draw()
             .map_err(draw_err)?;
         for (i, _) in categories.iter().enumerate() {
@@ -163,12 +183,8 @@ pub fn heatmap(
             .y_labels(rows.len().max(1))
             .x_label_formatter(&|v| label(cols, v))
             .y_label_formatter(&|v| label(&rev, v))
-            .x_label_style(
-                ("sans-serif", 11)
-                    .into_font()
-                    .transform(FontTransform::Rotate90),
-            )
-            .y_label_style(("sans-serif", 11))
+            .x_label_style(x_label_style())
+            .y_label_style(("sans-serif", 12))
             .draw()
             .map_err(draw_err)?;
         for (r, row) in values.iter().enumerate() {
