@@ -333,9 +333,13 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub samples: usize,
 
-    /// How to print the report.
-    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
-    pub format: SummaryFormat,
+    /// How to print the report: table, json, or html (a what-if report with charts).
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Table)]
+    pub format: ReplayFormat,
+
+    /// Write the report to this file instead of stdout (for --format html).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// Write every changed or indeterminate event to this Parquet file.
     #[arg(long, value_name = "FILE.parquet")]
@@ -348,6 +352,17 @@ pub struct ReplayArgs {
     /// A tool catalogue (JSON or TOML) that classifies destructive tools.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+}
+
+/// How a replay report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    /// Aligned text for people.
+    Table,
+    /// One JSON object.
+    Json,
+    /// A self-contained HTML what-if report with charts.
+    Html,
 }
 
 /// How a summary is printed.
@@ -423,10 +438,15 @@ pub struct TrafficFilter {
 
 /// `verdict report`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ReportArgs {
-    /// volume, denials, rate-limits, identities, tools or destructive.
-    #[arg(value_name = "KIND")]
-    pub kind: String,
+    /// A document instead of a table: `verdict report compliance ...`.
+    #[command(subcommand)]
+    pub document: Option<ReportDocument>,
+
+    /// volume, denials, rate-limits, identities, tools or destructive (or `compliance`).
+    #[arg(value_name = "KIND", required = true)]
+    pub kind: Option<String>,
 
     /// Group by these (comma-separated): identity,tool,server,session,decision,rule,day,hour,minute.
     #[arg(long, value_name = "COLS", value_delimiter = ',')]
@@ -453,6 +473,65 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub out: QueryOutputArgs,
+}
+
+/// Reports written as documents.
+#[derive(Debug, Subcommand)]
+pub enum ReportDocument {
+    /// A self-contained HTML (or PDF) compliance report of a period: completeness, calls,
+    /// denials, rate limits, destructive calls, new identities and tools, policy versions.
+    Compliance(ComplianceArgs),
+}
+
+/// `verdict report compliance`.
+#[derive(Debug, Args)]
+pub struct ComplianceArgs {
+    /// Start of the period, inclusive: RFC 3339, a date (midnight UTC), or relative (30d).
+    #[arg(long, value_name = "TIME")]
+    pub since: String,
+
+    /// End of the period, exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub until: String,
+
+    /// The file to write.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// html (self-contained) or pdf (printed by a headless Chromium).
+    #[arg(long, value_enum, default_value_t = DocumentFormat::Html)]
+    pub format: DocumentFormat,
+
+    /// The live policy.json: adds the share of decisions it reproduces, per policy version.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// A tool catalogue (JSON or TOML) classifying tools as destructive, write, read or unknown.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// The report's title.
+    #[arg(long, value_name = "TEXT", default_value = "Compliance report")]
+    pub title: String,
+
+    /// A generation time to print in the header (none by default: the same warehouse gives
+    /// the same bytes).
+    #[arg(long, value_name = "TEXT")]
+    pub generated_at: Option<String>,
+
+    /// The Chromium binary for --format pdf [env: VERDICT_CHROMIUM] [default: chromium,
+    /// chromium-browser, google-chrome or google-chrome-stable on PATH].
+    #[arg(long, value_name = "FILE")]
+    pub browser: Option<PathBuf>,
+}
+
+/// How a document is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DocumentFormat {
+    /// One self-contained HTML file.
+    Html,
+    /// A PDF printed from that HTML by a headless Chromium.
+    Pdf,
 }
 
 /// `verdict sql`.
@@ -652,7 +731,7 @@ mod tests {
             panic!("not replay")
         };
         assert_eq!(a.fail_on, ["deny->allow", "changed>5%"]);
-        assert_eq!((a.samples, a.format), (2, SummaryFormat::Json));
+        assert_eq!((a.samples, a.format), (2, ReplayFormat::Json));
         assert!(
             Cli::try_parse_from(["verdict", "replay"]).is_err(),
             "--policy or --policies is required"
@@ -807,6 +886,57 @@ mod tests {
             }
         ));
         assert!(Cli::try_parse_from(["verdict", "completions", "tcsh"]).is_err());
+    }
+
+    #[test]
+    fn report_compliance_is_a_document_and_kinds_still_parse() {
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "report",
+            "compliance",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-12-01",
+            "-o",
+            "r.pdf",
+            "--format",
+            "pdf",
+            "--policy",
+            "live.json",
+        ])
+        .unwrap();
+        let Command::Report(a) = cli.command else {
+            panic!("report")
+        };
+        let Some(ReportDocument::Compliance(c)) = a.document else {
+            panic!("compliance")
+        };
+        assert_eq!(
+            (c.format, c.output.to_str()),
+            (DocumentFormat::Pdf, Some("r.pdf"))
+        );
+        assert_eq!(c.policy.unwrap().to_str(), Some("live.json"));
+        assert!(c.generated_at.is_none());
+        let cli = Cli::try_parse_from(["verdict", "report", "volume", "--by", "identity"]).unwrap();
+        let Command::Report(a) = cli.command else {
+            panic!("report")
+        };
+        assert_eq!(
+            (a.kind.as_deref(), a.document.is_none()),
+            (Some("volume"), true)
+        );
+        // A kind is required, and compliance needs its period and output.
+        assert!(Cli::try_parse_from(["verdict", "report"]).is_err());
+        assert!(Cli::try_parse_from(["verdict", "report", "compliance", "-o", "x.html"]).is_err());
+        let cli = Cli::try_parse_from([
+            "verdict", "replay", "--policy", "p.json", "--format", "html", "-o", "w.html",
+        ])
+        .unwrap();
+        let Command::Replay(r) = cli.command else {
+            panic!("replay")
+        };
+        assert_eq!(r.format, ReplayFormat::Html);
     }
 
     #[test]

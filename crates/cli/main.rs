@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use crate::args::{Cli, Command, PolicyCommand};
+use crate::args::{Cli, Command, PolicyCommand, ReportDocument};
 
 /// mimalloc returns freed memory to the OS far more eagerly than glibc's per-thread arenas, which
 /// keeps ingest's peak RSS bounded by its batch sizes, and is faster for its many small strings.
@@ -34,9 +34,13 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
         Command::Ingest(a) => commands::ingest::run(&cli, a, &env, out)
             .await
             .map(|()| Outcome::Ok),
-        Command::Report(a) => commands::query::report(&cli, a, &env, out)
-            .await
-            .map(|()| Outcome::Ok),
+        Command::Report(a) => match &a.document {
+            Some(ReportDocument::Compliance(c)) => {
+                commands::document::compliance(&cli, c, &env, out).await
+            }
+            None => commands::query::report(&cli, a, &env, out).await,
+        }
+        .map(|()| Outcome::Ok),
         Command::Sql(a) => commands::query::sql(&cli, a, &env, out)
             .await
             .map(|()| Outcome::Ok),

@@ -672,3 +672,9 @@ mod tests {
 }
 
 pub mod policy;
+
+/// Says where a document was written.
+pub fn document_written(w: &mut dyn Write, path: &std::path::Path, bytes: u64) -> Result<()> {
+    writeln!(w, "wrote {} ({} bytes)", path.display(), thousands(bytes))?;
+    Ok(())
+}

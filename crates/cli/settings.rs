@@ -17,8 +17,8 @@ use verdict_schema::time::{format_micros, parse_rfc3339_micros};
 use verdict_query::{GroupBy, OutputFormat, ReportKind, ReportSpec, TimelineSpec};
 
 use crate::args::{
-    Cli, CollectArgs, CompactArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs, SuggestArgs,
-    TimelineArgs, TrafficFilter, TuneArgs, When,
+    Cli, CollectArgs, CompactArgs, ComplianceArgs, IngestArgs, QueryFormat, ReplayArgs, ReportArgs,
+    SuggestArgs, TimelineArgs, TrafficFilter, TuneArgs, When,
 };
 
 /// Where the warehouse is when neither the flag nor the environment says.
@@ -37,6 +37,10 @@ pub struct Env {
     pub no_color: bool,
     /// The user's data directory: `XDG_DATA_HOME`, else `HOME/.local/share`.
     pub data_dir: Option<PathBuf>,
+    /// `VERDICT_CHROMIUM`: the browser that prints PDFs.
+    pub chromium: Option<String>,
+    /// `PATH`, searched for a browser when none is named.
+    pub path: Option<std::ffi::OsString>,
 }
 
 impl Env {
@@ -56,6 +60,8 @@ impl Env {
             data_dir: get("XDG_DATA_HOME")
                 .map(PathBuf::from)
                 .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".local/share"))),
+            chromium: get("VERDICT_CHROMIUM"),
+            path: std::env::var_os("PATH"),
         }
     }
 }
@@ -455,9 +461,67 @@ pub fn print_options(
     o
 }
 
+/// The `[since, until)` period of `verdict report compliance`.
+pub fn compliance_period(a: &ComplianceArgs, env: &Env) -> Result<(i64, i64)> {
+    let since = parse_time(&a.since, env.now).context("--since")?;
+    let until = parse_time(&a.until, env.now).context("--until")?;
+    if until <= since {
+        return Err(anyhow!(
+            "--until ({}) must be after --since ({})",
+            format_micros(until),
+            format_micros(since)
+        ));
+    }
+    Ok((since, until))
+}
+
+/// Browsers that can print a PDF headless, looked for on `PATH` in this order.
+pub const BROWSERS: [&str; 4] = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
+/// The Chromium that prints PDFs: `--browser`, else `VERDICT_CHROMIUM`, else the first of
+/// [`BROWSERS`] on `PATH`; an error saying how to get one when there is none.
+pub fn browser(flag: Option<&std::path::Path>, env: &Env) -> Result<PathBuf> {
+    if let Some(b) = flag
+        .map(PathBuf::from)
+        .or_else(|| env.chromium.as_ref().map(PathBuf::from))
+    {
+        return Ok(b);
+    }
+    let dirs: Vec<PathBuf> = env
+        .path
+        .as_deref()
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
+    for name in BROWSERS {
+        for d in &dirs {
+            let candidate = d.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(anyhow!(
+        "--format pdf needs a headless Chromium and none was found ({} are not on PATH). \
+         Install one (Debian/Ubuntu: `apt-get install chromium`; Fedora: `dnf install chromium`; \
+         macOS: `brew install --cask chromium`) or name it with --browser or VERDICT_CHROMIUM; \
+         or write --format html and print that file from any browser",
+        BROWSERS.join(", ")
+    ))
+}
+
 /// The report a `verdict report` asks for.
 pub fn report(a: &ReportArgs, env: &Env) -> Result<ReportSpec> {
-    let kind: ReportKind = a.kind.parse().map_err(|e: String| anyhow!(e))?;
+    let kind: ReportKind = a
+        .kind
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: String| anyhow!(e))?;
     let mut spec = ReportSpec::new(kind);
     spec.by =
         a.by.iter()
@@ -508,6 +572,30 @@ mod tests {
 
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn the_browser_is_the_flag_then_the_env_then_path_else_a_how_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_path = dir.path().join("chromium-browser");
+        std::fs::write(&on_path, "").unwrap();
+        let env = Env {
+            path: Some(dir.path().as_os_str().to_owned()),
+            ..Env::default()
+        };
+        assert_eq!(browser(None, &env).unwrap(), on_path);
+        let named = Env {
+            chromium: Some("/opt/chrome".into()),
+            ..env.clone()
+        };
+        assert_eq!(browser(None, &named).unwrap(), PathBuf::from("/opt/chrome"));
+        let flag = std::path::Path::new("/usr/bin/x");
+        assert_eq!(browser(Some(flag), &named).unwrap(), PathBuf::from(flag));
+        let e = browser(None, &Env::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("apt-get install chromium") && e.contains("--browser"),
+            "{e}"
+        );
     }
 
     #[test]

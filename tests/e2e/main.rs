@@ -7,6 +7,7 @@ mod util;
 
 mod collect;
 mod conventions;
+mod document;
 mod exit_codes;
 mod formats;
 mod grants;

@@ -3,6 +3,7 @@
 
 pub mod collect;
 pub mod docs;
+pub mod document;
 pub mod empty;
 pub mod ingest;
 pub mod policy;

@@ -12,12 +12,21 @@ use crate::output;
 use crate::settings::{self, Env};
 
 async fn engine(cli: &Cli, env: &Env, o: &QueryOutputArgs) -> Result<Engine> {
+    open_engine(cli, env, o.catalog.as_deref()).await
+}
+
+/// Opens the query engine over the warehouse with the catalogue file, if any.
+pub async fn open_engine(
+    cli: &Cli,
+    env: &Env,
+    catalog: Option<&std::path::Path>,
+) -> Result<Engine> {
     let wh = settings::warehouse(cli, env);
     // Finish an interrupted commit first, so queries see whole commits only.
     if wh.is_dir() {
         Warehouse::open_for_read(&wh).with_context(|| format!("opening {}", wh.display()))?;
     }
-    let catalog = Catalog::load(o.catalog.as_deref()).context("--catalog")?;
+    let catalog = Catalog::load(catalog).context("--catalog")?;
     Ok(Engine::open(&wh, catalog).await?)
 }
 

@@ -9,7 +9,10 @@ use verdict_policy::Policy;
 use verdict_query::{Catalog, Risk};
 use verdict_replay::{replay, Policies};
 
-use crate::args::{Cli, ReplayArgs};
+use verdict_document::WhatIfOptions;
+
+use crate::args::{Cli, ReplayArgs, ReplayFormat, SummaryFormat};
+use crate::commands::document::write_atomic;
 use crate::output;
 use crate::settings::{self, Env};
 use crate::Outcome;
@@ -37,7 +40,13 @@ pub fn load_side(
 
 /// Runs `verdict replay`.
 pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> Result<Outcome> {
-    let opts = settings::replay(cli, a, env)?;
+    let mut opts = settings::replay(cli, a, env)?;
+    // The HTML report charts the changes over time: it needs the changes file.
+    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+    if a.format == ReplayFormat::Html && opts.changes.is_none() {
+        opts.changes = Some(scratch.path().join("changes.parquet"));
+    }
+    let changes = opts.changes.clone();
     let (candidate, candidate_name) = load_side(a.policy.as_deref(), a.policies.as_deref())?
         .context("--policy or --policies is required")?;
     let baseline = load_side(a.baseline.as_deref(), a.baseline_policies.as_deref())?;
@@ -63,10 +72,39 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
     } else {
         Outcome::Ok
     };
-    if cli.quiet {
+    if cli.quiet && a.output.is_none() {
         return Ok(outcome);
     }
-    match output::replay_report(out, &report, &names, a.format) {
+    let mut text = Vec::new();
+    match a.format {
+        ReplayFormat::Html => {
+            let path = changes.expect("set above for html");
+            let events = verdict_document::read_changes(&path)?;
+            let opts = WhatIfOptions {
+                title: "What-if report".into(),
+                candidate: names.candidate.clone(),
+                baseline: names.baseline.clone(),
+            };
+            text = verdict_document::whatif(&report, &events, &opts)?.into_bytes();
+        }
+        ReplayFormat::Table => {
+            output::replay_report(&mut text, &report, &names, SummaryFormat::Table)?
+        }
+        ReplayFormat::Json => {
+            output::replay_report(&mut text, &report, &names, SummaryFormat::Json)?
+        }
+    }
+    let written = match &a.output {
+        Some(file) => {
+            write_atomic(file, &text)?;
+            if cli.quiet {
+                return Ok(outcome);
+            }
+            output::document_written(out, file, text.len() as u64)
+        }
+        None => out.write_all(&text).map_err(anyhow::Error::from),
+    };
+    match written {
         Err(e) if output::is_broken_pipe(&e) => Ok(outcome),
         other => other.map(|()| outcome),
     }

@@ -508,8 +508,9 @@ fn list(values: ArrayRef) -> Result<Cell> {
     Ok(Cell::List(out))
 }
 
-/// `1234567` -> `1,234,567`.
-fn group_thousands(digits: &str) -> String {
+/// `1234567` -> `1,234,567` (a leading `-` is kept): the one thousands separator of verdict's
+/// human-facing output.
+pub fn group_thousands(digits: &str) -> String {
     let (sign, digits) = match digits.strip_prefix('-') {
         Some(d) => ("-", d),
         None => ("", digits),
