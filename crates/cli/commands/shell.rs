@@ -298,6 +298,6 @@ mod tests {
             .map(|p| p.replacement)
             .collect();
         assert_eq!(got, ["SELECT"]);
-        assert_eq!(complete_word(&words, "in").len(), 2);
+        assert_eq!(complete_word(&words, "I").len(), 2);
     }
 }
