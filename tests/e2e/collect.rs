@@ -359,6 +359,9 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
         "--max-pending",
         "400",
     ];
+    // Answers with 200 so far: a run that saw none makes the next window longer.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answered_in_client = answered.clone();
     let client = std::thread::spawn(move || {
         let mut acked = Vec::new();
         let mut duplicates_seen = 0;
@@ -380,6 +383,7 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
                         body.as_bytes(),
                     ) {
                         Ok((200, _, resp)) => {
+                            answered_in_client.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
                             assert_eq!(v["records"], PER as u64);
                             if s == 1 {
@@ -403,12 +407,28 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
     });
     let mut rng = Rng(0x5eed_0000_4477_0002);
     let mut kills = 0;
+    // Each kill lands at a random moment after the receiver is listening (a run killed before it
+    // listens tests nothing about the receiver; start-up crashes are covered by the file test).
+    // On a loaded machine a commit can take longer than the window: a run that answered nothing
+    // doubles the next window (up to 8x), so the client always progresses and the kills still
+    // land mid-commit.
+    let mut stretch = 1;
     while kills < 20 || !client.is_finished() {
-        let run = Running::start(&t, &args);
-        std::thread::sleep(Duration::from_millis(rng.range(100, 450)));
+        let before = answered.load(std::sync::atomic::Ordering::SeqCst);
+        let run = Running::start(&t, &args).started();
+        std::thread::sleep(Duration::from_millis(stretch * rng.range(100, 450)));
         run.kill();
         kills += 1;
-        assert!(kills < 300, "the client never finished");
+        stretch = if answered.load(std::sync::atomic::Ordering::SeqCst) == before {
+            (stretch * 2).min(8)
+        } else {
+            1
+        };
+        assert!(
+            kills < 300,
+            "the client never finished: {} answers after {kills} kills",
+            answered.load(std::sync::atomic::Ordering::SeqCst)
+        );
     }
     let (acked, duplicates_seen) = client.join().unwrap();
     assert_eq!(acked.len(), BATCHES);
