@@ -57,6 +57,14 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
     }
 }
 
+/// Files and directories the process creates are private to the user (0600/0700), or readable
+/// by the group too (0640/0750), whatever the umask it was started with: the warehouse holds
+/// evidence and the redaction key (README "Security").
+fn private_umask(group_readable: bool) {
+    let mask = if group_readable { 0o027 } else { 0o077 };
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -73,6 +81,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let env = Env::from_process();
+    private_umask(settings::group_readable(&cli, &env));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,12 +95,10 @@ fn main() -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = runtime
-        .block_on(run(cli, Env::from_process(), &mut out))
-        .and_then(|o| {
-            out.flush()?;
-            Ok(o)
-        });
+    let result = runtime.block_on(run(cli, env, &mut out)).and_then(|o| {
+        out.flush()?;
+        Ok(o)
+    });
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::GateTripped) => ExitCode::from(1),

@@ -38,6 +38,9 @@ fn every_column_of_the_spec_example() {
         ("raw", Some(SPEC_LINE)),
         ("ingest_file", Some("gw.jsonl")),
         ("ingest_line", Some("1")),
+        ("ingest_principal", None),
+        ("ingest_peer", None),
+        ("redacted", None),
         ("day", Some("2026-11-02")),
     ];
     for (col, v) in want {
@@ -577,7 +580,7 @@ fn files_are_zstd_parquet_sorted_by_ts_with_declared_schema() {
         }
         let schema = md.file_metadata().schema_descr();
         let names: Vec<_> = schema.columns().iter().map(|c| c.path().string()).collect();
-        assert_eq!(names.len(), 21);
+        assert_eq!(names.len(), 24);
         assert_eq!(names[9], "arg_keys.list.item");
     }
 }

@@ -11,3 +11,4 @@ mod ingest;
 mod regression;
 mod replay;
 mod report;
+mod trust;

@@ -29,6 +29,9 @@ pub mod col {
     pub const RAW: &str = "raw";
     pub const INGEST_FILE: &str = "ingest_file";
     pub const INGEST_LINE: &str = "ingest_line";
+    pub const INGEST_PRINCIPAL: &str = "ingest_principal";
+    pub const INGEST_PEER: &str = "ingest_peer";
+    pub const REDACTED: &str = "redacted";
     /// The Hive partition column (not stored inside the files).
     pub const DAY: &str = "day";
 }
@@ -57,6 +60,9 @@ pub mod idx {
     pub const RAW: usize = 18;
     pub const INGEST_FILE: usize = 19;
     pub const INGEST_LINE: usize = 20;
+    pub const INGEST_PRINCIPAL: usize = 21;
+    pub const INGEST_PEER: usize = 22;
+    pub const REDACTED: usize = 23;
 }
 
 /// The Arrow type of a timestamp column: microseconds, UTC.
@@ -69,7 +75,7 @@ pub fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
-/// The item field of `arg_keys`.
+/// The item field of `arg_keys` (and of `redacted`).
 pub fn arg_keys_item() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Utf8, true))
 }
@@ -101,6 +107,9 @@ pub fn decisions_schema() -> SchemaRef {
                 Field::new(col::RAW, DataType::Utf8, true),
                 Field::new(col::INGEST_FILE, DataType::Utf8, true),
                 Field::new(col::INGEST_LINE, DataType::UInt64, true),
+                Field::new(col::INGEST_PRINCIPAL, DataType::Utf8, true),
+                Field::new(col::INGEST_PEER, DataType::Utf8, true),
+                Field::new(col::REDACTED, DataType::List(arg_keys_item()), true),
             ]))
         })
         .clone()
@@ -163,11 +172,14 @@ mod tests {
             (idx::UPSTREAM_STATUS, col::UPSTREAM_STATUS),
             (idx::RAW, col::RAW),
             (idx::INGEST_LINE, col::INGEST_LINE),
+            (idx::INGEST_PRINCIPAL, col::INGEST_PRINCIPAL),
+            (idx::INGEST_PEER, col::INGEST_PEER),
+            (idx::REDACTED, col::REDACTED),
         ];
         for (i, name) in pairs {
             assert_eq!(s.field(i).name(), name);
         }
-        assert_eq!(s.fields().len(), 21);
+        assert_eq!(s.fields().len(), 24);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum LineErrorKind {
     UnknownDecision,
     /// A field has the wrong JSON type.
     WrongType,
+    /// A latency that is not a finite, non-negative number.
+    BadLatency,
 }
 
 impl LineErrorKind {
@@ -34,6 +36,7 @@ impl LineErrorKind {
             Self::BadTimestamp => "bad_timestamp",
             Self::UnknownDecision => "unknown_decision",
             Self::WrongType => "wrong_type",
+            Self::BadLatency => "bad_latency",
         }
     }
 }

@@ -40,4 +40,4 @@ pub use columns::{
 pub use decision::{Decision, UnknownDecision};
 pub use error::{Error, LineError, LineErrorKind, Result};
 pub use formats::Format;
-pub use record::{DecisionBatchBuilder, DecisionRecord};
+pub use record::{DecisionBatchBuilder, DecisionRecord, RowMeta};

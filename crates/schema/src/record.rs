@@ -92,6 +92,22 @@ impl<'a> DecisionRecord<'a> {
     }
 }
 
+/// Where a row came from and what was done to it on the way in: the columns a format does not
+/// fill (`ingest_file`, `ingest_line`, `ingest_principal`, `ingest_peer`, `redacted`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowMeta<'m> {
+    /// The input (path, `-`, `http`).
+    pub ingest_file: Option<&'m str>,
+    /// The 1-based line there.
+    pub ingest_line: Option<u64>,
+    /// Who delivered it (an HTTP token's name or a client certificate's subject).
+    pub principal: Option<&'m str>,
+    /// The peer address of an HTTP upload.
+    pub peer: Option<&'m str>,
+    /// JSON paths whose values were redacted (none: null).
+    pub redacted: &'m [String],
+}
+
 /// Accumulates [`DecisionRecord`]s into a [`RecordBatch`] of [`decisions_schema`].
 pub struct DecisionBatchBuilder {
     keep_raw: bool,
@@ -116,6 +132,9 @@ pub struct DecisionBatchBuilder {
     raw: StringBuilder,
     ingest_file: StringBuilder,
     ingest_line: UInt64Builder,
+    ingest_principal: StringBuilder,
+    ingest_peer: StringBuilder,
+    redacted: ListBuilder<StringBuilder>,
     rows: usize,
 }
 
@@ -157,6 +176,9 @@ impl DecisionBatchBuilder {
             raw: StringBuilder::with_capacity(capacity, if keep_raw { raw_bytes } else { 0 }),
             ingest_file: s(),
             ingest_line: UInt64Builder::with_capacity(capacity),
+            ingest_principal: StringBuilder::new(),
+            ingest_peer: StringBuilder::new(),
+            redacted: ListBuilder::new(StringBuilder::new()).with_field(arg_keys_item()),
             rows: 0,
         }
     }
@@ -179,6 +201,20 @@ impl DecisionBatchBuilder {
         ingest_file: Option<&str>,
         ingest_line: Option<u64>,
     ) {
+        self.append_row(
+            r,
+            raw,
+            &RowMeta {
+                ingest_file,
+                ingest_line,
+                ..RowMeta::default()
+            },
+        );
+    }
+
+    /// Appends one row with its [`RowMeta`].
+    pub fn append_row(&mut self, r: &DecisionRecord<'_>, raw: &str, meta: &RowMeta<'_>) {
+        let (ingest_file, ingest_line) = (meta.ingest_file, meta.ingest_line);
         self.event_id.append_value(&r.event_id);
         self.ts.append_value(r.ts_micros);
         self.source.append_value(r.source);
@@ -213,6 +249,16 @@ impl DecisionBatchBuilder {
         }
         self.ingest_file.append_option(ingest_file);
         self.ingest_line.append_option(ingest_line);
+        self.ingest_principal.append_option(meta.principal);
+        self.ingest_peer.append_option(meta.peer);
+        if meta.redacted.is_empty() {
+            self.redacted.append(false);
+        } else {
+            for p in meta.redacted {
+                self.redacted.values().append_value(p);
+            }
+            self.redacted.append(true);
+        }
         self.rows += 1;
     }
 
@@ -243,6 +289,9 @@ impl DecisionBatchBuilder {
             Arc::new(self.raw.finish()),
             Arc::new(self.ingest_file.finish()),
             Arc::new(self.ingest_line.finish()),
+            Arc::new(self.ingest_principal.finish()),
+            Arc::new(self.ingest_peer.finish()),
+            Arc::new(self.redacted.finish()),
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(decisions_schema(), columns)?)
@@ -283,6 +332,35 @@ mod tests {
                 .value(0),
             3
         );
+    }
+
+    #[test]
+    fn provenance_and_redacted_paths() {
+        let mut b = DecisionBatchBuilder::new(2, true);
+        let r = DecisionRecord::new("e", 0, "opa", Decision::Allow);
+        let paths = vec!["raw.input.token".to_string()];
+        b.append_row(
+            &r,
+            "{}",
+            &RowMeta {
+                ingest_file: Some("http"),
+                ingest_line: Some(1),
+                principal: Some("opa-east"),
+                peer: Some("127.0.0.1:5000"),
+                redacted: &paths,
+            },
+        );
+        b.append(&r, "{}", Some("f"), Some(2));
+        let batch = b.finish().unwrap();
+        let p = batch
+            .column(crate::idx::INGEST_PRINCIPAL)
+            .as_string::<i32>();
+        assert_eq!((p.value(0), p.is_null(1)), ("opa-east", true));
+        let peer = batch.column(crate::idx::INGEST_PEER).as_string::<i32>();
+        assert_eq!((peer.value(0), peer.is_null(1)), ("127.0.0.1:5000", true));
+        let red = batch.column(crate::idx::REDACTED).as_list::<i32>();
+        assert_eq!(red.value(0).as_string::<i32>().value(0), "raw.input.token");
+        assert!(red.is_null(1));
     }
 
     #[test]
