@@ -736,7 +736,7 @@ fn trust_warehouse_files_are_private() {
                     stack.push(p);
                 } else {
                     let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-                    // The redaction key is 0600 in both cases.
+                    // The redaction key (made when a secret is first found) is 0600 either way.
                     let want = if p.ends_with("redaction.key") {
                         0o600
                     } else {

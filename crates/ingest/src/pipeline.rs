@@ -26,7 +26,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded, Delivery, RowChecks};
 use crate::error::{Error, Result};
-use crate::redact::{redaction_key, RedactionRules, Redactor};
+use crate::redact::{RedactionRules, Redactor};
 use crate::rollup::{rollup_properties, RollupWorker, RollupWriter};
 use crate::source::{self, Chunk, Chunker, Input};
 use crate::warehouse::{
@@ -1107,8 +1107,10 @@ fn row_checks(wh: &Warehouse, opts: &IngestOptions, clock: &dyn Clock) -> Result
     let redactor = if opts.redaction == off {
         None
     } else {
-        let key = redaction_key(wh.root())?;
-        Some(Arc::new(Redactor::new(&opts.redaction, &key)?))
+        Some(Arc::new(Redactor::for_warehouse(
+            &opts.redaction,
+            wh.root(),
+        )?))
     };
     Ok(RowChecks {
         ts_min: opts.earliest_micros,

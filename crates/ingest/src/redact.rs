@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use aho_corasick::AhoCorasick;
 use hmac::{Hmac, Mac};
@@ -104,16 +105,25 @@ impl Default for RedactionRules {
     }
 }
 
-/// Applies [`RedactionRules`] under a key.
+/// Applies [`RedactionRules`] under a key. The regexes are compiled on first need: most lines
+/// never get past the prefilter, and a collector that restarts is ready sooner.
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    key: Vec<u8>,
+    key: Arc<OnceLock<Vec<u8>>>,
+    /// Where the key is read or created on the first marker (`None`: the key was given).
+    warehouse: Option<PathBuf>,
+    rules: RedactionRules,
+    compiled: Arc<OnceLock<Compiled>>,
+    /// `None`: every text is walked (user rules may match anything).
+    prefilter: Option<AhoCorasick>,
+}
+
+#[derive(Debug)]
+struct Compiled {
     keys: Vec<Regex>,
     values: RegexSet,
     value_res: Vec<Regex>,
     paths: Option<RegexSet>,
-    /// `None`: every text is walked (user rules may match anything).
-    prefilter: Option<AhoCorasick>,
     /// `"key": "value"` pairs in text that is not JSON (a truncated or broken line).
     pair: Regex,
 }
@@ -143,36 +153,50 @@ fn path_regex(p: &str) -> String {
     out
 }
 
+fn compile(rules: &RedactionRules) -> Result<Compiled> {
+    let mut keys = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    if rules.builtins {
+        keys.push(Regex::new(BUILTIN_KEYS).expect("the built-in key rule compiles"));
+        values.extend(BUILTIN_VALUES.iter().map(|s| s.to_string()));
+    }
+    for k in &rules.keys {
+        keys.push(Regex::new(&format!("^(?:{k})$")).map_err(|e| rule_error(k, e))?);
+    }
+    values.extend(rules.values.iter().cloned());
+    let value_res = values
+        .iter()
+        .map(|v| Regex::new(v).map_err(|e| rule_error(v, e)))
+        .collect::<Result<Vec<_>>>()?;
+    let paths = if rules.paths.is_empty() {
+        None
+    } else {
+        let res: Vec<String> = rules.paths.iter().map(|p| path_regex(p)).collect();
+        Some(RegexSet::new(&res).map_err(|e| rule_error(&rules.paths.join(", "), e))?)
+    };
+    Ok(Compiled {
+        keys,
+        values: RegexSet::new(&values).map_err(|e| rule_error("values", e))?,
+        value_res,
+        paths,
+        // The closing quote is optional: a line cut inside a value still has its secret.
+        pair: Regex::new(r#""((?:[^"\\]|\\.){1,128})"\s*:\s*"((?:[^"\\]|\\.)*)"?"#)
+            .expect("the pair pattern compiles"),
+    })
+}
+
 impl Redactor {
-    /// Compiles the rules under `key` (see [`redaction_key`]).
+    /// Checks the rules (user regexes are compiled here, to name a bad one at once) for use
+    /// under `key` (see [`redaction_key`]).
     ///
     /// # Errors
     /// A user regex that does not compile, naming it.
     pub fn new(rules: &RedactionRules, key: &[u8]) -> Result<Self> {
-        let mut keys = Vec::new();
-        let mut values: Vec<String> = Vec::new();
-        if rules.builtins {
-            keys.push(Regex::new(BUILTIN_KEYS).expect("the built-in key rule compiles"));
-            values.extend(BUILTIN_VALUES.iter().map(|s| s.to_string()));
+        let user = !rules.keys.is_empty() || !rules.values.is_empty() || !rules.paths.is_empty();
+        let compiled = Arc::new(OnceLock::new());
+        if user {
+            let _ = compiled.set(compile(rules)?);
         }
-        for k in &rules.keys {
-            keys.push(Regex::new(&format!("^(?:{k})$")).map_err(|e| rule_error(k, e))?);
-        }
-        for v in &rules.values {
-            Regex::new(v).map_err(|e| rule_error(v, e))?;
-            values.push(v.clone());
-        }
-        let value_res = values
-            .iter()
-            .map(|v| Regex::new(v).map_err(|e| rule_error(v, e)))
-            .collect::<Result<Vec<_>>>()?;
-        let paths = if rules.paths.is_empty() {
-            None
-        } else {
-            let res: Vec<String> = rules.paths.iter().map(|p| path_regex(p)).collect();
-            Some(RegexSet::new(&res).map_err(|e| rule_error(&rules.paths.join(", "), e))?)
-        };
-        let user = !rules.keys.is_empty() || !rules.values.is_empty() || paths.is_some();
         let prefilter = (!user).then(|| {
             AhoCorasick::builder()
                 .ascii_case_insensitive(true)
@@ -180,27 +204,63 @@ impl Redactor {
                 .expect("the prefilter builds")
         });
         Ok(Self {
-            key: key.to_vec(),
-            keys,
-            values: RegexSet::new(&values).map_err(|e| rule_error("values", e))?,
-            value_res,
-            paths,
+            key: Arc::new(OnceLock::from(key.to_vec())),
+            warehouse: None,
+            rules: rules.clone(),
+            compiled,
             prefilter,
-            // The closing quote is optional: a line cut inside a value still has its secret.
-            pair: Regex::new(r#""((?:[^"\\]|\\.){1,128})"\s*:\s*"((?:[^"\\]|\\.)*)"?"#)
-                .expect("the pair pattern compiles"),
+        })
+    }
+
+    /// Like [`Redactor::new`], with the key of `warehouse` ([`redaction_key`]), read or
+    /// created only when the first secret is found: a run without secrets leaves no key behind
+    /// and starts sooner. Should the key file be impossible to create then, a key of this
+    /// process alone is used (secrets are still never stored; markers then correlate within the
+    /// run only).
+    ///
+    /// # Errors
+    /// As [`Redactor::new`].
+    pub fn for_warehouse(rules: &RedactionRules, warehouse: &Path) -> Result<Self> {
+        let mut r = Self::new(rules, b"")?;
+        r.key = Arc::new(OnceLock::new());
+        r.warehouse = Some(warehouse.to_path_buf());
+        Ok(r)
+    }
+
+    fn key(&self) -> &[u8] {
+        self.key.get_or_init(|| {
+            let stored = self.warehouse.as_deref().map(redaction_key);
+            match stored {
+                Some(Ok(k)) => k,
+                _ => {
+                    let mut k = vec![0u8; 32];
+                    // Without any randomness the marker still hides the value (HMAC under a
+                    // fixed key is a plain hash): never stored, only guessable.
+                    let _ = getrandom::fill(&mut k);
+                    k
+                }
+            }
+        })
+    }
+
+    fn c(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            compile(&self.rules).expect("built-in rules compile; user rules were checked in new")
         })
     }
 
     /// Whether no rule at all is active.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.value_res.is_empty() && self.paths.is_none()
+        !self.rules.builtins
+            && self.rules.keys.is_empty()
+            && self.rules.values.is_empty()
+            && self.rules.paths.is_empty()
     }
 
     /// The marker that replaces `secret`.
     pub fn marker(&self, secret: &[u8]) -> String {
         let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+            Hmac::<Sha256>::new_from_slice(self.key()).expect("HMAC takes a key of any length");
         mac.update(secret);
         let digest = mac.finalize().into_bytes();
         let mut s = String::with_capacity(MARKER_PREFIX.len() + 17);
@@ -222,11 +282,11 @@ impl Redactor {
     }
 
     fn key_is_secret(&self, key: &str) -> bool {
-        self.keys.iter().any(|r| r.is_match(key))
+        self.c().keys.iter().any(|r| r.is_match(key))
     }
 
     fn path_is_listed(&self, path: &str) -> bool {
-        self.paths.as_ref().is_some_and(|p| p.is_match(path))
+        self.c().paths.as_ref().is_some_and(|p| p.is_match(path))
     }
 
     /// Redacts a JSON text, naming paths from `root` (`args`, `raw`). Returns the new text when
@@ -267,7 +327,7 @@ impl Redactor {
             return None;
         }
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
-        for c in self.pair.captures_iter(text) {
+        for c in self.c().pair.captures_iter(text) {
             let (Some(k), Some(v)) = (c.get(1), c.get(2)) else {
                 continue;
             };
@@ -278,7 +338,7 @@ impl Redactor {
                 edits.push((v.range(), self.marker(v.as_str().as_bytes())));
             }
         }
-        for re in &self.value_res {
+        for re in &self.c().value_res {
             for m in re.find_iter(text) {
                 if !edits.iter().any(|(r, _)| overlaps(r, &m.range())) {
                     edits.push((m.range(), self.marker(m.as_str().as_bytes())));
@@ -355,7 +415,7 @@ impl Redactor {
                 if s.starts_with(MARKER_PREFIX) {
                     return;
                 }
-                if self.values.is_match(&s) {
+                if self.c().values.is_match(&s) {
                     edits.push((span, quote(&self.marker(s.as_bytes()))));
                     paths.push(path.clone());
                     return;
