@@ -440,7 +440,7 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
     let mut kills = 0;
     while kills < 20 || !client.is_finished() {
         let run = Running::start(&t, &args);
-        std::thread::sleep(Duration::from_millis(rng.range(150, 700)));
+        std::thread::sleep(Duration::from_millis(rng.range(250, 900)));
         run.kill();
         kills += 1;
         assert!(kills < 300, "the client never finished");
