@@ -9,7 +9,9 @@ Builds the release binary (honouring CARGO_TARGET_DIR), starts `verdict collect 
 after its Retry-After (capped at 50 ms) or on a connection error. Then it stops the collector
 with SIGTERM and reports records/s answered 200, answer latency percentiles (of 200 answers),
 and checks that nothing was lost nor doubled: the warehouse's row count and distinct event ids
-(through `verdict sql`) must equal the records answered 200. Needs only the standard library.
+(through `verdict sql`) must equal the records answered 200. Runs twice in one go (`--modes`):
+`plain` (no authentication, plain HTTP) and `secure` (a bearer token and TLS with a self-signed
+certificate made by `openssl`), and reports both. Needs the standard library and `openssl`.
 """
 
 import argparse
@@ -19,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -62,7 +65,15 @@ def free_port():
     return port
 
 
-def client_loop(cid, port, batch, deadline, stats, lock):
+def connect(port, timeout, tls):
+    """A connection to the collector: plain, or HTTPS trusting the bench's certificate."""
+    if tls:
+        ctx = ssl.create_default_context(cafile=tls)
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def client_loop(cid, port, batch, deadline, stats, lock, tls, headers):
     conn = None
     n = 0
     acked = refused = errors = 0
@@ -71,10 +82,10 @@ def client_loop(cid, port, batch, deadline, stats, lock):
         data = body(cid, n, batch)
         while True:
             if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn = connect(port, 60, tls)
             start = time.perf_counter()
             try:
-                conn.request("POST", "/ingest?format=policylayer", body=data)
+                conn.request("POST", "/ingest?format=policylayer", body=data, headers=headers)
                 resp = conn.getresponse()
                 payload = resp.read()
             except (OSError, http.client.HTTPException):
@@ -113,44 +124,47 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--commit-interval", default="1s")
-    ap.add_argument("--commit-rows", type=int, default=50_000)
-    ap.add_argument("--max-pending", type=int, default=200_000)
-    ap.add_argument("--skip-build", action="store_true")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--binary", help="run this verdict binary instead of the release build")
-    a = ap.parse_args()
-    global VERDICT
-    if a.binary:
-        VERDICT = Path(a.binary)
-    elif not a.skip_build:
-        subprocess.run(["cargo", "build", "--release", "--bin", "verdict"], cwd=ROOT, check=True)
-    work = Path(tempfile.mkdtemp(prefix="verdict-collect-load-"))
-    wh = work / "wh"
-    port = free_port()
-    log = open(work / "collect.err", "wb")
-    proc = subprocess.Popen(
-        [str(VERDICT), "collect", "-w", str(wh), "--listen", f"127.0.0.1:{port}",
-         "--commit-interval", a.commit_interval, "--commit-rows", str(a.commit_rows),
-         "--max-pending", str(a.max_pending), "--format", "json"],
-        stdout=subprocess.PIPE, stderr=log,
+def make_cert(work):
+    """A self-signed certificate for 127.0.0.1 (openssl), for the TLS run."""
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-days", "1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
     )
+    return cert, key
+
+
+def run_once(a, work, mode):
+    """One collector run under load; mode is `plain` (no auth, HTTP) or `secure` (token + TLS)."""
+    wh = work / f"wh-{mode}"
+    port = free_port()
+    log = open(work / f"collect-{mode}.err", "wb")
+    cmd = [str(VERDICT), "collect", "-w", str(wh), "--listen", f"127.0.0.1:{port}",
+           "--commit-interval", a.commit_interval, "--commit-rows", str(a.commit_rows),
+           "--max-pending", str(a.max_pending), "--format", "json"]
+    env = dict(os.environ)
+    tls, headers = None, {}
+    if mode == "plain":
+        cmd.append("--no-auth")
+    else:
+        cert, key = make_cert(work)
+        cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
+        env["VERDICT_COLLECT_TOKENS"] = f"bench:{a.token}"
+        tls, headers = str(cert), {"Authorization": f"Bearer {a.token}"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c = connect(port, 2, tls)
                 c.request("GET", "/healthz")
                 if c.getresponse().status == 200:
                     break
             except OSError:
                 pass
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("the collector did not become healthy")
             time.sleep(0.05)
         stats = {"acked": 0, "refused": 0, "errors": 0, "latencies": []}
@@ -158,7 +172,7 @@ def main():
         start = time.monotonic()
         end = start + a.seconds
         threads = [
-            threading.Thread(target=client_loop, args=(i, port, a.batch, end, stats, lock))
+            threading.Thread(target=client_loop, args=(i, port, a.batch, end, stats, lock, tls, headers))
             for i in range(a.clients)
         ]
         for t in threads:
@@ -166,15 +180,15 @@ def main():
         for t in threads:
             t.join()
         elapsed = time.monotonic() - start
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        c.request("GET", "/metrics")
+        c = connect(port, 5, tls)
+        c.request("GET", "/metrics", headers=headers)
         metrics = c.getresponse().read().decode()
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     log.close()
     if proc.returncode != 0:
-        sys.stderr.write((work / "collect.err").read_text())
+        sys.stderr.write((work / f"collect-{mode}.err").read_text())
         raise SystemExit(f"collect exited with {proc.returncode}")
     summary = json.loads(out)
     q = subprocess.run(
@@ -187,7 +201,8 @@ def main():
     commit_sum = float(next(l.split()[1] for l in commits if l.startswith("verdict_collect_commit_seconds_sum")))
     commit_n = int(next(l.split()[1] for l in commits if l.startswith("verdict_collect_commit_seconds_count")))
     lat = stats["latencies"]
-    report = {
+    return {
+        "mode": "token + TLS" if mode == "secure" else "no auth, plain HTTP",
         "seconds": round(elapsed, 2),
         "clients": a.clients,
         "batch": a.batch,
@@ -206,10 +221,34 @@ def main():
         "lost": stats["acked"] - counts["d"],
         "doubled": counts["n"] - counts["d"],
     }
-    print(json.dumps(report, indent=2))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--commit-interval", default="1s")
+    ap.add_argument("--commit-rows", type=int, default=50_000)
+    ap.add_argument("--max-pending", type=int, default=200_000)
+    ap.add_argument("--modes", default="plain,secure",
+                    help="comma-separated: plain (no auth, HTTP), secure (bearer token + TLS)")
+    ap.add_argument("--token", default="bench-token-0123456789abcdef", help="the secure run's token")
+    ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--binary", help="run this verdict binary instead of the release build")
+    a = ap.parse_args()
+    global VERDICT
+    if a.binary:
+        VERDICT = Path(a.binary)
+    elif not a.skip_build:
+        subprocess.run(["cargo", "build", "--release", "--bin", "verdict"], cwd=ROOT, check=True)
+    work = Path(tempfile.mkdtemp(prefix="verdict-collect-load-"))
+    reports = [run_once(a, work, m.strip()) for m in a.modes.split(",") if m.strip()]
+    print(json.dumps(reports, indent=2))
     if not a.keep:
         shutil.rmtree(work)
-    if report["lost"] != 0 or report["doubled"] != 0:
+    if any(r["lost"] != 0 or r["doubled"] != 0 for r in reports):
         raise SystemExit("records were lost or doubled")
 
 

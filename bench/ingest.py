@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ingest benchmark: verdict vs DuckDB on the same generated PolicyLayer file, in one run.
 
-    python3 bench/ingest.py [--lines 1000000] [--seed 42] [--work /tmp/verdict-bench]
+    python3 bench/ingest.py [--lines 1000000] [--seed 42] [--work /tmp/verdict-bench] [--redaction]
 
 Needs `pip install duckdb pyarrow`. Builds the release binaries, generates the input with
 verdict-gen (deterministic), then measures wall time and peak RSS of:
@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--work", default="/tmp/verdict-bench")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--redaction", action="store_true",
+                    help="also ingest with --no-builtin-redaction and report redaction's cost")
     args = ap.parse_args()
 
     work = Path(args.work)
@@ -63,6 +65,28 @@ def main():
                "verdict": {"secs": secs, "events_per_s": lines / secs, "mb_per_s": size_mb / secs, "peak_rss_mib": rss,
                            "rows": summary["rows_written"]}}
 
+    if args.redaction:
+        # The same input without the built-in rules, best of two runs each way.
+        off_wh = work / "wh-noredact"
+        best_off = None
+        for _ in range(2):
+            shutil.rmtree(off_wh, ignore_errors=True)
+            osecs, orss, _ = run_measured(
+                [str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(off_wh), "--format", "json",
+                 "--input-format", args.format, "--progress", "never", "--no-builtin-redaction"],
+                stdout=__import__("subprocess").PIPE,
+            )
+            best_off = osecs if best_off is None else min(best_off, osecs)
+        shutil.rmtree(wh, ignore_errors=True)
+        again, _, _ = run_measured(
+            [str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--format", "json",
+             "--input-format", args.format, "--progress", "never"],
+            stdout=__import__("subprocess").PIPE,
+        )
+        best_on = min(secs, again)
+        results["redaction"] = {"builtins_on_secs": best_on, "builtins_off_secs": best_off,
+                                "cost_pct": round((best_on / best_off - 1) * 100, 1)}
+
     import duckdb
     import pyarrow.dataset as ds
     con = duckdb.connect()
@@ -84,6 +108,9 @@ def main():
     v = results["verdict"]
     print(f"\n| tool | time (s) | events/s | MB/s | peak RSS (MiB) |\n|---|---|---|---|---|")
     print(f"| verdict ingest | {v['secs']:.2f} | {v['events_per_s']:,.0f} | {v['mb_per_s']:.1f} | {v['peak_rss_mib']:.0f} |")
+    if "redaction" in results:
+        r = results["redaction"]
+        print(f"\nredaction (built-in rules on vs off, best of 2): {r['builtins_on_secs']:.2f} s vs {r['builtins_off_secs']:.2f} s: {r['cost_pct']:+.1f}%")
     if "duckdb" in results:
         d = results["duckdb"]
         print(f"| DuckDB {d['version']} COPY | {d['secs']:.2f} | {d['events_per_s']:,.0f} | {d['mb_per_s']:.1f} | {d['peak_rss_mib']:.0f} |")

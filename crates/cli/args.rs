@@ -13,6 +13,11 @@ pub struct Cli {
     #[arg(long, short = 'w', global = true, value_name = "DIR")]
     pub warehouse: Option<PathBuf>,
 
+    /// Create warehouse files 0640 and directories 0750 (readable by the group) instead of
+    /// 0600/0700 [env: VERDICT_GROUP_READABLE=1]
+    #[arg(long, global = true)]
+    pub group_readable: bool,
+
     #[command(subcommand)]
     pub command: Command,
 
@@ -114,6 +119,59 @@ pub struct CollectArgs {
     /// the warehouse are dropped as duplicates).
     #[arg(long)]
     pub reset_checkpoints: bool,
+
+    /// A file of upload tokens, one `name:token` a line; more come from
+    /// VERDICT_COLLECT_TOKENS (`name:token`, comma-separated).
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// Accept uploads without a token (a trusted host only).
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: require client certificates they signed (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Allow listening on a non-loopback address without both TLS and authentication.
+    #[arg(long)]
+    pub insecure_listen: bool,
+
+    /// Serve /metrics without authentication.
+    #[arg(long)]
+    pub metrics_public: bool,
+
+    /// Quarantine rows dated before this time (RFC 3339 or YYYY-MM-DD) [default: 2000-01-01].
+    #[arg(long, value_name = "TIME")]
+    pub earliest: Option<String>,
+
+    /// Quarantine rows dated more than this many days ahead of now [default: 36525].
+    #[arg(long, value_name = "DAYS")]
+    pub max_future_days: Option<u32>,
+
+    /// Redaction: a JSON path whose value is a secret, e.g. `args.proxy.url` (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub redact_path: Vec<String>,
+
+    /// Redaction: a regex of key names whose values are secrets (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub redact_key: Vec<String>,
+
+    /// Redaction: a regex of secret values (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub redact_value: Vec<String>,
+
+    /// Turn the built-in redaction rules off (user rules still apply).
+    #[arg(long)]
+    pub no_builtin_redaction: bool,
 
     /// How to print the summary at exit.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
@@ -658,6 +716,39 @@ pub struct IngestArgs {
     /// Draw a progress bar on stderr.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     pub progress: When,
+
+    /// Quarantine rows dated before this time (RFC 3339 or YYYY-MM-DD) [default: 2000-01-01].
+    #[arg(long, value_name = "TIME")]
+    pub earliest: Option<String>,
+
+    /// Quarantine rows dated more than this many days ahead of now.
+    #[arg(long, value_name = "DAYS", default_value_t = 36_525)]
+    pub max_future_days: u32,
+
+    /// Lines this run may quarantine at most; past it the run stops and commits nothing.
+    #[arg(long, value_name = "N")]
+    pub max_quarantine_records: Option<u64>,
+
+    /// Bytes of quarantined text this run may write at most, likewise.
+    #[arg(long, value_name = "BYTES")]
+    pub max_quarantine_bytes: Option<u64>,
+
+    /// Redaction: a JSON path whose value is a secret, e.g. `args.proxy.url`, `raw.**.note`
+    /// (repeatable; `*` one key, `**` any run of keys).
+    #[arg(long, value_name = "PATH")]
+    pub redact_path: Vec<String>,
+
+    /// Redaction: a regex of key names whose values are secrets (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub redact_key: Vec<String>,
+
+    /// Redaction: a regex of secret values (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub redact_value: Vec<String>,
+
+    /// Turn the built-in redaction rules off (user rules still apply).
+    #[arg(long)]
+    pub no_builtin_redaction: bool,
 }
 
 #[cfg(test)]

@@ -68,6 +68,14 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
     }
 }
 
+/// Files and directories the process creates are private to the user (0600/0700), or readable
+/// by the group too (0640/0750), whatever the umask it was started with: the warehouse holds
+/// evidence and the redaction key (README "Security").
+fn private_umask(group_readable: bool) {
+    let mask = if group_readable { 0o027 } else { 0o077 };
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -77,6 +85,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let env = Env::from_process();
+    private_umask(settings::group_readable(&cli, &env));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,7 +97,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let env = Env::from_process();
     output::set_style(settings::style(&cli, &env, std::io::stdout().is_terminal()));
     if cli.verbose > 0 {
         let level = if cli.verbose > 1 {

@@ -264,6 +264,13 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
         right_align(&mut t, 1..2);
         writeln!(w, "{t}")?;
     }
+    for d in &s.damaged {
+        writeln!(
+            w,
+            "damaged: {} at byte {}: {} (the lines before it were ingested)",
+            d.file, d.offset, d.error
+        )?;
+    }
     writeln!(
         w,
         "files {}, lines {}, rows written {}, quarantined {}{}, duplicates skipped {}{}",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use verdict_formats::Format;
 use verdict_formats::{Decoder, Mapping};
-use verdict_ingest::{CommitStep, IngestOptions, InputFormat};
+use verdict_ingest::{CommitStep, IngestOptions, InputFormat, RedactionRules};
 
 use verdict_policy::LimitField;
 use verdict_replay::{Gate, ReplayOptions, SuggestOptions, TuneOptions, TuneTarget};
@@ -41,6 +41,10 @@ pub struct Env {
     pub chromium: Option<String>,
     /// `PATH`, searched for a browser when none is named.
     pub path: Option<std::ffi::OsString>,
+    /// `VERDICT_COLLECT_TOKENS`: `name:token` entries for the HTTP receiver.
+    pub collect_tokens: Option<String>,
+    /// `VERDICT_GROUP_READABLE`: `1` or `true` as `--group-readable`.
+    pub group_readable: bool,
 }
 
 impl Env {
@@ -62,6 +66,9 @@ impl Env {
                 .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".local/share"))),
             chromium: get("VERDICT_CHROMIUM"),
             path: std::env::var_os("PATH"),
+            collect_tokens: get("VERDICT_COLLECT_TOKENS"),
+            group_readable: get("VERDICT_GROUP_READABLE")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
         }
     }
 }
@@ -100,6 +107,16 @@ pub fn ingest(
     o.row_group_rows = usize::try_from(args.row_group_rows).unwrap_or(usize::MAX);
     o.max_buffered_rows = o.max_buffered_rows.max(o.row_group_rows * 2);
     o.zstd_level = args.zstd_level;
+    o.earliest_micros = earliest(args.earliest.as_deref(), env)?;
+    o.max_future_days = args.max_future_days;
+    o.max_quarantine_records = args.max_quarantine_records;
+    o.max_quarantine_bytes = args.max_quarantine_bytes;
+    o.redaction = RedactionRules {
+        builtins: !args.no_builtin_redaction,
+        keys: args.redact_key.clone(),
+        values: args.redact_value.clone(),
+        paths: args.redact_path.clone(),
+    };
     o.abort_at = env
         .abort_at
         .as_deref()
@@ -114,6 +131,19 @@ pub fn ingest(
         When::Auto => stderr_is_tty,
     };
     Ok((o, progress))
+}
+
+/// The earliest accepted row time: `--earliest`, else 2000-01-01.
+fn earliest(flag: Option<&str>, env: &Env) -> Result<i64> {
+    match flag {
+        None => Ok(verdict_ingest::DEFAULT_EARLIEST_MICROS),
+        Some(s) => parse_time(s, env.now).map_err(|e| anyhow!("--earliest: {e}")),
+    }
+}
+
+/// Whether warehouse files are created group-readable (`--group-readable` or the environment).
+pub fn group_readable(cli: &Cli, env: &Env) -> bool {
+    cli.group_readable || env.group_readable
 }
 
 /// Options of `verdict collect`: the config file (if any), overridden by the flags.
@@ -146,6 +176,39 @@ pub fn collect(
     }
     if let Some(addr) = &args.listen {
         config.http.get_or_insert_with(Default::default).listen = addr.clone();
+    }
+    if let Some(http) = &mut config.http {
+        if let Some(t) = &env.collect_tokens {
+            http.tokens.push(t.clone());
+        }
+        if let Some(f) = &args.tokens_file {
+            http.tokens_file = Some(f.clone());
+        }
+        if args.no_auth {
+            http.auth = false;
+        }
+        if args.tls_cert.is_some() {
+            http.tls_cert = args.tls_cert.clone();
+            http.tls_key = args.tls_key.clone();
+        }
+        if args.tls_client_ca.is_some() {
+            http.tls_client_ca = args.tls_client_ca.clone();
+        }
+        http.insecure_listen |= args.insecure_listen;
+        http.metrics_public |= args.metrics_public;
+    }
+    if let Some(t) = &args.earliest {
+        config.commit.earliest = Some(t.clone());
+    }
+    if let Some(d) = args.max_future_days {
+        config.commit.max_future_days = d;
+    }
+    let r = &mut config.redaction;
+    r.paths.extend(args.redact_path.iter().cloned());
+    r.keys.extend(args.redact_key.iter().cloned());
+    r.values.extend(args.redact_value.iter().cloned());
+    if args.no_builtin_redaction {
+        r.builtins = false;
     }
     if let Some(n) = args.commit_rows {
         config.commit.rows = n;

@@ -28,7 +28,7 @@ impl Rng {
 }
 
 /// Polls `f` every 20 ms until it holds; panics with `what` after `secs` seconds.
-fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -94,19 +94,28 @@ fn assert_manifest_exact(wh: &Path, rows: u64) {
     );
 }
 
+/// The upload token every collector of these tests accepts (named `test`).
+pub(crate) const TOKEN: &str = "test-token-0123456789";
+
 /// A running collector whose stdout and stderr go to files in the test directory.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     stdout: PathBuf,
     stderr: PathBuf,
 }
 
 impl Running {
-    fn start(t: &TestDir, args: &[&str]) -> Self {
+    pub(crate) fn start(t: &TestDir, args: &[&str]) -> Self {
+        let mut cmd = t.cmd(&[&["collect"], args].concat()).cmd;
+        cmd.env("VERDICT_COLLECT_TOKENS", format!("test:{TOKEN}"));
+        Self::spawn(t, cmd)
+    }
+
+    /// Starts `cmd` (a `verdict collect` command) with its output in files.
+    pub(crate) fn spawn(t: &TestDir, mut cmd: std::process::Command) -> Self {
         let n = std::fs::read_dir(t.path()).unwrap().count();
         let stdout = t.join(&format!("collect-{n}.out"));
         let stderr = t.join(&format!("collect-{n}.err"));
-        let mut cmd = t.cmd(&[&["collect"], args].concat()).cmd;
         cmd.stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap());
@@ -118,7 +127,7 @@ impl Running {
     }
 
     /// Waits until the collector has installed its signal handlers and started its sources.
-    fn started(self) -> Self {
+    pub(crate) fn started(self) -> Self {
         wait_for(20, "the collector to start", || {
             let e = self.stderr();
             e.contains("following files") || e.contains("listening")
@@ -126,17 +135,17 @@ impl Running {
         self
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM, then the exit code and stdout.
-    fn term(mut self) -> (Option<i32>, String, String) {
+    pub(crate) fn term(mut self) -> (Option<i32>, String, String) {
         let pid = self.child.id().to_string();
         let ok = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -161,7 +170,7 @@ impl Running {
         )
     }
 
-    fn exit_within(mut self, secs: u64) -> (Option<i32>, String) {
+    pub(crate) fn exit_within(mut self, secs: u64) -> (Option<i32>, String) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -176,7 +185,7 @@ impl Running {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -185,30 +194,56 @@ fn free_port() -> u16 {
 }
 
 /// An HTTP answer: status, headers (names lower-cased), body.
-type Response = (u16, Vec<(String, String)>, String);
+pub(crate) type Response = (u16, Vec<(String, String)>, String);
 
-/// One HTTP/1.1 exchange over a fresh connection: (status, headers lower-cased, body).
-fn http(
+/// One HTTP/1.1 exchange over a fresh connection: (status, headers lower-cased, body). Sends
+/// the test token unless the headers hold an `Authorization` of their own (or `Authorization:`
+/// with an empty value, which sends none).
+pub(crate) fn http(
     port: u16,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    exchange(s, method, path, headers, body)
+}
+
+/// One HTTP/1.1 exchange over an open stream (plain or TLS); see [`http`].
+pub(crate) fn exchange(
+    mut s: impl Read + Write,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        req.push_str(&format!("Authorization: Bearer {TOKEN}\r\n"));
+    }
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        if !v.is_empty() {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
     s.write_all(body)?;
     let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
+    // A TLS peer may close without close_notify after a full answer: keep what was read.
+    if let Err(e) = s.read_to_end(&mut resp) {
+        if resp.is_empty() {
+            return Err(e);
+        }
+    }
     let text = String::from_utf8_lossy(&resp).into_owned();
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -226,12 +261,12 @@ fn http(
     Ok((status, headers, body.to_string()))
 }
 
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// The value of one metric in `/metrics`.
-fn metric(port: u16, name: &str) -> Option<u64> {
+pub(crate) fn metric(port: u16, name: &str) -> Option<u64> {
     let (_, _, body) = http(port, "GET", "/metrics", &[], b"").ok()?;
     body.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))

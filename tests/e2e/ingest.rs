@@ -39,6 +39,9 @@ fn every_column_of_the_spec_example() {
         ("ingest_file", Some("gw.jsonl")),
         ("ingest_line", Some("1")),
         ("client_addr", None),
+        ("ingest_principal", None),
+        ("ingest_peer", None),
+        ("redacted", None),
         ("day", Some("2026-11-02")),
     ];
     for (col, v) in want {
@@ -578,7 +581,7 @@ fn files_are_zstd_parquet_sorted_by_ts_with_declared_schema() {
         }
         let schema = md.file_metadata().schema_descr();
         let names: Vec<_> = schema.columns().iter().map(|c| c.path().string()).collect();
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 25);
         assert_eq!(names[9], "arg_keys.list.item");
     }
 }

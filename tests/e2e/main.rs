@@ -19,4 +19,5 @@ mod report;
 mod shell;
 mod streaming;
 mod suggest;
+mod trust;
 mod tune;

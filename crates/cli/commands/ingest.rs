@@ -33,10 +33,21 @@ pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -
     .await
     .context("the ingest task stopped")?
     .with_context(|| format!("ingest into {}", warehouse.display()))?;
-    if cli.quiet {
-        return Ok(());
+    if !cli.quiet {
+        output::ingest_summary(out, &summary, args.format)?;
     }
-    output::ingest_summary(out, &summary, args.format)
+    // Damaged inputs: what could be read is committed, and the exit code (2) says it was not all.
+    if let Some(first) = summary.damaged.first() {
+        out.flush()?;
+        anyhow::bail!(
+            "{} input(s) could not be read to their end (first: {} at byte {}: {}); the lines before the damage were ingested (--strict makes this all-or-nothing)",
+            summary.damaged.len(),
+            first.file,
+            first.offset,
+            first.error
+        );
+    }
+    Ok(())
 }
 
 /// Runs `verdict formats`: the built-in formats, or the mapping template.

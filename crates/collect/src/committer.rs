@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use verdict_formats::Decoder;
-use verdict_ingest::{AppendInfo, Committer, IngestOptions};
+use verdict_ingest::{AppendInfo, Committer, Delivery, IngestOptions};
 use verdict_schema::time::Clock;
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
@@ -34,8 +34,20 @@ pub struct Batch {
     pub decoder: Decoder,
     /// For a file: its checkpoint once these lines are committed.
     pub checkpoint: Option<Checkpoint>,
-    /// For an HTTP request: records reserved in the pending budget, and where to answer.
-    pub ack: Option<(u64, tokio::sync::oneshot::Sender<AppendInfo>)>,
+    /// For an HTTP request: where to answer, and who sent it.
+    pub ack: Option<HttpAck>,
+}
+
+/// The HTTP side of a [`Batch`].
+pub struct HttpAck {
+    /// Records reserved in the pending budget.
+    pub reserved: u64,
+    /// Where to answer: what the request added once committed, or why it was refused whole.
+    pub tx: tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>,
+    /// The principal and peer, stored with the rows.
+    pub delivery: Delivery,
+    /// Records and bytes the request may have quarantined at most.
+    pub max_bad: (u64, u64),
 }
 
 /// Figures of a whole run.
@@ -112,7 +124,11 @@ pub fn run(
     }
 }
 
-type Ack = (u64, tokio::sync::oneshot::Sender<AppendInfo>, AppendInfo);
+type Ack = (
+    u64,
+    tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>,
+    AppendInfo,
+);
 
 struct Loop<'a> {
     committer: Committer<'a>,
@@ -130,6 +146,31 @@ impl Loop<'_> {
         let input = self.committer.add_input(&b.input);
         let info = if b.bytes.is_empty() {
             AppendInfo::default()
+        } else if let Some(ack) = &b.ack {
+            let r = self.committer.append_from(
+                input,
+                b.first_line,
+                b.bytes,
+                &b.decoder,
+                &ack.delivery,
+                Some(ack.max_bad),
+            );
+            match r {
+                Ok(info) => info,
+                Err(verdict_ingest::Error::QuarantineBudget { what, .. }) => {
+                    // Refused whole: nothing of the request was added.
+                    tracing::warn!(principal = ?ack.delivery.principal, peer = ?ack.delivery.peer, reason = %what, "refused a request past its quarantine budget");
+                    let ack = b.ack.expect("checked above");
+                    self.metrics
+                        .pending
+                        .fetch_sub(ack.reserved, Ordering::SeqCst);
+                    let _ = ack.tx.send(Err(format!(
+                        "refused, nothing stored: the request holds {what}"
+                    )));
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
         } else {
             self.committer
                 .append(input, b.first_line, b.bytes, &b.decoder)?
@@ -141,8 +182,8 @@ impl Loop<'_> {
         if let Some(cp) = b.checkpoint {
             self.checkpoints.insert(cp.fingerprint.clone(), cp);
         }
-        if let Some((reserved, tx)) = b.ack {
-            self.acks.push((reserved, tx, info));
+        if let Some(ack) = b.ack {
+            self.acks.push((ack.reserved, ack.tx, info));
         }
         self.since.get_or_insert_with(Instant::now);
         Ok(())
@@ -168,7 +209,7 @@ impl Loop<'_> {
         for (reserved, tx, a) in self.acks.drain(..) {
             released += reserved;
             // A client that went away is no error: its records are committed all the same.
-            let _ = tx.send(a);
+            let _ = tx.send(Ok(a));
         }
         self.metrics.pending.fetch_sub(released, Ordering::SeqCst);
         self.since = None;

@@ -26,6 +26,45 @@ pub struct CollectConfig {
     pub files: Vec<FilesConfig>,
     /// The HTTP receiver (`[http]`); none by default.
     pub http: Option<HttpConfig>,
+    /// Secret redaction (`[redaction]`): the built-in rules are on by default.
+    pub redaction: RedactionConfig,
+}
+
+/// `[redaction]`: which values are secrets (README "Security").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionConfig {
+    /// Apply the built-in key and value rules (default true).
+    pub builtins: bool,
+    /// JSON paths whose values are secrets (`args.proxy.url`; `*` one key, `**` any run).
+    pub paths: Vec<String>,
+    /// Regexes of key names whose values are secrets.
+    pub keys: Vec<String>,
+    /// Regexes of secret values.
+    pub values: Vec<String>,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        Self {
+            builtins: true,
+            paths: Vec::new(),
+            keys: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl RedactionConfig {
+    /// The rules to apply (checked when the commit loop opens the warehouse).
+    pub fn rules(&self) -> verdict_ingest::RedactionRules {
+        verdict_ingest::RedactionRules {
+            builtins: self.builtins,
+            keys: self.keys.clone(),
+            values: self.values.clone(),
+            paths: self.paths.clone(),
+        }
+    }
 }
 
 /// `[commit]`.
@@ -42,6 +81,11 @@ pub struct CommitConfig {
     pub max_pending_records: u64,
     /// Keep each record verbatim in the `raw` column (default true).
     pub keep_raw: bool,
+    /// Rows dated before this (RFC 3339 or `YYYY-MM-DD`) are quarantined as `bad_timestamp`
+    /// (default 2000-01-01).
+    pub earliest: Option<String>,
+    /// Rows dated more than this many days after now are quarantined likewise (default 36,525).
+    pub max_future_days: u32,
 }
 
 impl Default for CommitConfig {
@@ -51,6 +95,8 @@ impl Default for CommitConfig {
             interval: "5s".into(),
             max_pending_records: 200_000,
             keep_raw: true,
+            earliest: None,
+            max_future_days: 36_525,
         }
     }
 }
@@ -99,6 +145,44 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Seconds sent in `Retry-After` when the buffer is full or the collector stops (default 1).
     pub retry_after_secs: u64,
+    /// Require a bearer token (or, without tokens, a client certificate) on every request but
+    /// `/healthz` (default true).
+    pub auth: bool,
+    /// A file of tokens, one `name:token` a line (`#` starts a comment); the name is stored in
+    /// `ingest_principal` of the rows a token uploads.
+    pub tokens_file: Option<PathBuf>,
+    /// More `name:token` entries (the CLI fills this from `VERDICT_COLLECT_TOKENS`; not read
+    /// from the file).
+    #[serde(skip)]
+    pub tokens: Vec<String>,
+    /// Serve `/metrics` without authentication (default false).
+    pub metrics_public: bool,
+    /// PEM certificate chain: with `tls_key`, the receiver speaks TLS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: clients must present a certificate they signed (mutual TLS); its
+    /// subject is the principal of requests without a token.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Listen on a non-loopback address without both TLS and authentication (default false).
+    pub insecure_listen: bool,
+    /// Time for a client to send a request's headers (and the TLS handshake) (default `10s`).
+    pub header_timeout: String,
+    /// Time for a client to send a request's body (default `60s`).
+    pub body_timeout: String,
+    /// A connection without a request in flight and without traffic for this long is closed
+    /// (default `60s`).
+    pub idle_timeout: String,
+    /// Open connections at most; more are closed at once (default 256).
+    pub max_connections: usize,
+    /// Bytes of request bodies (as sent and inflated) held at once across all requests at most;
+    /// past it requests are answered 429 (default 256 MiB).
+    pub max_inflight_bytes: usize,
+    /// Records one request may have quarantined at most; a request with more is refused whole
+    /// with 422 (default 1,000).
+    pub max_bad_records: u64,
+    /// Bytes of quarantined text one request may add at most, likewise (default 1 MiB).
+    pub max_bad_bytes: u64,
 }
 
 impl Default for HttpConfig {
@@ -107,6 +191,21 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8181".into(),
             max_body_bytes: 64 << 20,
             retry_after_secs: 1,
+            auth: true,
+            tokens_file: None,
+            tokens: Vec::new(),
+            metrics_public: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            insecure_listen: false,
+            header_timeout: "10s".into(),
+            body_timeout: "60s".into(),
+            idle_timeout: "60s".into(),
+            max_connections: 256,
+            max_inflight_bytes: 256 << 20,
+            max_bad_records: 1_000,
+            max_bad_bytes: 1 << 20,
         }
     }
 }
@@ -175,6 +274,10 @@ pub struct CommitSettings {
     pub max_pending_records: u64,
     /// See [`CommitConfig::keep_raw`].
     pub keep_raw: bool,
+    /// See [`CommitConfig::earliest`], in UTC microseconds.
+    pub earliest_micros: i64,
+    /// See [`CommitConfig::max_future_days`].
+    pub max_future_days: u32,
 }
 
 impl CommitConfig {
@@ -194,6 +297,23 @@ impl CommitConfig {
             interval: parse_duration(&self.interval, "commit.interval")?,
             max_pending_records: self.max_pending_records.max(1),
             keep_raw: self.keep_raw,
+            earliest_micros: match &self.earliest {
+                None => verdict_ingest::DEFAULT_EARLIEST_MICROS,
+                Some(t) => {
+                    let full = if t.len() == 10 {
+                        format!("{t}T00:00:00Z")
+                    } else {
+                        t.clone()
+                    };
+                    verdict_schema::time::parse_rfc3339_micros(&full).ok_or_else(|| {
+                        Error::Config {
+                            setting: "commit.earliest".into(),
+                            message: format!("`{t}` is not a time (RFC 3339 or YYYY-MM-DD)"),
+                        }
+                    })?
+                }
+            },
+            max_future_days: self.max_future_days,
         })
     }
 }
@@ -253,22 +373,92 @@ pub struct HttpSource {
     pub max_body_bytes: usize,
     /// See [`HttpConfig::retry_after_secs`].
     pub retry_after_secs: u64,
+    /// Who may upload.
+    pub auth: crate::auth::Auth,
+    /// See [`HttpConfig::metrics_public`].
+    pub metrics_public: bool,
+    /// The TLS certificate, key and client CA files, when TLS is on.
+    pub tls: Option<TlsFiles>,
+    /// See [`HttpConfig::header_timeout`].
+    pub header_timeout: Duration,
+    /// See [`HttpConfig::body_timeout`].
+    pub body_timeout: Duration,
+    /// See [`HttpConfig::idle_timeout`].
+    pub idle_timeout: Duration,
+    /// See [`HttpConfig::max_connections`].
+    pub max_connections: usize,
+    /// See [`HttpConfig::max_inflight_bytes`].
+    pub max_inflight_bytes: usize,
+    /// See [`HttpConfig::max_bad_records`] and [`HttpConfig::max_bad_bytes`].
+    pub max_bad: (u64, u64),
+}
+
+/// The PEM files of the receiver's TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+    /// CA certificates of client certificates (mutual TLS), if required.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl HttpConfig {
-    /// Checks the settings and returns the receiver to run.
+    /// Checks the settings, reads the tokens file and returns the receiver to run.
     ///
     /// # Errors
-    /// An address that is not `IP:PORT`.
+    /// An address that is not `IP:PORT`, a malformed duration or token entry, authentication on
+    /// without any token or client CA, half a TLS pair, or a non-loopback address without TLS
+    /// and authentication (unless `insecure_listen`).
     pub fn build(&self) -> Result<HttpSource> {
-        let listen = self.listen.parse().map_err(|e| Error::Config {
+        let listen: SocketAddr = self.listen.parse().map_err(|e| Error::Config {
             setting: "http.listen".into(),
             message: format!("`{}` is not IP:PORT ({e})", self.listen),
         })?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            }),
+            (None, None) if self.tls_client_ca.is_none() => None,
+            _ => {
+                return Err(Error::Config {
+                    setting: "http.tls_cert".into(),
+                    message: "TLS needs both tls_cert and tls_key (and tls_client_ca needs them)"
+                        .into(),
+                })
+            }
+        };
+        let auth = crate::auth::Auth::build(
+            self.auth,
+            self.tokens_file.as_deref(),
+            &self.tokens,
+            tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        )?;
+        if !listen.ip().is_loopback() && !self.insecure_listen && (tls.is_none() || !auth.is_on()) {
+            return Err(Error::Config {
+                setting: "http.listen".into(),
+                message: format!(
+                    "refusing to listen on {listen} without both TLS and authentication: \
+                     give tls_cert and tls_key and tokens, or say --insecure-listen"
+                ),
+            });
+        }
         Ok(HttpSource {
             listen,
             max_body_bytes: self.max_body_bytes.max(1024),
             retry_after_secs: self.retry_after_secs.max(1),
+            auth,
+            metrics_public: self.metrics_public,
+            tls,
+            header_timeout: parse_duration(&self.header_timeout, "http.header_timeout")?,
+            body_timeout: parse_duration(&self.body_timeout, "http.body_timeout")?,
+            idle_timeout: parse_duration(&self.idle_timeout, "http.idle_timeout")?,
+            max_connections: self.max_connections.max(1),
+            max_inflight_bytes: self.max_inflight_bytes.max(1024),
+            max_bad: (self.max_bad_records, self.max_bad_bytes),
         })
     }
 }
@@ -298,6 +488,15 @@ max_line_bytes = 4096
 listen = "127.0.0.1:0"
 max_body_bytes = 2048
 retry_after_secs = 3
+auth = false
+metrics_public = true
+header_timeout = "2s"
+body_timeout = "3s"
+idle_timeout = "4s"
+max_connections = 5
+max_inflight_bytes = 4096
+max_bad_records = 7
+max_bad_bytes = 8
 "#;
         let c: CollectConfig = toml::from_str(text).unwrap();
         assert_eq!(c.files[0].fingerprint_bytes, 128);
@@ -307,6 +506,16 @@ retry_after_secs = 3
         assert_eq!((k.rows, k.interval), (10, Duration::from_secs(2)));
         let h = c.http.as_ref().unwrap().build().unwrap();
         assert_eq!(h.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(
+            (
+                h.header_timeout,
+                h.idle_timeout,
+                h.max_connections,
+                h.max_bad
+            ),
+            (Duration::from_secs(2), Duration::from_secs(4), 5, (7, 8))
+        );
+        assert!(!h.auth.is_on());
         let e = toml::from_str::<CollectConfig>("[commit]\nrowz = 1\n")
             .unwrap_err()
             .to_string();
@@ -344,5 +553,35 @@ retry_after_secs = 3
             .unwrap_err()
             .to_string()
             .starts_with("http.listen: `localhost` is not IP:PORT"));
+    }
+
+    #[test]
+    fn authentication_and_tls_are_required_where_they_matter() {
+        let e = HttpConfig::default().build().unwrap_err().to_string();
+        assert!(e.starts_with("http.auth: no token"), "{e}");
+        let open = HttpConfig {
+            tokens: vec!["opa:s3cret-token-0123456789".into()],
+            listen: "0.0.0.0:8181".into(),
+            ..Default::default()
+        };
+        let e = open.build().unwrap_err().to_string();
+        assert!(
+            e.starts_with("http.listen: refusing to listen on 0.0.0.0:8181 without both TLS"),
+            "{e}"
+        );
+        let insecure = HttpConfig {
+            insecure_listen: true,
+            ..open.clone()
+        };
+        assert!(insecure.build().unwrap().auth.is_on());
+        let half = HttpConfig {
+            tls_cert: Some("c.pem".into()),
+            ..open
+        };
+        assert!(half
+            .build()
+            .unwrap_err()
+            .to_string()
+            .starts_with("http.tls_cert: TLS needs both"));
     }
 }

@@ -1,27 +1,33 @@
 //! The HTTP receiver (axum on the caller's tokio runtime): OPA decision-log uploads on
 //! `POST /logs[/...]`, JSONL or JSON arrays on `POST /ingest?format=NAME`, `GET /healthz` and
-//! `GET /metrics`. A request is answered 200 only after the commit that holds its records;
-//! when the buffer of uncommitted records is full it is answered 429 with `Retry-After`.
+//! `GET /metrics`. Every route but `/healthz` (and `/metrics` when configured public) needs a
+//! valid bearer token or client certificate (401 otherwise, nothing stored). A request is
+//! answered 200 only after the commit that holds its records; when the buffer of uncommitted
+//! records or the memory budget for bodies is full it is answered 429 with `Retry-After`; a
+//! request that would quarantine more than its budget is refused whole with 422.
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::value::RawValue;
 use verdict_formats::Format;
 use verdict_formats::{detect, Decoder};
+use verdict_ingest::Delivery;
 
-use crate::committer::Batch;
+use crate::committer::{Batch, HttpAck};
 use crate::config::HttpSource;
 use crate::metrics::Metrics;
+use crate::serve::ConnInfo;
 
 /// What the handlers share.
 pub struct Shared {
@@ -33,20 +39,56 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Records accepted and not committed at most.
     pub max_pending: u64,
+    /// Bytes of request bodies held now (as sent and inflated), against
+    /// [`HttpSource::max_inflight_bytes`].
+    pub inflight_bytes: AtomicU64,
 }
+
+/// The authenticated principal of a request (`None`: authentication is off).
+#[derive(Debug, Clone)]
+struct Principal(Option<String>);
 
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
-    // The limit applies to the body as sent; a gzip body is bounded again once inflated.
-    let limit = shared.src.max_body_bytes;
     Router::new()
         .route("/logs", post(opa_logs))
         .route("/logs/{*partition}", post(opa_logs))
         .route("/ingest", post(ingest))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
+}
+
+/// Lets `/healthz` (and a public `/metrics`) through; every other request must authenticate.
+async fn authorize(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || (path == "/metrics" && s.src.metrics_public) {
+        return next.run(req).await;
+    }
+    let conn = req.extensions().get::<ConnInfo>().cloned();
+    let subject = conn.as_ref().and_then(|c| c.cert_subject.as_deref());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match s.src.auth.check(authorization, subject) {
+        Ok(principal) => {
+            req.extensions_mut().insert(Principal(principal));
+            next.run(req).await
+        }
+        Err(refusal) => {
+            let peer = conn.map(|c| c.peer.to_string()).unwrap_or_default();
+            tracing::warn!(peer = %peer, path = %req.uri().path(), reason = refusal.0, "refused an unauthenticated request");
+            s.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
+            let mut r = (StatusCode::UNAUTHORIZED, format!("{}\n", refusal.0)).into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"verdict\""),
+            );
+            r
+        }
+    }
 }
 
 async fn healthz(State(s): State<Arc<Shared>>) -> Response {
@@ -70,16 +112,34 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-async fn opa_logs(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    receive(s, headers, body, Some(Decoder::Builtin(Format::Opa))).await
+/// Who sent a request, from its extensions.
+fn delivery(conn: Option<Extension<ConnInfo>>, who: Option<Extension<Principal>>) -> Delivery {
+    Delivery {
+        principal: who.and_then(|Extension(p)| p.0),
+        peer: conn.map(|Extension(c)| c.peer.to_string()),
+    }
+}
+
+async fn opa_logs(
+    State(s): State<Arc<Shared>>,
+    conn: Option<Extension<ConnInfo>>,
+    who: Option<Extension<Principal>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let from = delivery(conn, who);
+    receive(s, headers, body, Some(Decoder::Builtin(Format::Opa)), from).await
 }
 
 async fn ingest(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
+    conn: Option<Extension<ConnInfo>>,
+    who: Option<Extension<Principal>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let from = delivery(conn, who);
     let decoder = match q.get("format").map(String::as_str) {
         None | Some("auto") | Some("") => None,
         Some(name) => match name.parse::<Format>() {
@@ -87,7 +147,7 @@ async fn ingest(
             Err(e) => return refuse(&s, StatusCode::BAD_REQUEST, e),
         },
     };
-    receive(s, headers, body, decoder).await
+    receive(s, headers, body, decoder, from).await
 }
 
 fn refuse(s: &Shared, status: StatusCode, message: String) -> Response {
@@ -99,6 +159,133 @@ fn refuse(s: &Shared, status: StatusCode, message: String) -> Response {
         }
     }
     r
+}
+
+/// Bytes held against the memory budget for bodies, given back when dropped.
+struct Held<'a> {
+    shared: &'a Shared,
+    bytes: u64,
+}
+
+impl Held<'_> {
+    /// Takes `n` more bytes; `false` when that would pass the budget (nothing taken then).
+    fn take(&mut self, n: u64) -> bool {
+        let max = self.shared.src.max_inflight_bytes as u64;
+        let before = self.shared.inflight_bytes.fetch_add(n, Ordering::SeqCst);
+        if before + n > max {
+            self.shared.inflight_bytes.fetch_sub(n, Ordering::SeqCst);
+            return false;
+        }
+        self.bytes += n;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .inflight_bytes
+            .fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+/// Reads a body within the size limit, the memory budget and the body timeout.
+async fn read_body(s: &Shared, mut body: Body, held: &mut Held<'_>) -> Result<Vec<u8>, Response> {
+    let limit = s.src.max_body_bytes;
+    let deadline = tokio::time::Instant::now() + s.src.body_timeout;
+    let mut out = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(
+            deadline,
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)),
+        )
+        .await
+        {
+            Err(_) => {
+                tracing::warn!(timeout = ?s.src.body_timeout, received = out.len(), "body timeout: refusing a request");
+                return Err(refuse(
+                    s,
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the body did not arrive within {:?}", s.src.body_timeout),
+                ));
+            }
+            Ok(None) => return Ok(out),
+            Ok(Some(Err(e))) => {
+                return Err(refuse(
+                    s,
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the body: {e}"),
+                ))
+            }
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if out.len() + data.len() > limit {
+            tracing::warn!(limit, "body size limit: refusing a request");
+            return Err(refuse(
+                s,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {limit} bytes"),
+            ));
+        }
+        if !held.take(data.len() as u64) {
+            return Err(over_budget(s));
+        }
+        out.extend_from_slice(&data);
+    }
+}
+
+fn over_budget(s: &Shared) -> Response {
+    tracing::warn!(
+        max_inflight_bytes = s.src.max_inflight_bytes,
+        "memory budget for request bodies reached: refusing a request"
+    );
+    refuse(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "the receiver holds {} bytes of request bodies at most; retry later",
+            s.src.max_inflight_bytes
+        ),
+    )
+}
+
+/// Inflates a gzip body within the size limit and the memory budget.
+fn gunzip(s: &Shared, body: &[u8], held: &mut Held<'_>) -> Result<Vec<u8>, Response> {
+    let limit = s.src.max_body_bytes as u64;
+    let mut out = Vec::new();
+    let mut reader = flate2::read::MultiGzDecoder::new(body).take(limit + 1);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) => {
+                return Err(refuse(
+                    s,
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid gzip body: {e}"),
+                ))
+            }
+        };
+        if out.len() as u64 + n as u64 > limit {
+            tracing::warn!(
+                limit,
+                "body size limit: refusing a request that inflates past it"
+            );
+            return Err(refuse(
+                s,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body inflates past {limit} bytes"),
+            ));
+        }
+        if !held.take(n as u64) {
+            return Err(over_budget(s));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// Gives the pending budget back when a request is not handed to the commit loop after all.
@@ -118,8 +305,9 @@ impl Drop for Reservation<'_> {
 async fn receive(
     s: Arc<Shared>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     decoder: Option<Decoder>,
+    from: Delivery,
 ) -> Response {
     if s.metrics.stopping.load(Ordering::SeqCst) {
         return refuse(
@@ -128,36 +316,26 @@ async fn receive(
             "the collector is stopping".into(),
         );
     }
+    let mut held = Held {
+        shared: &s,
+        bytes: 0,
+    };
+    let body = match read_body(&s, body, &mut held).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"))
         || body.starts_with(&[0x1f, 0x8b]);
     let text = if gzip {
-        let mut out = Vec::new();
-        let limit = s.src.max_body_bytes as u64;
-        let r = flate2::read::MultiGzDecoder::new(&body[..])
-            .take(limit + 1)
-            .read_to_end(&mut out);
-        match r {
-            Ok(n) if n as u64 > limit => {
-                return refuse(
-                    &s,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body inflates past {limit} bytes"),
-                )
-            }
-            Ok(_) => out,
-            Err(e) => {
-                return refuse(
-                    &s,
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid gzip body: {e}"),
-                )
-            }
+        match gunzip(&s, &body, &mut held) {
+            Ok(t) => t,
+            Err(r) => return r,
         }
     } else {
-        body.to_vec()
+        body
     };
     let (lines, records) = match to_lines(&text) {
         Ok(v) => v,
@@ -212,7 +390,12 @@ async fn receive(
         bytes: lines,
         decoder,
         checkpoint: None,
-        ack: Some((records, ack_tx)),
+        ack: Some(HttpAck {
+            reserved: records,
+            tx: ack_tx,
+            delivery: from,
+            max_bad: s.src.max_bad,
+        }),
     };
     match s.tx.try_send(batch) {
         Ok(()) => std::mem::forget(reservation),
@@ -236,7 +419,8 @@ async fn receive(
     s.metrics.received.fetch_add(records, Ordering::Relaxed);
     s.metrics.bytes.fetch_add(bytes_len, Ordering::Relaxed);
     match ack_rx.await {
-        Ok(a) => (
+        Ok(Err(reason)) => refuse(&s, StatusCode::UNPROCESSABLE_ENTITY, reason),
+        Ok(Ok(a)) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
             format!(
@@ -261,6 +445,7 @@ async fn receive(
 /// # Errors
 /// A body that starts like an array and is not one.
 pub fn to_lines(body: &[u8]) -> Result<(Vec<u8>, u64), String> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let start = body.iter().position(|b| !b.is_ascii_whitespace());
     let Some(start) = start else {
         return Ok((Vec::new(), 0));
@@ -294,6 +479,49 @@ pub fn to_lines(body: &[u8]) -> Result<(Vec<u8>, u64), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any body: no panic; JSONL keeps its bytes and counts its non-blank lines; a valid
+        /// array becomes one element a line.
+        #[test]
+        fn bodies_of_any_shape(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok((lines, n)) = to_lines(&body) {
+                let counted = lines
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                    .count() as u64;
+                prop_assert_eq!(counted, n);
+            }
+        }
+
+        #[test]
+        fn arrays_of_records(items in prop::collection::vec("[a-z\n ]{0,8}", 0..20)) {
+            let values: Vec<serde_json::Value> = items
+                .iter()
+                .map(|s| serde_json::json!({"k": s, "n": [1, {"x": "\n"}]}))
+                .collect();
+            let body = serde_json::to_vec_pretty(&values).unwrap();
+            let (lines, n) = to_lines(&body).unwrap();
+            prop_assert_eq!(n, items.len() as u64);
+            let back: Vec<serde_json::Value> = lines
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            prop_assert_eq!(back, values);
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let (lines, n) = to_lines(b"\xEF\xBB\xBF{\"a\":1}\n").unwrap();
+        assert_eq!((lines.as_slice(), n), (&b"{\"a\":1}\n"[..], 1));
+        let (_, n) = to_lines(b"\xEF\xBB\xBF[{\"a\":1}]").unwrap();
+        assert_eq!(n, 1);
+    }
 
     #[test]
     fn arrays_become_one_element_a_line() {

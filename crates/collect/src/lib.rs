@@ -38,6 +38,7 @@
 //! assert_eq!((summary.rows, summary.commits), (2, 1));
 //! ```
 
+pub mod auth;
 pub mod checkpoint;
 pub mod committer;
 pub mod config;
@@ -45,6 +46,8 @@ mod error;
 pub mod files;
 pub mod http;
 pub mod metrics;
+pub mod serve;
+mod x509;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -55,7 +58,7 @@ use verdict_ingest::IngestOptions;
 use verdict_schema::time::Clock;
 
 pub use committer::CollectSummary;
-pub use config::{CollectConfig, CommitConfig, FilesConfig, HttpConfig};
+pub use config::{CollectConfig, CommitConfig, FilesConfig, HttpConfig, RedactionConfig};
 pub use error::{Error, Result};
 
 use crate::checkpoint::CheckpointStore;
@@ -78,6 +81,8 @@ pub struct CollectOptions {
     pub files: Vec<FilesSource>,
     /// The HTTP receiver.
     pub http: Option<HttpSource>,
+    /// Secret redaction.
+    pub redaction: verdict_ingest::RedactionRules,
 }
 
 impl CollectConfig {
@@ -112,6 +117,7 @@ impl CollectConfig {
             commit: self.commit.build()?,
             files,
             http,
+            redaction: self.redaction.rules(),
         })
     }
 }
@@ -134,6 +140,9 @@ pub async fn run(
 
     let mut ingest_opts = IngestOptions::new(&opts.warehouse, Vec::new());
     ingest_opts.keep_raw = opts.commit.keep_raw;
+    ingest_opts.redaction = opts.redaction.clone();
+    ingest_opts.earliest_micros = opts.commit.earliest_micros;
+    ingest_opts.max_future_days = opts.commit.max_future_days;
     ingest_opts.commit_rows = None;
     ingest_opts.max_line_bytes = opts
         .files
@@ -168,7 +177,7 @@ pub async fn run(
     }
 
     let mut server = None;
-    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (http_stop_tx, http_stop_rx) = tokio::sync::watch::channel(false);
     if let Some(src) = opts.http.clone() {
         let listener = match tokio::net::TcpListener::bind(src.listen).await {
             Ok(l) => l,
@@ -189,21 +198,44 @@ pub async fn run(
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        tracing::info!(addr = %addr, "listening");
+        let tls = match src.tls.as_ref().map(serve::tls_acceptor).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                stop.store(true, Ordering::SeqCst);
+                drop(tx);
+                for t in tailers {
+                    let _ = t.join();
+                }
+                let _ = committer.join();
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            addr = %addr,
+            tls = tls.is_some(),
+            auth = src.auth.is_on(),
+            "listening"
+        );
+        let limits = serve::ConnLimits {
+            header_timeout: src.header_timeout,
+            idle_timeout: src.idle_timeout,
+            max_connections: src.max_connections,
+        };
         let shared = Arc::new(http::Shared {
             src,
             tx: tx.clone(),
             metrics: metrics.clone(),
             max_pending: opts.commit.max_pending_records,
+            inflight_bytes: std::sync::atomic::AtomicU64::new(0),
         });
         let app = http::router(shared);
-        server = Some(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = http_stop_rx.await;
-                })
-                .await
-        }));
+        server = Some(tokio::spawn(serve::serve(
+            listener,
+            app,
+            tls,
+            limits,
+            http_stop_rx,
+        )));
     }
     drop(tx);
     if !opts.files.is_empty() {
@@ -220,12 +252,10 @@ pub async fn run(
     }
     metrics.stopping.store(true, Ordering::SeqCst);
     stop.store(true, Ordering::SeqCst);
-    let _ = http_stop_tx.send(());
+    let _ = http_stop_tx.send(true);
     if let Some(s) = server {
-        match s.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+        if let Err(e) = s.await {
+            tracing::warn!(error = %e, "the HTTP server task failed");
         }
     }
     let joined = tokio::task::spawn_blocking(move || {

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub rejected: AtomicU64,
     /// Bytes received (file bytes read, HTTP bodies after decompression).
     pub bytes: AtomicU64,
+    /// HTTP requests refused for want of a valid credential.
+    pub unauthorized: AtomicU64,
     /// HTTP records accepted and not committed yet.
     pub pending: AtomicU64,
     /// The warehouse is open and commits can happen.
@@ -84,6 +86,11 @@ impl Metrics {
             "verdict_collect_requests_rejected_total",
             "HTTP requests refused (buffer full, stopping, bad request).",
             get(&self.rejected),
+        );
+        counter(
+            "verdict_collect_requests_unauthorized_total",
+            "HTTP requests refused with 401 (no or a wrong token or certificate).",
+            get(&self.unauthorized),
         );
         counter(
             "verdict_collect_bytes_received_total",

@@ -27,6 +27,8 @@ pub enum LineErrorKind {
     MissingTimestamp,
     /// The line does not match the envelope the user named (`--envelope`).
     EnvelopeMismatch,
+    /// A latency that is not a finite, non-negative number.
+    BadLatency,
 }
 
 impl LineErrorKind {
@@ -43,6 +45,7 @@ impl LineErrorKind {
             Self::UnrecognisedEvent => "unrecognised_event",
             Self::MissingTimestamp => "missing_timestamp",
             Self::EnvelopeMismatch => "envelope_mismatch",
+            Self::BadLatency => "bad_latency",
         }
     }
 }

@@ -2,15 +2,101 @@
 //! dedup keys and day numbers each row needs, and the bad lines with their reasons.
 //! Ordering, dedup and writing happen later, in `pipeline`.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 
 use verdict_formats::{Decoder, LineError, LineErrorKind, Sink, Skip, UserEnvelope};
-use verdict_schema::{time::day_number, DecisionBatchBuilder, DecisionRecord};
+use verdict_schema::time::{day_number, format_micros};
+use verdict_schema::{DecisionBatchBuilder, DecisionRecord, RowMeta};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::Result;
+use crate::redact::Redactor;
 use crate::source::Chunk;
+
+/// What every decoded row goes through before it is stored, whatever its format: the
+/// timestamp window and the latency check (hostile values are quarantined, README
+/// "Guarantees"), and secret redaction of `args`, `raw` and quarantined text.
+#[derive(Debug, Clone)]
+pub struct RowChecks {
+    /// Earliest accepted `ts` (UTC microseconds).
+    pub ts_min: i64,
+    /// Latest accepted `ts`.
+    pub ts_max: i64,
+    /// Secret redaction; `None`: off.
+    pub redactor: Option<Arc<Redactor>>,
+    /// Stop decoding a chunk once it holds more bad lines than this (its caller refuses it
+    /// whole then: see [`Decoded::bad_overflow`]); `None`: decode everything.
+    pub max_bad: Option<usize>,
+}
+
+impl RowChecks {
+    /// No window and no redaction (tests, previews).
+    pub fn none() -> Self {
+        Self {
+            ts_min: i64::MIN,
+            ts_max: i64::MAX,
+            redactor: None,
+            max_bad: None,
+        }
+    }
+
+    /// Why a decoded row must not be stored, if it must not.
+    fn reject(&self, r: &DecisionRecord<'_>) -> Option<LineError> {
+        if r.ts_micros < self.ts_min || r.ts_micros > self.ts_max {
+            return Some(LineError::record(
+                LineErrorKind::BadTimestamp,
+                format!(
+                    "time {} is outside the accepted window {} .. {}",
+                    format_micros(r.ts_micros),
+                    format_micros(self.ts_min),
+                    format_micros(self.ts_max)
+                ),
+            ));
+        }
+        match r.latency_ms {
+            Some(l) if !l.is_finite() || l < 0.0 => Some(LineError::record(
+                LineErrorKind::BadLatency,
+                format!("latency {l} ms is not a finite, non-negative number"),
+            )),
+            _ => None,
+        }
+    }
+
+    /// A rejected line as it may be stored: secrets in its text and message redacted.
+    fn bad_line(&self, input: usize, line: u64, mut error: LineError, raw: &[u8]) -> BadLine {
+        let raw_len = raw.len() as u64;
+        let mut kept = Cow::Borrowed(raw);
+        if let Some(red) = &self.redactor {
+            let text = String::from_utf8_lossy(raw);
+            if let Some(new) = red.redact_any(&text, "raw", &mut Vec::new()) {
+                kept = Cow::Owned(new.into_bytes());
+            }
+            if let Some(m) = red.redact_text(&error.message) {
+                error.message = m;
+            }
+        }
+        BadLine {
+            input,
+            line,
+            error,
+            raw: kept[..kept.len().min(QUARANTINE_RAW_LIMIT)].to_vec(),
+            raw_len,
+        }
+    }
+}
+
+/// Who delivered a run of lines: for an HTTP upload, the authenticated principal and the peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The token's name or the client certificate's subject.
+    pub principal: Option<String>,
+    /// The peer address.
+    pub peer: Option<String>,
+}
 
 /// Raw bytes kept of a quarantined line at most (the rest is counted, not kept).
 pub const QUARANTINE_RAW_LIMIT: usize = 64 * 1024;
@@ -55,6 +141,8 @@ pub struct Decoded {
     pub skipped_by: BTreeMap<Skip, u64>,
     /// Bytes in the chunk (oversized lines included).
     pub bytes: u64,
+    /// Decoding stopped early past [`RowChecks::max_bad`] bad lines.
+    pub bad_overflow: bool,
 }
 
 /// The dedup key of a row: a 128-bit hash of its source and event id.
@@ -76,14 +164,45 @@ struct ChunkSink<'c> {
     line: u64,
     file_name: &'c str,
     skipped_by: &'c mut BTreeMap<Skip, u64>,
+    rejected: bool,
+    keep_raw: bool,
+    checks: &'c RowChecks,
+    delivery: &'c Delivery,
 }
 
 impl Sink for ChunkSink<'_> {
     fn row(&mut self, r: &DecisionRecord<'_>, raw: &str) {
+        if let Some(e) = self.checks.reject(r) {
+            return self.bad(e, raw);
+        }
+        let mut paths = Vec::new();
+        let mut record = Cow::Borrowed(r);
+        let mut raw = Cow::Borrowed(raw);
+        if let Some(red) = &self.checks.redactor {
+            if let Some(args) = r.args.as_deref() {
+                if let Some(new) = red.redact_any(args, "args", &mut paths) {
+                    record.to_mut().args = Some(Cow::Owned(new));
+                }
+            }
+            if self.keep_raw {
+                if let Some(new) = red.redact_any(&raw, "raw", &mut paths) {
+                    raw = Cow::Owned(new);
+                }
+            }
+        }
         self.keys.push(dedup_key(r.source, &r.event_id));
         self.days.push(day_number(r.ts_micros));
-        self.builder
-            .append(r, raw, Some(self.file_name), Some(self.line));
+        self.builder.append_row(
+            &record,
+            &raw,
+            &RowMeta {
+                ingest_file: Some(self.file_name),
+                ingest_line: Some(self.line),
+                principal: self.delivery.principal.as_deref(),
+                peer: self.delivery.peer.as_deref(),
+                redacted: &paths,
+            },
+        );
     }
 
     fn skipped(&mut self, reason: Skip, _raw: &str) {
@@ -91,14 +210,11 @@ impl Sink for ChunkSink<'_> {
     }
 
     fn bad(&mut self, error: LineError, raw: &str) {
-        let raw = raw.as_bytes();
-        self.bad.push(BadLine {
-            input: self.input,
-            line: self.line,
-            error,
-            raw: raw[..raw.len().min(QUARANTINE_RAW_LIMIT)].to_vec(),
-            raw_len: raw.len() as u64,
-        });
+        self.rejected = true;
+        let b = self
+            .checks
+            .bad_line(self.input, self.line, error, raw.as_bytes());
+        self.bad.push(b);
     }
 }
 
@@ -113,6 +229,8 @@ pub fn decode_chunk(
     file_name: &str,
     keep_raw: bool,
     max_line: usize,
+    checks: &RowChecks,
+    delivery: &Delivery,
 ) -> Result<Decoded> {
     let est = chunk.bytes.len() / 350 + 16;
     let mut builder = DecisionBatchBuilder::with_raw_bytes(est, chunk.bytes.len(), keep_raw);
@@ -124,21 +242,23 @@ pub fn decode_chunk(
     let bytes = chunk.bytes.len() as u64 + chunk.oversized.iter().map(|o| o.2).sum::<u64>();
     for (line, prefix, len) in chunk.oversized {
         lines += 1;
-        bad.push(BadLine {
-            input: chunk.input,
-            line,
-            error: LineError::record(
-                LineErrorKind::TooLong,
-                format!("line of {len} bytes is longer than the bound of {max_line} bytes"),
-            ),
-            raw: prefix,
-            raw_len: len,
-        });
+        let error = LineError::record(
+            LineErrorKind::TooLong,
+            format!("line of {len} bytes is longer than the bound of {max_line} bytes"),
+        );
+        let mut b = checks.bad_line(chunk.input, line, error, &prefix);
+        b.raw_len = len;
+        bad.push(b);
     }
     let mut line_no = chunk.first_line;
     let data = &chunk.bytes[..];
     let mut start = 0;
+    let mut bad_overflow = false;
     while start < data.len() {
+        if checks.max_bad.is_some_and(|max| bad.len() > max) {
+            bad_overflow = true;
+            break;
+        }
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
         let mut raw = &data[start..end];
         start = end + 1;
@@ -147,19 +267,16 @@ pub fn decode_chunk(
         if raw.last() == Some(&b'\r') {
             raw = &raw[..raw.len() - 1];
         }
+        if let Some(rest) = raw.strip_prefix(crate::source::UTF8_BOM) {
+            raw = rest;
+        }
         if raw.iter().all(u8::is_ascii_whitespace) {
             blank += 1;
             continue;
         }
         lines += 1;
         let reject = |error: LineError, bad: &mut Vec<BadLine>| {
-            bad.push(BadLine {
-                input: chunk.input,
-                line: this_line,
-                error,
-                raw: raw[..raw.len().min(QUARANTINE_RAW_LIMIT)].to_vec(),
-                raw_len: raw.len() as u64,
-            })
+            bad.push(checks.bad_line(chunk.input, this_line, error, raw))
         };
         if raw.len() > max_line {
             let msg = format!(
@@ -186,6 +303,10 @@ pub fn decode_chunk(
             line: this_line,
             file_name,
             skipped_by: &mut skipped_by,
+            rejected: false,
+            keep_raw,
+            checks,
+            delivery,
         };
         match envelope.map(|e| e.unwrap(text)) {
             None => {
@@ -210,8 +331,12 @@ pub fn decode_chunk(
         skipped,
         skipped_by,
         bytes,
+        bad_overflow,
     })
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
@@ -244,6 +369,8 @@ mod tests {
             "f.jsonl",
             true,
             1 << 20,
+            &RowChecks::none(),
+            &Delivery::default(),
         )
         .unwrap();
         assert_eq!((d.seq, d.lines, d.blank), (7, 3, 1));
@@ -271,7 +398,17 @@ mod tests {
             bytes,
             oversized: vec![(5, b"xx".to_vec(), 9999)],
         };
-        let d = decode_chunk(c, &Format::PolicyLayer.into(), None, "f", true, 50).unwrap();
+        let d = decode_chunk(
+            c,
+            &Format::PolicyLayer.into(),
+            None,
+            "f",
+            true,
+            50,
+            &RowChecks::none(),
+            &Delivery::default(),
+        )
+        .unwrap();
         let kinds: Vec<_> = d
             .bad
             .iter()

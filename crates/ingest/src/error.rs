@@ -96,6 +96,19 @@ pub enum Error {
     /// A worker thread stopped unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An invalid setting (a redaction rule that does not compile ...).
+    #[error("{0}")]
+    Config(String),
+    /// More bad lines than the run's quarantine budget allows: nothing of the run is committed.
+    #[error("{file}:{line}: the quarantine budget of this run is spent ({what}); nothing was committed (raise it with --max-quarantine-records / --max-quarantine-bytes, or fix the input)")]
+    QuarantineBudget {
+        /// The input of the bad line that went past the budget.
+        file: String,
+        /// Its line.
+        line: u64,
+        /// Which limit, e.g. `1001 records, at most 1000`.
+        what: String,
+    },
 }
 
 impl Error {

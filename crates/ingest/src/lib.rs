@@ -41,18 +41,20 @@ mod decode;
 mod error;
 mod pipeline;
 mod preview;
+pub mod redact;
 pub mod rollup;
 pub mod source;
 pub mod warehouse;
 mod writer;
 
 pub use compact::{compact, CompactOptions, CompactSummary, DayCompaction};
-pub use decode::{dedup_key, BadLine, QUARANTINE_RAW_LIMIT};
+pub use decode::{dedup_key, BadLine, Delivery, RowChecks, QUARANTINE_RAW_LIMIT};
 pub use error::{Error, Result};
 pub use pipeline::{
-    ingest, AppendInfo, CommitInfo, Committer, FileSummary, IngestOptions, IngestSummary,
-    InputFormat, NoProgress, Progress,
+    ingest, AppendInfo, CommitInfo, Committer, Damage, FileSummary, IngestOptions, IngestSummary,
+    InputFormat, NoProgress, Progress, DEFAULT_EARLIEST_MICROS,
 };
 pub use preview::{preview, record_json, Preview, PreviewReject, PREVIEW_COLUMNS};
+pub use redact::{redaction_key, RedactionRules, Redactor};
 pub use warehouse::{CommitStep, Manifest, PartMeta, Recovery, Warehouse};
 pub use writer::{writer_properties, HOLD_BACK_MICROS};

@@ -24,8 +24,9 @@ use verdict_schema::idx;
 use verdict_schema::time::{day_string, format_micros, Clock};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded};
+use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded, Delivery, RowChecks};
 use crate::error::{Error, Result};
+use crate::redact::{RedactionRules, Redactor};
 use crate::rollup::{rollup_properties, RollupWorker, RollupWriter};
 use crate::source::{self, Chunk, Chunker, Input};
 use crate::warehouse::{
@@ -68,7 +69,22 @@ pub struct IngestOptions {
     pub max_dedup_keys: usize,
     /// Test hook: abort the process at this step of the first commit.
     pub abort_at: Option<CommitStep>,
+    /// Secret redaction rules (the built-ins are on by default).
+    pub redaction: RedactionRules,
+    /// Rows with an earlier `ts` (UTC microseconds) are quarantined as `bad_timestamp`
+    /// (default 2000-01-01).
+    pub earliest_micros: i64,
+    /// Rows with a `ts` more than this many days after now are quarantined as `bad_timestamp`
+    /// (default 36,525: a hundred years).
+    pub max_future_days: u32,
+    /// Lines quarantined by one run at most; past it the run fails and commits nothing.
+    pub max_quarantine_records: Option<u64>,
+    /// Bytes of quarantined text of one run at most, likewise.
+    pub max_quarantine_bytes: Option<u64>,
 }
+
+/// 2000-01-01T00:00:00Z in microseconds: the default earliest accepted time.
+pub const DEFAULT_EARLIEST_MICROS: i64 = 946_684_800_000_000;
 
 impl IngestOptions {
     /// Options with the defaults for a warehouse and inputs.
@@ -89,6 +105,11 @@ impl IngestOptions {
             zstd_level: 1,
             max_dedup_keys: 2_000_000,
             abort_at: None,
+            redaction: RedactionRules::default(),
+            earliest_micros: DEFAULT_EARLIEST_MICROS,
+            max_future_days: 36_525,
+            max_quarantine_records: None,
+            max_quarantine_bytes: None,
         }
     }
 }
@@ -188,6 +209,21 @@ pub struct IngestSummary {
     pub quarantine_files: Vec<String>,
     /// Times a day's dedup keys were dropped to stay within `max_dedup_keys`.
     pub dedup_evictions: u64,
+    /// Inputs that could not be read to their end (the lines before the damage are kept):
+    /// the run succeeded, but the caller should say so (the CLI exits 2).
+    pub damaged: Vec<Damage>,
+}
+
+/// An input that could not be read whole (outside `strict` mode, the others go on).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Damage {
+    /// The input (or the directory that could not be listed).
+    pub file: String,
+    /// Bytes of its content (decompressed) read before the damage; the lines before it are
+    /// kept, the unfinished line at it is dropped.
+    pub offset: u64,
+    /// What went wrong.
+    pub error: String,
 }
 
 struct InputStat {
@@ -205,7 +241,21 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestSummary> {
     let started = Instant::now();
-    let inputs = source::resolve(&opts.inputs)?;
+    let (inputs, unreadable) = source::resolve_all(&opts.inputs)?;
+    let mut damaged: Vec<Damage> = Vec::new();
+    for (dir, source) in unreadable {
+        if opts.strict {
+            return Err(Error::Read {
+                file: dir.display().to_string(),
+                source,
+            });
+        }
+        damaged.push(Damage {
+            file: dir.display().to_string(),
+            offset: 0,
+            error: format!("cannot list the directory: {source}"),
+        });
+    }
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
     let wh = Warehouse::open_for_write(&opts.warehouse)?;
     let total = inputs
@@ -228,14 +278,17 @@ pub fn ingest(
     let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(opts.threads * 2 + 2);
     let (dec_tx, dec_rx) = bounded::<Result<Decoded>>(opts.threads * 2 + 2);
     let threads = opts.threads.max(1);
+    let checks = state.checks.clone();
+    let no_delivery = Delivery::default();
 
-    let outcome: Result<Vec<InputStat>> = std::thread::scope(|s| {
+    let outcome: Result<(Vec<InputStat>, Vec<Damage>)> = std::thread::scope(|s| {
         let decoders = &decoders;
         let reader = s.spawn(|| read_all(&inputs, opts, progress, decoders, chunk_tx));
         for _ in 0..threads {
             let rx = chunk_rx.clone();
             let tx = dec_tx.clone();
             let names = &names;
+            let (checks, no_delivery) = (&checks, &no_delivery);
             s.spawn(move || {
                 for item in rx {
                     let out = item.and_then(|c| {
@@ -250,6 +303,8 @@ pub fn ingest(
                             name,
                             opts.keep_raw,
                             opts.max_line_bytes,
+                            checks,
+                            no_delivery,
                         )
                     });
                     if tx.send(out).is_err() {
@@ -290,7 +345,10 @@ pub fn ingest(
     });
     progress.finish();
     let stats = match outcome {
-        Ok(s) => s,
+        Ok((s, d)) => {
+            damaged.extend(d);
+            s
+        }
         Err(e) => {
             state.discard()?;
             return Err(e);
@@ -339,6 +397,7 @@ pub fn ingest(
         recovery: state.wh.recovery().clone(),
         quarantine_files: state.quarantine_files,
         dedup_evictions: state.evicted,
+        damaged,
     })
 }
 
@@ -362,18 +421,29 @@ fn read_all(
     progress: &dyn Progress,
     decoders: &[OnceLock<(Decoder, Option<String>)>],
     tx: crossbeam_channel::Sender<Result<Chunk>>,
-) -> Result<Vec<InputStat>> {
+) -> Result<(Vec<InputStat>, Vec<Damage>)> {
     let mut seq = 0u64;
     let mut stats = Vec::with_capacity(inputs.len());
+    let mut damaged = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let name = input.name();
         let counter = Arc::new(AtomicU64::new(0));
         let raw: Box<dyn Read + Send> = match input {
             Input::Stdin => Box::new(std::io::stdin()),
-            Input::File(p) => Box::new(File::open(p).map_err(|source| Error::Read {
-                file: name.clone(),
-                source,
-            })?),
+            Input::File(p) => match File::open(p) {
+                Ok(f) => Box::new(f),
+                Err(source) => {
+                    let e = Error::Read {
+                        file: name.clone(),
+                        source,
+                    };
+                    if damage(opts.strict, &mut damaged, &name, 0, e, &tx) {
+                        let _ = decoders[i].set((Decoder::Builtin(Format::PolicyLayer), None));
+                        continue;
+                    }
+                    return Ok((stats, damaged));
+                }
+            },
         };
         let counted = Counting {
             inner: raw,
@@ -382,8 +452,11 @@ fn read_all(
         let reader = match source::open_reader(Box::new(counted), &name) {
             Ok(r) => r,
             Err(e) => {
-                let _ = tx.send(Err(e));
-                return Ok(stats);
+                if damage(opts.strict, &mut damaged, &name, 0, e, &tx) {
+                    let _ = decoders[i].set((Decoder::Builtin(Format::PolicyLayer), None));
+                    continue;
+                }
+                return Ok((stats, damaged));
             }
         };
         let mut chunker = Chunker::new(reader, i, opts.chunk_bytes, opts.max_line_bytes);
@@ -402,7 +475,7 @@ fn read_all(
                                     file: name.clone(),
                                     message,
                                 }));
-                                return Ok(stats);
+                                return Ok((stats, damaged));
                             }
                         }
                     }
@@ -412,16 +485,19 @@ fn read_all(
                     progress.advance(now - reported);
                     reported = now;
                     if tx.send(Ok(c)).is_err() {
-                        return Ok(stats);
+                        return Ok((stats, damaged));
                     }
                 }
                 Ok(None) => break,
                 Err(source) => {
-                    let _ = tx.send(Err(Error::Read {
+                    let e = Error::Read {
                         file: name.clone(),
                         source,
-                    }));
-                    return Ok(stats);
+                    };
+                    if damage(opts.strict, &mut damaged, &name, chunker.bytes_read, e, &tx) {
+                        break;
+                    }
+                    return Ok((stats, damaged));
                 }
             }
         }
@@ -439,7 +515,32 @@ fn read_all(
             },
         });
     }
-    Ok(stats)
+    Ok((stats, damaged))
+}
+
+/// Outside strict mode a damaged input is recorded (returns true: read the next one); in
+/// strict mode the error goes to the writer, which then commits nothing.
+fn damage(
+    strict: bool,
+    damaged: &mut Vec<Damage>,
+    file: &str,
+    offset: u64,
+    e: Error,
+    tx: &crossbeam_channel::Sender<Result<Chunk>>,
+) -> bool {
+    if strict {
+        let _ = tx.send(Err(e));
+        return false;
+    }
+    damaged.push(Damage {
+        file: file.to_string(),
+        offset,
+        error: match e {
+            Error::Read { source, .. } => source.to_string(),
+            other => other.to_string(),
+        },
+    });
+    true
 }
 
 /// Detects the format of an input from the lines of its first chunk (out of the user's
@@ -491,6 +592,9 @@ pub struct Committer<'a> {
     quarantine_files: Vec<String>,
     rows_since_commit: u64,
     quarantined_since_commit: u64,
+    checks: RowChecks,
+    /// Lines and bytes quarantined by this committer, for the budget.
+    quarantined_total: (u64, u64),
 }
 
 /// What one [`Committer::commit`] did.
@@ -545,7 +649,10 @@ impl<'a> Committer<'a> {
         names: Vec<String>,
     ) -> Result<Self> {
         let quarantined_keys = load_quarantine_keys(&wh)?;
+        let checks = row_checks(&wh, &opts, clock)?;
         Ok(Self {
+            checks,
+            quarantined_total: (0, 0),
             files: names
                 .iter()
                 .map(|n| FileSummary {
@@ -614,6 +721,32 @@ impl<'a> Committer<'a> {
         bytes: Vec<u8>,
         decoder: &Decoder,
     ) -> Result<AppendInfo> {
+        self.append_from(
+            input,
+            first_line,
+            bytes,
+            decoder,
+            &Delivery::default(),
+            None,
+        )
+    }
+
+    /// Like [`Committer::append`], for lines delivered by `delivery` (stored in
+    /// `ingest_principal` and `ingest_peer`). With `max_bad` (records, bytes), lines that would
+    /// quarantine more than that are refused whole: nothing of them is added, and the error is
+    /// [`Error::QuarantineBudget`] (the committer stays usable).
+    ///
+    /// # Errors
+    /// As [`Committer::append`], and the refusal above.
+    pub fn append_from(
+        &mut self,
+        input: usize,
+        first_line: u64,
+        bytes: Vec<u8>,
+        decoder: &Decoder,
+        delivery: &Delivery,
+        max_bad: Option<(u64, u64)>,
+    ) -> Result<AppendInfo> {
         let name = self
             .names
             .get(input)
@@ -627,6 +760,10 @@ impl<'a> Committer<'a> {
             bytes,
             oversized: Vec::new(),
         };
+        // With a budget, decoding stops as soon as it is spent: a tiny body of a million bad
+        // lines costs no more than the budget.
+        let mut checks = self.checks.clone();
+        checks.max_bad = max_bad.map(|(records, _)| usize::try_from(records).unwrap_or(usize::MAX));
         let d = decode_chunk(
             chunk,
             decoder,
@@ -634,7 +771,28 @@ impl<'a> Committer<'a> {
             &name,
             self.opts.keep_raw,
             self.opts.max_line_bytes,
+            &checks,
+            delivery,
         )?;
+        if let Some((records, bytes)) = max_bad {
+            let bad_bytes: u64 = d.bad.iter().map(|b| b.raw.len() as u64).sum();
+            let n = d.bad.len() as u64;
+            if d.bad_overflow || n > records || bad_bytes > bytes {
+                let first = d.bad.iter().map(|b| b.line).min().unwrap_or(first_line);
+                let what = if n > records {
+                    format!("more than {records} bad records (at most {records} and {bytes} bytes)")
+                } else {
+                    format!(
+                        "bad records of {bad_bytes} bytes (at most {records} and {bytes} bytes)"
+                    )
+                };
+                return Err(Error::QuarantineBudget {
+                    file: name,
+                    line: first,
+                    what,
+                });
+            }
+        }
         let before = self.files[input].clone();
         let quarantined_before = self.files[input].quarantined;
         self.absorb(d)?;
@@ -833,6 +991,24 @@ impl<'a> Committer<'a> {
             self.already_quarantined += 1;
             return Ok(());
         }
+        self.quarantined_total.0 += 1;
+        self.quarantined_total.1 += b.raw.len() as u64;
+        let (n, bytes) = self.quarantined_total;
+        let over = match (
+            self.opts.max_quarantine_records,
+            self.opts.max_quarantine_bytes,
+        ) {
+            (Some(max), _) if n > max => Some(format!("{n} records, at most {max}")),
+            (_, Some(max)) if bytes > max => Some(format!("{bytes} bytes, at most {max}")),
+            _ => None,
+        };
+        if let Some(what) = over {
+            return Err(Error::QuarantineBudget {
+                file: self.names[b.input].clone(),
+                line: b.line,
+                what,
+            });
+        }
         self.files[b.input].quarantined += 1;
         let file = self.names[b.input].clone();
         let at = format_micros(self.clock.now_micros());
@@ -953,6 +1129,31 @@ impl<'a> Committer<'a> {
         }
         Ok(())
     }
+}
+
+/// The checks of [`RowChecks`] for a run that starts now; the redaction key is created on
+/// first use, and only when some rule is on.
+fn row_checks(wh: &Warehouse, opts: &IngestOptions, clock: &dyn Clock) -> Result<RowChecks> {
+    let now = clock.now_micros();
+    let ahead = i64::from(opts.max_future_days).saturating_mul(86_400_000_000);
+    let off = RedactionRules {
+        builtins: false,
+        ..RedactionRules::default()
+    };
+    let redactor = if opts.redaction == off {
+        None
+    } else {
+        Some(Arc::new(Redactor::for_warehouse(
+            &opts.redaction,
+            wh.root(),
+        )?))
+    };
+    Ok(RowChecks {
+        ts_min: opts.earliest_micros,
+        ts_max: now.saturating_add(ahead),
+        redactor,
+        max_bad: None,
+    })
 }
 
 #[derive(Serialize)]

@@ -52,6 +52,23 @@ impl Input {
 /// # Errors
 /// A path that does not exist, a glob that matches nothing, or an invalid glob.
 pub fn resolve(specs: &[String]) -> Result<Vec<Input>> {
+    let (inputs, unreadable) = resolve_all(specs)?;
+    match unreadable.into_iter().next() {
+        Some((path, source)) => Err(Error::Read {
+            file: path.display().to_string(),
+            source,
+        }),
+        None => Ok(inputs),
+    }
+}
+
+/// Like [`resolve`], but a directory below a named one that cannot be listed is returned with
+/// its error instead of failing the whole resolution.
+///
+/// # Errors
+/// As [`resolve`], except for those directories.
+pub fn resolve_all(specs: &[String]) -> Result<(Vec<Input>, Vec<(PathBuf, io::Error)>)> {
+    let mut unreadable = Vec::new();
     let mut out: Vec<Input> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut push = |p: PathBuf, out: &mut Vec<Input>| {
@@ -71,7 +88,7 @@ pub fn resolve(specs: &[String]) -> Result<Vec<Input>> {
         let path = Path::new(spec);
         if path.is_dir() {
             let mut files = Vec::new();
-            walk(path, &mut files).map_err(|source| Error::Read {
+            walk(path, &mut files, &mut unreadable, true).map_err(|source| Error::Read {
                 file: spec.clone(),
                 source,
             })?;
@@ -107,11 +124,25 @@ pub fn resolve(specs: &[String]) -> Result<Vec<Input>> {
             return Err(Error::InputNotFound { path: spec.clone() });
         }
     }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+/// Lists `dir` into `out`; a subdirectory that cannot be listed goes to `unreadable`.
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    unreadable: &mut Vec<(PathBuf, io::Error)>,
+    top: bool,
+) -> io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if !top => {
+            unreadable.push((dir.to_path_buf(), e));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
         let entry = entry?;
         let path = entry.path();
         let name = entry.file_name();
@@ -124,7 +155,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
             if name.starts_with('_') || path.join("_verdict").is_dir() {
                 continue;
             }
-            walk(&path, out)?;
+            walk(&path, out, unreadable, false)?;
         } else if DIR_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             out.push(path);
         }
@@ -178,6 +209,9 @@ pub fn fingerprint(head: &[u8], size: u64) -> String {
     format!("{:016x}-{size}", xxh3_64(&head[..n]))
 }
 
+/// The UTF-8 byte order mark, skipped at the start of an input.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A run of whole lines from one input.
 #[derive(Debug)]
 pub struct Chunk {
@@ -208,6 +242,9 @@ pub struct Chunker<R> {
     pub bytes_read: u64,
     /// The first bytes of the input, for the fingerprint.
     pub head: Vec<u8>,
+    /// A read error met after some bytes of the same read: those bytes are cut into chunks
+    /// first, the error is returned by the next call.
+    pending: Option<io::Error>,
 }
 
 impl<R: Read> Chunker<R> {
@@ -224,6 +261,7 @@ impl<R: Read> Chunker<R> {
             eof: false,
             bytes_read: 0,
             head: Vec::new(),
+            pending: None,
         }
     }
 
@@ -259,11 +297,33 @@ impl<R: Read> Chunker<R> {
                     oversized,
                 }));
             }
+            if let Some(e) = self.pending.take() {
+                // The unfinished line at the damage is not a line: it is dropped.
+                self.carry.clear();
+                self.skipping = None;
+                return Err(e);
+            }
             let start = self.carry.len();
             self.carry.resize(start + self.chunk_bytes, 0);
-            let n = read_full(&mut self.reader, &mut self.carry[start..])?;
+            let mut n = match read_full(&mut self.reader, &mut self.carry[start..]) {
+                (n, None) => n,
+                (0, Some(e)) => {
+                    self.carry.truncate(start);
+                    self.carry.clear();
+                    return Err(e);
+                }
+                (n, Some(e)) => {
+                    self.pending = Some(e);
+                    n
+                }
+            };
             self.carry.truncate(start + n);
             self.bytes_read += n as u64;
+            // A UTF-8 byte order mark at the start of the input is not part of its first line.
+            if self.bytes_read == n as u64 && self.carry.starts_with(UTF8_BOM) {
+                self.carry.drain(..UTF8_BOM.len());
+                n -= UTF8_BOM.len();
+            }
             if self.head.len() < 4096 {
                 let take = (4096 - self.head.len()).min(n);
                 self.head
@@ -336,17 +396,19 @@ impl<R: Read> Chunker<R> {
     }
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Fills `buf` as far as the reader goes; returns the bytes read and the error that stopped it
+/// early, if one did (the bytes before it are good).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (filled, Some(e)),
         }
     }
-    Ok(filled)
+    (filled, None)
 }
 
 #[cfg(test)]

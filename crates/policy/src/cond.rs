@@ -127,10 +127,16 @@ impl<'v> ArgsKnown<'v> {
         };
         let mut cur = start;
         for seg in rest {
+            if is_redacted(cur) {
+                return Found::Unknown;
+            }
             match cur.as_object().and_then(|m| m.get(&**seg)) {
                 Some(v) => cur = v,
                 None => return Found::Missing,
             }
+        }
+        if is_redacted(cur) {
+            return Found::Unknown;
         }
         if cur.is_null() {
             Found::Missing
@@ -153,6 +159,13 @@ impl<'v> ArgsKnown<'v> {
             Found::Unknown
         }
     }
+}
+
+/// Whether a logged value is a redaction marker (`"[redacted:<hash>]"`, README "Security"):
+/// the secret it stood for is unknown, so a condition on it (or below it) is unknown too.
+fn is_redacted(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.starts_with("[redacted:") && s.ends_with(']'))
 }
 
 impl Condition {

@@ -65,7 +65,9 @@ impl Policy {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_json_str(&source).map_err(|e| Error::File {
+        // A UTF-8 byte order mark (some editors write one) is not part of the JSON.
+        let source = source.strip_prefix('\u{feff}').unwrap_or(&source);
+        Self::from_json_str(source).map_err(|e| Error::File {
             path: path.to_owned(),
             source: Box::new(e),
         })

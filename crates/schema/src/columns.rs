@@ -30,6 +30,9 @@ pub mod col {
     pub const INGEST_FILE: &str = "ingest_file";
     pub const INGEST_LINE: &str = "ingest_line";
     pub const CLIENT_ADDR: &str = "client_addr";
+    pub const INGEST_PRINCIPAL: &str = "ingest_principal";
+    pub const INGEST_PEER: &str = "ingest_peer";
+    pub const REDACTED: &str = "redacted";
     /// The Hive partition column (not stored inside the files).
     pub const DAY: &str = "day";
 }
@@ -59,6 +62,9 @@ pub mod idx {
     pub const INGEST_FILE: usize = 19;
     pub const INGEST_LINE: usize = 20;
     pub const CLIENT_ADDR: usize = 21;
+    pub const INGEST_PRINCIPAL: usize = 22;
+    pub const INGEST_PEER: usize = 23;
+    pub const REDACTED: usize = 24;
 }
 
 /// The Arrow type of a timestamp column: microseconds, UTC.
@@ -71,7 +77,7 @@ pub fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
-/// The item field of `arg_keys`.
+/// The item field of `arg_keys` (and of `redacted`).
 pub fn arg_keys_item() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Utf8, true))
 }
@@ -104,6 +110,9 @@ pub fn decisions_schema() -> SchemaRef {
                 Field::new(col::INGEST_FILE, DataType::Utf8, true),
                 Field::new(col::INGEST_LINE, DataType::UInt64, true),
                 Field::new(col::CLIENT_ADDR, DataType::Utf8, true),
+                Field::new(col::INGEST_PRINCIPAL, DataType::Utf8, true),
+                Field::new(col::INGEST_PEER, DataType::Utf8, true),
+                Field::new(col::REDACTED, DataType::List(arg_keys_item()), true),
             ]))
         })
         .clone()
@@ -167,11 +176,14 @@ mod tests {
             (idx::RAW, col::RAW),
             (idx::INGEST_LINE, col::INGEST_LINE),
             (idx::CLIENT_ADDR, col::CLIENT_ADDR),
+            (idx::INGEST_PRINCIPAL, col::INGEST_PRINCIPAL),
+            (idx::INGEST_PEER, col::INGEST_PEER),
+            (idx::REDACTED, col::REDACTED),
         ];
         for (i, name) in pairs {
             assert_eq!(s.field(i).name(), name);
         }
-        assert_eq!(s.fields().len(), 22);
+        assert_eq!(s.fields().len(), 25);
     }
 
     #[test]

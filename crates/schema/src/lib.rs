@@ -34,4 +34,4 @@ pub use columns::{
 };
 pub use decision::{Decision, UnknownDecision};
 pub use error::{Error, Result};
-pub use record::{DecisionBatchBuilder, DecisionRecord};
+pub use record::{DecisionBatchBuilder, DecisionRecord, RowMeta};

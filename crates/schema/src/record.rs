@@ -96,6 +96,22 @@ impl<'a> DecisionRecord<'a> {
     }
 }
 
+/// Where a row came from and what was done to it on the way in: the columns a format does not
+/// fill (`ingest_file`, `ingest_line`, `ingest_principal`, `ingest_peer`, `redacted`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowMeta<'m> {
+    /// The input (path, `-`, `http`).
+    pub ingest_file: Option<&'m str>,
+    /// The 1-based line there.
+    pub ingest_line: Option<u64>,
+    /// Who delivered it (an HTTP token's name or a client certificate's subject).
+    pub principal: Option<&'m str>,
+    /// The peer address of an HTTP upload.
+    pub peer: Option<&'m str>,
+    /// JSON paths whose values were redacted (none: null).
+    pub redacted: &'m [String],
+}
+
 /// Accumulates [`DecisionRecord`]s into a [`RecordBatch`] of [`decisions_schema`].
 pub struct DecisionBatchBuilder {
     keep_raw: bool,
@@ -121,6 +137,9 @@ pub struct DecisionBatchBuilder {
     ingest_file: StringBuilder,
     ingest_line: UInt64Builder,
     client_addr: StringBuilder,
+    ingest_principal: StringBuilder,
+    ingest_peer: StringBuilder,
+    redacted: ListBuilder<StringBuilder>,
     rows: usize,
 }
 
@@ -163,6 +182,9 @@ impl DecisionBatchBuilder {
             ingest_file: s(),
             ingest_line: UInt64Builder::with_capacity(capacity),
             client_addr: s(),
+            ingest_principal: StringBuilder::new(),
+            ingest_peer: StringBuilder::new(),
+            redacted: ListBuilder::new(StringBuilder::new()).with_field(arg_keys_item()),
             rows: 0,
         }
     }
@@ -185,6 +207,20 @@ impl DecisionBatchBuilder {
         ingest_file: Option<&str>,
         ingest_line: Option<u64>,
     ) {
+        self.append_row(
+            r,
+            raw,
+            &RowMeta {
+                ingest_file,
+                ingest_line,
+                ..RowMeta::default()
+            },
+        );
+    }
+
+    /// Appends one row with its [`RowMeta`].
+    pub fn append_row(&mut self, r: &DecisionRecord<'_>, raw: &str, meta: &RowMeta<'_>) {
+        let (ingest_file, ingest_line) = (meta.ingest_file, meta.ingest_line);
         self.event_id.append_value(&r.event_id);
         self.ts.append_value(r.ts_micros);
         self.source.append_value(r.source);
@@ -220,6 +256,16 @@ impl DecisionBatchBuilder {
         self.ingest_file.append_option(ingest_file);
         self.ingest_line.append_option(ingest_line);
         self.client_addr.append_option(r.client_addr.as_deref());
+        self.ingest_principal.append_option(meta.principal);
+        self.ingest_peer.append_option(meta.peer);
+        if meta.redacted.is_empty() {
+            self.redacted.append(false);
+        } else {
+            for p in meta.redacted {
+                self.redacted.values().append_value(p);
+            }
+            self.redacted.append(true);
+        }
         self.rows += 1;
     }
 
@@ -251,6 +297,9 @@ impl DecisionBatchBuilder {
             Arc::new(self.ingest_file.finish()),
             Arc::new(self.ingest_line.finish()),
             Arc::new(self.client_addr.finish()),
+            Arc::new(self.ingest_principal.finish()),
+            Arc::new(self.ingest_peer.finish()),
+            Arc::new(self.redacted.finish()),
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(decisions_schema(), columns)?)
@@ -295,6 +344,35 @@ mod tests {
         let addr = batch.column(crate::idx::CLIENT_ADDR).as_string::<i32>();
         assert_eq!(addr.value(0), "10.0.0.5:41234");
         assert!(addr.is_null(1));
+    }
+
+    #[test]
+    fn provenance_and_redacted_paths() {
+        let mut b = DecisionBatchBuilder::new(2, true);
+        let r = DecisionRecord::new("e", 0, "opa", Decision::Allow);
+        let paths = vec!["raw.input.token".to_string()];
+        b.append_row(
+            &r,
+            "{}",
+            &RowMeta {
+                ingest_file: Some("http"),
+                ingest_line: Some(1),
+                principal: Some("opa-east"),
+                peer: Some("127.0.0.1:5000"),
+                redacted: &paths,
+            },
+        );
+        b.append(&r, "{}", Some("f"), Some(2));
+        let batch = b.finish().unwrap();
+        let p = batch
+            .column(crate::idx::INGEST_PRINCIPAL)
+            .as_string::<i32>();
+        assert_eq!((p.value(0), p.is_null(1)), ("opa-east", true));
+        let peer = batch.column(crate::idx::INGEST_PEER).as_string::<i32>();
+        assert_eq!((peer.value(0), peer.is_null(1)), ("127.0.0.1:5000", true));
+        let red = batch.column(crate::idx::REDACTED).as_list::<i32>();
+        assert_eq!(red.value(0).as_string::<i32>().value(0), "raw.input.token");
+        assert!(red.is_null(1));
     }
 
     #[test]

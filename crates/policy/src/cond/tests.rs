@@ -285,3 +285,19 @@ fn op_names() {
         .collect();
     assert_eq!(names, OP_NAMES);
 }
+
+#[test]
+fn a_redacted_value_is_unknown_never_the_marker_string() {
+    let marker = "[redacted:0123456789abcdef]";
+    assert_eq!(on("eq", json!(marker), json!({"x": marker})), U);
+    assert_eq!(on("neq", json!("a"), json!({"x": marker})), U);
+    assert_eq!(on("exists", json!(true), json!({"x": marker})), U);
+    // A redacted object hides whatever was below it.
+    let deep = cond("args.x.y", "eq", Some(json!(1))).eval(&ArgsKnown {
+        values: Values::Full(&json!({"x": marker})),
+        keys: None,
+    });
+    assert_eq!(deep, U);
+    // A string that merely mentions the word is a value.
+    assert_eq!(on("eq", json!("[redacted]"), json!({"x": "[redacted]"})), T);
+}

@@ -271,7 +271,7 @@ async fn information_schema_and_describe_work() {
         assert!(text.contains(table), "{text}");
     }
     let out = e.sql("DESCRIBE decisions").await.unwrap();
-    assert_eq!(out.num_rows(), 23);
+    assert_eq!(out.num_rows(), 26);
 }
 
 #[tokio::test]
