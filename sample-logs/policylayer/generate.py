@@ -10,7 +10,7 @@ What it does, in order:
 1. Builds three UTC days (2026-11-02 .. 2026-11-04) of MCP gateway traffic for five identities
    (scripted scenarios plus seeded background sessions).
 2. Simulates a PolicyLayer gateway enforcing ../policies/live.json on that traffic, with the counter
-   semantics of shared/spec/policy-v1.md (fixed UTC-aligned windows, scopes, shared counters, only
+   semantics of README "Replay semantics and exit codes" (fixed UTC-aligned windows, scopes, shared counters, only
    allowed calls charged, quota rollback for upstream_status >= 500), events in (ts, request_id) order
    over all days together, counters empty at the first event. The gateway sees the full arguments.
 3. Writes the logs (gateway-2026-11-02.jsonl, gateway-2026-11-03.jsonl, gateway-2026-11-04.jsonl.gz).

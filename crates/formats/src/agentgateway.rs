@@ -1,4 +1,4 @@
-//! agentgateway request logs (spec/proxy-formats.md 3.1): flat keys with literal dots
+//! agentgateway request logs (README "Input formats"): flat keys with literal dots
 //! (`"mcp.method"`, `"http.status"`), one record per request; `reason` says why the gateway itself
 //! answered. Three shapes are read: the JSON of releases up to 1.3 (`mcp.method`,
 //! `mcp.resource.name`), the OpenTelemetry-style keys of later releases (`mcp.method.name`,

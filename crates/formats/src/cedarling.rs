@@ -1,4 +1,4 @@
-//! Cedarling (Janssen) decision logs (spec/proxy-formats.md 4): JSON lines with a `log_kind`;
+//! Cedarling (Janssen) decision logs (README "Input formats"): JSON lines with a `log_kind`;
 //! only `Decision` entries are rows, the `System`, `Metric` and debug entries are skipped as
 //! `server_log`. Four shapes are in the field, each read:
 //! - current builds: `log_kind`, RFC 3339 `timestamp`, `policystore_id`, one `decision`, the

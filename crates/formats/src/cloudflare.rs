@@ -1,4 +1,4 @@
-//! Cloudflare MCP Portal Logs (spec/proxy-formats.md 3.11, Logpush dataset `mcp_portal_logs`):
+//! Cloudflare MCP Portal Logs (README "Input formats", Logpush dataset `mcp_portal_logs`):
 //! one JSON object per request through an MCP portal. `Datetime` is RFC 3339 or an epoch number
 //! whose unit (s, ms, ns) is read from its magnitude. No request id: ids are the stable hash.
 //!

@@ -1,4 +1,4 @@
-//! Amazon Verified Permissions decisions in CloudTrail (spec/proxy-formats.md 4): data events
+//! Amazon Verified Permissions decisions in CloudTrail (README "Input formats"): data events
 //! `IsAuthorized`, `IsAuthorizedWithToken` and their `Batch…` forms. A record is one event, or
 //! the `{"Records":[…]}` object CloudTrail delivers to S3 (gzip), fanned out here: each row keeps
 //! its own event's text as `raw`. Events of other services, and AVP management events

@@ -1,4 +1,4 @@
-//! Docker MCP Gateway policy audit events (spec/proxy-formats.md 3.3): `policy.AuditEvent` JSON,
+//! Docker MCP Gateway policy audit events (README "Input formats"): `policy.AuditEvent` JSON,
 //! as a policy client or a container's json-file log writes it. `result` is `allowed`/`denied`;
 //! `outcome_reason=policy_error` means the policy could not be evaluated and the gateway failed
 //! closed, so it is an `error` whatever `result` says. Docker logs no rate limits, latency,

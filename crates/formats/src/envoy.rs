@@ -1,4 +1,4 @@
-//! Envoy JSON access logs (spec/proxy-formats.md 2): one line per HTTP request, with keys the
+//! Envoy JSON access logs (README "Input formats"): one line per HTTP request, with keys the
 //! operator chose in `log_format.json_format`, so every column is read through a table of common
 //! aliases ([`TS_KEYS`], [`ID_KEYS`] ...). The decision comes from `%RESPONSE_FLAGS%` and
 //! `%RESPONSE_CODE_DETAILS%` first (ext_authz, RBAC, local/global rate limit), from the status

@@ -1,4 +1,4 @@
-//! Gatekit `audit_jsonl` events (spec/proxy-formats.md 3.5): one line per request, response and
+//! Gatekit `audit_jsonl` events (README "Input formats"): one line per request, response and
 //! notification, the event type saying what the pipeline did: `REQUEST` (passed unchanged),
 //! `REQUEST_MODIFIED` (a plugin redacted or rewrote it and forwarded it) and `SECURITY_BLOCK`
 //! (refused) carry a request's decision and become rows. A `SECURITY_BLOCK` of a response (it

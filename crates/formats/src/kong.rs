@@ -1,5 +1,5 @@
-//! Kong File Log / HTTP Log entries with the AI MCP Proxy's `ai.mcp` block (spec/proxy-formats.md
-//! 3.2). One entry is one HTTP request, which may carry several JSON-RPC calls, so it fans out:
+//! Kong File Log / HTTP Log entries with the AI MCP Proxy's `ai.mcp` block (README "Input formats").
+//! One entry is one HTTP request, which may carry several JSON-RPC calls, so it fans out:
 //! - one row per `ai.mcp.audit[]` entry (the ACL decision: `action` allow/deny, rule
 //!   `<scope>/<primitive_name>`), joined with the `ai.mcp.rpc[]` entry of the same tool name for
 //!   the method, arguments, latency and error;

@@ -1,4 +1,4 @@
-//! mcp-guard audit lines (spec/proxy-formats.md 3.6): JSON lines keyed by `event_type`, which
+//! mcp-guard audit lines (README "Input formats"): JSON lines keyed by `event_type`, which
 //! the code writes in snake_case (`tool_call`) and the documentation in CamelCase (`ToolCall`);
 //! both are read. `tool_call` is an allowed call (`success:false` only says the tool failed:
 //! still an allow, its `message` kept); `authz_denied` and `auth_failure` deny; `rate_limited`;

@@ -1,4 +1,4 @@
-//! OPA decision logs (spec/proxy-formats.md 1): EventV1 objects, from the console logger (one
+//! OPA decision logs (README "Input formats"): EventV1 objects, from the console logger (one
 //! logrus line each, `msg=Decision Log`) or from the upload plugin (gzip JSON arrays, fanned out
 //! by the caller). Who called and which tool live inside `input`, wherever the policy's author put
 //! them: the defaults below cover opa-envoy `input.attributes`, MCP `parsed_body` and common flat

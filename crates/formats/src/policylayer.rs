@@ -1,4 +1,4 @@
-//! The PolicyLayer proxy log (spec/proxy-formats.md, section P): field mapping and the
+//! The PolicyLayer proxy log (README "Input formats", section P): field mapping and the
 //! decision rules (a deny whose rule points into `limits` is `rate_limited`).
 
 use std::borrow::Cow;

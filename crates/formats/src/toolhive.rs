@@ -1,4 +1,4 @@
-//! ToolHive audit events (spec/proxy-formats.md 3.7): slog JSON lines at the audit level
+//! ToolHive audit events (README "Input formats"): slog JSON lines at the audit level
 //! (`"level":"INFO+2"`, `"msg":"audit_event"`), one per MCP request the proxy handled, with the
 //! outcome ToolHive derived from the HTTP status (403 = Cedar deny). The proxy's other slog lines
 //! are skipped as `server_log`, SSE stream openings as `connection`, and the registry API's

@@ -1,4 +1,4 @@
-//! Tyk MCP proxy access logs (spec/proxy-formats.md 3.10): logrus JSON lines with
+//! Tyk MCP proxy access logs (README "Input formats"): logrus JSON lines with
 //! `prefix=access-log`, the base fields (`status`, `latency_total`, `upstream_latency`,
 //! `api_id`, `api_name`, `api_key` hashed) and, for MCP APIs, `api_type=mcp`, `mcp_method`,
 //! `mcp_primitive_type`, `mcp_primitive_name` and `mcp_error_code`. Tyk's default access log is

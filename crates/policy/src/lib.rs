@@ -4,7 +4,7 @@
 //! # Overview
 //!
 //! - [`Policy`] is a validated, precompiled policy. [`Policy::from_json_str`] rejects anything the spec
-//!   (`spec/policy-v1.md`) does not allow and reports *every* problem at once, each with the JSON Pointer of
+//!   (README "Replay semantics and exit codes") does not allow and reports *every* problem at once, each with the JSON Pointer of
 //!   the offending value ([`ValidationError`]); a JSON syntax error gives line and column ([`Error::Syntax`]).
 //!   Loading compiles regexes, builds rule pointers and messages, orders each tool's limits and numbers the
 //!   counters, so evaluation allocates nothing.

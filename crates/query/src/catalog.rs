@@ -136,7 +136,7 @@ pub struct Catalog {
     user: BTreeMap<Key, Risk>,
 }
 
-/// The built-in entries: the seeds' own classes (spec/decision-schema.md is the reference).
+/// The built-in entries: the seeds' own classes (README "Data layout" is the reference).
 const BUILTIN: &[(&str, Risk)] = &[
     // leapfrog (browser sessions)
     ("session_create", Risk::Write),

@@ -1,5 +1,5 @@
 //! The `--changes` Parquet file: every changed or indeterminate event, written as the replay
-//! goes (bounded memory), with the columns spec/policy-v1.md lists.
+//! goes (bounded memory), with the columns README "Replay semantics and exit codes" lists.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

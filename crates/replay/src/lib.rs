@@ -6,7 +6,7 @@
 //! # Overview
 //! - [`replay`] with [`ReplayOptions`] streams the warehouse in `(ts, event_id)` order through a
 //!   [`verdict_policy::Evaluator`] (and a baseline one) and returns a [`ReplayReport`]: counts,
-//!   transitions named as in spec/policy-v1.md, the identity x tool matrix, the rules behind the
+//!   transitions named as in README "Replay semantics and exit codes", the identity x tool matrix, the rules behind the
 //!   changes, samples, the fidelity self-check and the [`Gate`]s' results.
 //! - `--changes` writes every changed or indeterminate event to Parquet ([`changes_schema`]).
 //!

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::gate::GateResult;
 
-/// Transition names in the order reports list them (spec/policy-v1.md, Replay).
+/// Transition names in the order reports list them (README "Replay semantics and exit codes", Replay).
 pub const TRANSITIONS: [&str; 15] = [
     "unchanged",
     "allow->deny",

@@ -1,4 +1,4 @@
-//! The Arrow schema of the `decisions` table (spec/decision-schema.md), declared once here.
+//! The Arrow schema of the `decisions` table (README "Data layout"), declared once here.
 //! Every writer and reader takes it from this file; nothing infers it.
 
 use std::sync::{Arc, OnceLock};

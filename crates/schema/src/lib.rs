@@ -4,7 +4,7 @@
 #![deny(missing_docs)]
 
 //! # Overview
-//! - [`decisions_schema`] declares the table (spec/decision-schema.md); [`col`] and [`idx`] name its columns.
+//! - [`decisions_schema`] declares the table (README "Data layout"); [`col`] and [`idx`] name its columns.
 //! - [`rollup_schema`] declares the ingest-time rollup files ([`rollup_col`] names their columns).
 //! - [`DecisionRecord`] is one row; [`DecisionBatchBuilder`] turns records into an Arrow
 //!   [`RecordBatch`](arrow::array::RecordBatch).
