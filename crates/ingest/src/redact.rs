@@ -348,19 +348,7 @@ impl Redactor {
         if edits.is_empty() {
             return None;
         }
-        edits.sort_by_key(|(r, _)| r.start);
-        let mut out = String::with_capacity(text.len());
-        let mut at = 0;
-        for (r, m) in edits {
-            if r.start < at {
-                continue;
-            }
-            out.push_str(&text[at..r.start]);
-            out.push_str(&m);
-            at = r.end;
-        }
-        out.push_str(&text[at..]);
-        Some(out)
+        Some(apply(text, edits))
     }
 
     fn walk(
