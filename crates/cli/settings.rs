@@ -1,14 +1,13 @@
 //! Resolves flags, environment and defaults into the typed options the libraries take.
 //! The only place that reads the environment; nothing here does work.
 
-use std::path::PathBuf;
-
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 
 use verdict_ingest::{CommitStep, IngestOptions, InputFormat};
 use verdict_schema::formats::{Decoder, Mapping};
 use verdict_schema::Format;
+use verdict_table::{AsOf, Location};
 
 use verdict_replay::{Gate, ReplayOptions};
 use verdict_schema::time::{format_micros, parse_rfc3339_micros};
@@ -32,6 +31,8 @@ pub struct Env {
     pub abort_at: Option<String>,
     /// Now, UTC µs: the system clock, or `VERDICT_NOW` (RFC 3339) to pin relative times.
     pub now: i64,
+    /// Object store settings from `AWS_*`, `GOOGLE_*` and `AZURE_*` (keys lowercased).
+    pub storage: Vec<(String, String)>,
 }
 
 impl Env {
@@ -43,20 +44,43 @@ impl Env {
             .unwrap_or_else(|| {
                 verdict_schema::time::Clock::now_micros(&verdict_schema::time::SystemClock)
             });
+        let storage = std::env::vars()
+            .filter(|(k, v)| {
+                !v.is_empty()
+                    && ["AWS_", "GOOGLE_", "AZURE_"]
+                        .iter()
+                        .any(|p| k.starts_with(p))
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
         Self {
             warehouse: get("VERDICT_WAREHOUSE"),
             abort_at: get("VERDICT_ABORT_AT"),
             now,
+            storage,
         }
     }
 }
 
-/// The warehouse root: `--warehouse`, else `VERDICT_WAREHOUSE`, else `./verdict-warehouse`.
-pub fn warehouse(cli: &Cli, env: &Env) -> PathBuf {
-    cli.warehouse
+/// The warehouse: `--warehouse`, else `VERDICT_WAREHOUSE`, else `./verdict-warehouse`; with the
+/// object store settings of the environment, overridden by `--storage-option`.
+pub fn warehouse(cli: &Cli, env: &Env) -> Result<Location> {
+    let given = cli
+        .warehouse
         .clone()
-        .or_else(|| env.warehouse.as_ref().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_WAREHOUSE))
+        .or_else(|| env.warehouse.clone())
+        .unwrap_or_else(|| DEFAULT_WAREHOUSE.to_string());
+    let options = env.storage.iter().cloned().chain(
+        cli.storage_options
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+    );
+    Ok(Location::parse(&given, options)?)
+}
+
+/// `--as-of`, parsed.
+pub fn as_of(s: Option<&str>) -> Result<Option<AsOf>> {
+    Ok(s.map(str::parse::<AsOf>).transpose()?)
 }
 
 /// Options of `verdict ingest`, plus whether to draw a progress bar.
@@ -66,7 +90,7 @@ pub fn ingest(
     env: &Env,
     stderr_is_tty: bool,
 ) -> Result<(IngestOptions, bool)> {
-    let mut o = IngestOptions::new(warehouse(cli, env), args.paths.clone());
+    let mut o = IngestOptions::new(warehouse(cli, env)?, args.paths.clone());
     o.format = input_format(&args.input_format, args.mapping.as_deref())?;
     o.strict = args.strict;
     o.keep_raw = !args.no_raw;
@@ -142,12 +166,12 @@ pub fn collect(
     if cli.warehouse.is_some() || env.warehouse.is_some() {
         config.warehouse = None;
     }
-    Ok(config.build(warehouse(cli, env), args.reset_checkpoints)?)
+    Ok(config.build(warehouse(cli, env)?, args.reset_checkpoints)?)
 }
 
 /// Options of `verdict compact`.
 pub fn compact(cli: &Cli, args: &CompactArgs, env: &Env) -> Result<verdict_ingest::CompactOptions> {
-    let mut o = verdict_ingest::CompactOptions::new(warehouse(cli, env));
+    let mut o = verdict_ingest::CompactOptions::new(warehouse(cli, env)?);
     o.day = args.day.clone();
     o.abort_at = env
         .abort_at
@@ -261,7 +285,8 @@ pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
         .collect::<Result<Vec<_>, _>>()
         .context("--fail-on")?;
     Ok(ReplayOptions {
-        warehouse: warehouse(cli, env),
+        warehouse: warehouse(cli, env)?,
+        as_of: as_of(a.as_of.as_deref())?,
         since,
         until,
         warmup: a
@@ -346,23 +371,42 @@ mod tests {
         Cli::try_parse_from(args).unwrap()
     }
 
+    fn cli_err(args: &[&str]) -> String {
+        Cli::try_parse_from(args).unwrap_err().to_string()
+    }
+
     #[test]
     fn warehouse_flag_beats_env_beats_default() {
         let env = Env {
             warehouse: Some("from-env".into()),
             ..Env::default()
         };
+        let w = |c: &Cli, e: &Env| warehouse(c, e).unwrap().to_string();
         assert_eq!(
-            warehouse(&cli(&["verdict", "-w", "flag", "ingest", "x"]), &env),
-            PathBuf::from("flag")
+            w(&cli(&["verdict", "-w", "flag", "ingest", "x"]), &env),
+            "flag"
         );
+        assert_eq!(w(&cli(&["verdict", "ingest", "x"]), &env), "from-env");
         assert_eq!(
-            warehouse(&cli(&["verdict", "ingest", "x"]), &env),
-            PathBuf::from("from-env")
+            w(&cli(&["verdict", "ingest", "x"]), &Env::default()),
+            DEFAULT_WAREHOUSE
         );
-        assert_eq!(
-            warehouse(&cli(&["verdict", "ingest", "x"]), &Env::default()),
-            PathBuf::from(DEFAULT_WAREHOUSE)
+        let s3 = warehouse(
+            &cli(&[
+                "verdict",
+                "-w",
+                "s3://b/p",
+                "--storage-option",
+                "AWS_REGION=eu",
+                "sql",
+                "x",
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(s3.url().as_str(), "s3://b/p/");
+        assert!(
+            cli_err(&["verdict", "--storage-option", "novalue", "sql", "x"]).contains("KEY=VALUE")
         );
     }
 

@@ -11,3 +11,5 @@ mod ingest;
 mod regression;
 mod replay;
 mod report;
+mod s3;
+mod table;

@@ -6,3 +6,4 @@ pub mod ingest;
 pub mod policy;
 pub mod query;
 pub mod replay;
+pub mod table;

@@ -31,7 +31,8 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
     })
     .await
     .context("the replay task stopped")?
-    .with_context(|| format!("replay over {}", warehouse.display()))?;
+    .with_context(|| format!("replay over {warehouse}"))?;
+    output::read_version(report.table_version);
     let names = output::ReplayNames {
         candidate: a.policy.display().to_string(),
         baseline: a.baseline.as_ref().map(|b| b.display().to_string()),

@@ -30,9 +30,8 @@ fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/policies/bench.json");
     let policy = Policy::from_path(&root).expect("bench policy");
     let opts = ReplayOptions {
-        warehouse: wh,
         samples: 3,
-        ..ReplayOptions::default()
+        ..ReplayOptions::new(wh)
     };
     let calls = replay(&opts, &policy, None, &|_| false)
         .expect("replay")

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
-use verdict_ingest::Warehouse;
 use verdict_policy::{Args, Call, Evaluator, Outcome, Policy, Recorded};
 use verdict_schema::time::format_micros;
+use verdict_table::{AsOf, Location, Warehouse};
 
 use crate::changes::{ChangeRow, ChangesWriter};
 use crate::error::Result;
@@ -20,10 +20,12 @@ use crate::report::{
 use crate::scan::{for_each_row, plan, BatchView};
 
 /// What to replay and what to report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReplayOptions {
-    /// The warehouse root.
-    pub warehouse: PathBuf,
+    /// The warehouse.
+    pub warehouse: Location,
+    /// Read `decisions` as of this version or instant instead of the latest.
+    pub as_of: Option<AsOf>,
     /// Start of the range (inclusive), UTC µs; `None`: the first event.
     pub since: Option<i64>,
     /// End of the range (exclusive), UTC µs; `None`: after the last event.
@@ -42,6 +44,25 @@ pub struct ReplayOptions {
     pub changes: Option<PathBuf>,
     /// CI gates.
     pub gates: Vec<Gate>,
+}
+
+impl ReplayOptions {
+    /// Replays everything in `warehouse`, with one sample per transition.
+    pub fn new(warehouse: impl Into<Location>) -> Self {
+        Self {
+            warehouse: warehouse.into(),
+            as_of: None,
+            since: None,
+            until: None,
+            warmup: None,
+            identities: Vec::new(),
+            tools: Vec::new(),
+            servers: Vec::new(),
+            samples: 1,
+            changes: None,
+            gates: Vec::new(),
+        }
+    }
 }
 
 const fn tidx(name: &str) -> usize {
@@ -140,12 +161,13 @@ pub fn replay(
     baseline: Option<&Policy>,
     is_destructive: &dyn Fn(&str) -> bool,
 ) -> Result<ReplayReport> {
-    let wh = Warehouse::open_for_read(&opts.warehouse)?;
+    let wh = Warehouse::new(opts.warehouse.clone())?;
+    let snapshot = verdict_table::block_on(wh.snapshot(opts.as_of.as_ref()))?;
     let lo = match (opts.since, opts.warmup) {
         (Some(s), Some(w)) => Some(s - w),
         (s, _) => s,
     };
-    let days = plan(&wh, lo, opts.until)?;
+    let days = plan(&snapshot, lo, opts.until);
     let mut cand = Evaluator::new(candidate);
     let mut base = baseline.map(Evaluator::new);
     let ids: HashSet<&str> = opts.identities.iter().map(String::as_str).collect();
@@ -174,7 +196,7 @@ pub fn replay(
         error: None,
     };
     let mut keys: Vec<&str> = Vec::with_capacity(16);
-    for_each_row(&days, |v: &BatchView, i: usize| {
+    for_each_row(&snapshot, &days, |v: &BatchView, i: usize| {
         let ts = v.ts[i];
         if ts < lo || ts >= hi {
             return;
@@ -341,6 +363,7 @@ pub fn replay(
         _ => None,
     };
     let mut report = ReplayReport {
+        table_version: snapshot.version(),
         compared_with: if baseline.is_some() {
             "baseline"
         } else {
