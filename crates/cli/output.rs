@@ -259,7 +259,7 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
     if s.conflicting_duplicates > 0 {
         writeln!(
             w,
-            "warning: {} record(s) reuse a stored (source, event_id) with other content; the stored record was kept",
+            "warning: {} record(s) reuse a stored (source, event_id) with other content: quarantined as conflicting_duplicate, the stored record kept",
             thousands(s.conflicting_duplicates)
         )?;
     }

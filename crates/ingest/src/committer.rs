@@ -422,23 +422,25 @@ impl<'a> Committer<'a> {
         }
         let mut per_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
         let mut dups = 0u64;
+        let mut conflicts = Vec::new();
         let keys_snap = &self.snaps.derived[0];
         for i in 0..n {
             let content = content_hash(&d.batch, i);
             match self.index.check(&self.wh, keys_snap, d.keys[i], content)? {
                 Seen::New => per_day.entry(d.days[i]).or_default().push(i as u32),
                 Seen::Duplicate => dups += 1,
-                Seen::Conflict(_) => {
-                    dups += 1;
-                    self.conflicts += 1;
-                }
+                Seen::Conflict(stored) => conflicts.push((i, stored, content)),
             }
         }
+        for &(i, stored, content) in &conflicts {
+            self.quarantine_conflict(&d, i, stored, content)?;
+        }
+        let dropped = dups + conflicts.len() as u64;
         let f = &mut self.files[d.input];
         f.duplicates += dups;
-        f.rows += n as u64 - dups;
-        let accepted = n as u64 - dups;
-        let whole = per_day.len() == 1 && dups == 0;
+        f.rows += n as u64 - dropped;
+        let accepted = n as u64 - dropped;
+        let whole = per_day.len() == 1 && dropped == 0;
         let mut parts = Vec::with_capacity(per_day.len());
         for (day, rows) in per_day {
             let part: RecordBatch = if whole {
@@ -448,6 +450,9 @@ impl<'a> Committer<'a> {
             };
             *self.rows_per_day.entry(day).or_default() += part.num_rows() as u64;
             parts.push((day, part));
+        }
+        if accepted == 0 {
+            return Ok(());
         }
         let txn = self.txn()?;
         for (day, part) in parts {
@@ -463,6 +468,69 @@ impl<'a> Committer<'a> {
         {
             self.commit(Vec::new())?;
         }
+        Ok(())
+    }
+
+    /// A record whose `(source, event_id)` is stored with other content: quarantined as
+    /// `conflicting_duplicate` with both content hashes, the stored record kept.
+    fn quarantine_conflict(
+        &mut self,
+        d: &Decoded,
+        row: usize,
+        stored: u64,
+        content: u64,
+    ) -> Result<()> {
+        use arrow::array::Array;
+        let raw = d.batch.column(verdict_schema::idx::RAW).as_string::<i32>();
+        let raw = if raw.is_valid(row) {
+            raw.value(row).to_string()
+        } else {
+            String::new()
+        };
+        let lines = d
+            .batch
+            .column(verdict_schema::idx::INGEST_LINE)
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let line = if lines.is_valid(row) {
+            lines.value(row)
+        } else {
+            0
+        };
+        let id = d
+            .batch
+            .column(verdict_schema::idx::EVENT_ID)
+            .as_string::<i32>()
+            .value(row)
+            .to_string();
+        let mut h = Xxh3::new();
+        h.update(b"conflicting_duplicate");
+        h.update(&line.to_le_bytes());
+        h.update(&content.to_le_bytes());
+        h.update(raw.as_bytes());
+        let key = h.digest128();
+        if !self.quarantined_keys.insert(key) {
+            self.already_quarantined += 1;
+            return Ok(());
+        }
+        self.conflicts += 1;
+        self.files[d.input].quarantined += 1;
+        self.quarantined_since_commit += 1;
+        let row = QuarantineRow {
+            key: format!("{key:032x}"),
+            file: self.names[d.input].clone(),
+            line,
+            error: "conflicting_duplicate".into(),
+            field: Some("event_id".into()),
+            message: format!(
+                "event_id `{id}` is already stored with other content (stored content hash {stored:016x}, this record's {content:016x}); the stored record is kept"
+            ),
+            raw_bytes: raw.len() as u64,
+            raw,
+            raw_base64: None,
+            raw_truncated: false,
+            at: self.clock.now_micros(),
+        };
+        self.txn()?.quarantine.push(row);
         Ok(())
     }
 
@@ -545,6 +613,9 @@ impl<'a> Committer<'a> {
                 min_ts: 0,
                 max_ts: 0,
             });
+        }
+        if staged.is_empty() && app_txns.is_empty() {
+            return Ok(());
         }
         self.hit(CommitStep::Staged);
         let mut adds: BTreeMap<Table, Vec<verdict_table::NewFile>> = BTreeMap::new();

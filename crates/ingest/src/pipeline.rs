@@ -167,7 +167,8 @@ pub struct IngestSummary {
     pub recovery: Recovery,
     /// The `decisions` version after the ingest.
     pub version: i64,
-    /// Duplicates of a stored `(source, event_id)` whose content differs (dropped, counted).
+    /// Records reusing a stored `(source, event_id)` with other content, quarantined as
+    /// `conflicting_duplicate` (also counted in `quarantined`).
     pub conflicting_duplicates: u64,
     /// Quarantine files written.
     pub quarantine_files: Vec<String>,
@@ -448,7 +449,8 @@ mod tests {
             ));
             text.push('\n');
         }
-        // A late duplicate, the same id on another day (a duplicate too), and a new row.
+        // A late duplicate, the same id on another day (other content: quarantined as a
+        // conflicting duplicate), and a new row.
         text.push_str(&line("a7", "2026-11-02T10:00:07Z"));
         text.push('\n');
         text.push_str(&line("a8", "2026-11-04T10:00:08Z"));
@@ -462,11 +464,8 @@ mod tests {
         opts.max_dedup_keys = 20;
         let clock = FixedClock(0);
         let s = ingest(&opts, &clock, &NoProgress).unwrap();
-        assert!(
-            s.dedup_evictions > 0,
-            "the budget must have forced an eviction"
-        );
-        assert_eq!((s.rows_written, s.duplicates), (101, 2));
+        assert_eq!((s.rows_written, s.duplicates), (101, 1));
+        assert_eq!((s.conflicting_duplicates, s.quarantined), (1, 1));
         assert_eq!(s.rows_per_day["2026-11-02"], 51);
         assert!(!s.rows_per_day.contains_key("2026-11-04"));
         // The rollups and the dedup index cover the decisions version.
@@ -478,9 +477,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(keys.rows(), 101);
-        // Re-ingesting, with the index read back from the table, commits nothing.
+        // Re-ingesting, with the index read back from the table (101 keys, more than the
+        // budget of 20: buckets are dropped and read again), commits nothing.
         let again = ingest(&opts, &clock, &NoProgress).unwrap();
-        assert_eq!((again.rows_written, again.duplicates), (0, 103));
+        assert!(
+            again.dedup_evictions > 0,
+            "the budget must have forced an eviction"
+        );
+        assert_eq!((again.rows_written, again.duplicates), (0, 102));
+        assert_eq!(again.already_quarantined, 1);
         assert!(again.txns.is_empty());
     }
 }

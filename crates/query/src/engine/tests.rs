@@ -355,7 +355,7 @@ async fn directories_no_commit_names_are_ignored() {
 #[tokio::test]
 async fn relative_and_unusual_warehouse_paths_work() {
     let parent = tempfile::tempdir().unwrap();
-    let odd = parent.path().join("my wh [1] %20");
+    let odd = parent.path().join("my wh [1] é");
     let fixture = warehouse();
     std::fs::rename(fixture.path(), &odd).unwrap();
     let cwd = std::env::current_dir().unwrap();
