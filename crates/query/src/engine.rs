@@ -212,7 +212,16 @@ impl Engine {
             // only for the rows that pass.
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.execution.parquet.reorder_filters", true);
-        let ctx = SessionContext::new_with_config(config);
+        // The tables list their files from the snapshot in memory: no listing cache (keyed by
+        // path within a store, it would also serve one table's listing for another's).
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                    .with_list_files_cache(None)
+                    .with_list_files_cache_limit(0),
+            )
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
 
         let (mut days, files) = match &snapshot.decisions {
             Some(d) => (
@@ -228,6 +237,7 @@ impl Engine {
         days.dedup();
         let version = snapshot.version();
         let tag = version.unwrap_or(-1);
+
         if files > 0 {
             let t = snapshot_table(&ctx, snapshot, Table::Decisions, tag, scan_schema(), true)?;
             ctx.register_table(DECISIONS_TABLE, t)?;

@@ -119,7 +119,7 @@ impl Snapshot {
     pub fn store(&self, t: Table) -> Option<Arc<SnapshotStore>> {
         let s = self.table(t)?;
         Some(Arc::new(SnapshotStore::new(
-            self.warehouse.root_store(),
+            self.warehouse.table_store(t),
             t.name(),
             s.version,
             s.files.clone(),

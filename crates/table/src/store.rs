@@ -43,9 +43,8 @@ pub struct SnapshotStore {
 }
 
 impl SnapshotStore {
-    /// A view over `inner` (rooted at the warehouse) showing `files` (paths relative to the
-    /// table) of version `version` of `table` under `<table>/`. The table's name in every path
-    /// keeps a query engine's caches of listings and footers apart per table.
+    /// A view over `inner` (rooted at the table) showing `files` of version `version` of
+    /// `table`.
     pub fn new(
         inner: Arc<dyn ObjectStore>,
         table: &str,
@@ -58,7 +57,7 @@ impl SnapshotStore {
             version,
             files: files
                 .into_iter()
-                .map(|f| (Path::from(format!("{table}/{}", f.path)), f))
+                .map(|f| (Path::from(f.path.as_str()), f))
                 .collect(),
         }
     }
@@ -84,9 +83,9 @@ impl SnapshotStore {
         object_store::Error::Generic {
             store: "verdict",
             source: format!(
-                "data file {location} of table version {}{txn} cannot be read: {source} \
+                "data file {}/{location} of table version {}{txn} cannot be read: {source} \
                  (run `verdict doctor` to find every damaged file and how to recover)",
-                self.version
+                self.table, self.version
             )
             .into(),
         }
