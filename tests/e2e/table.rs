@@ -217,13 +217,46 @@ fn the_same_id_on_two_days_is_stored_once() {
         .cmd(&["ingest", "b.jsonl", "--format", "json"])
         .run()
         .json();
+    // Its content differs (another day): quarantined as a conflicting duplicate with both
+    // content hashes, the stored record kept.
     assert_eq!(
         (two["rows_written"].as_u64(), two["duplicates"].as_u64()),
-        (Some(0), Some(1))
+        (Some(0), Some(0))
     );
-    // Its content differs (another day): counted as a conflicting duplicate, the first kept.
-    assert_eq!(two["conflicting_duplicates"], 1);
+    assert_eq!(
+        (
+            two["conflicting_duplicates"].as_u64(),
+            two["quarantined"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     assert_eq!(read_rows(&t.join("verdict-warehouse")).len(), 1);
+    let q = crate::util::quarantine(&t.join("verdict-warehouse"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0]["error"].as_str(), q[0]["line"].as_i64()),
+        (Some("conflicting_duplicate"), Some(1))
+    );
+    let msg = q[0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(
+            "event_id `same` is already stored with other content (stored content hash "
+        ),
+        "{msg}"
+    );
+    // The same line again: already quarantined; the stored record again: a duplicate.
+    let three = t
+        .cmd(&["ingest", "b.jsonl", "a.jsonl", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(
+        (
+            three["quarantined"].as_u64(),
+            three["already_quarantined"].as_u64(),
+            three["duplicates"].as_u64()
+        ),
+        (Some(0), Some(1), Some(1))
+    );
 }
 
 #[test]

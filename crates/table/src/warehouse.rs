@@ -198,6 +198,16 @@ impl Warehouse {
     /// # Errors
     /// When the object store cannot be configured.
     pub fn new(loc: Location) -> Result<Self> {
+        // The Delta log reader decodes a table's path again: an escaped character (a space, a
+        // bracket, non-ASCII, `%`) would name another directory. Refuse rather than misread.
+        if loc.url().path().contains('%') {
+            return Err(Error::Location {
+                location: loc.to_string(),
+                message: "spaces, brackets, `%` and non-ASCII characters are not supported in the \
+                          warehouse path; rename the directory"
+                    .into(),
+            });
+        }
         let root = loc.root_store()?;
         Ok(Self { loc, root })
     }
