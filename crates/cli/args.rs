@@ -9,9 +9,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "verdict", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// The warehouse directory [env: VERDICT_WAREHOUSE] [default: ./verdict-warehouse]
-    #[arg(long, short = 'w', global = true, value_name = "DIR")]
-    pub warehouse: Option<PathBuf>,
+    /// The warehouse: a directory, or a URL (s3://bucket/prefix, gs://, az://, abfss://,
+    /// file://) [env: VERDICT_WAREHOUSE] [default: ./verdict-warehouse]
+    #[arg(long, short = 'w', global = true, value_name = "DIR|URL")]
+    pub warehouse: Option<String>,
+
+    /// An object store setting, e.g. aws_endpoint=http://127.0.0.1:9000 (repeatable; the
+    /// AWS_*, GOOGLE_* and AZURE_* environment variables are read too, flags win).
+    #[arg(long = "storage-option", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub storage_options: Vec<(String, String)>,
 
     /// Create warehouse files 0640 and directories 0750 (readable by the group) instead of
     /// 0600/0700 [env: VERDICT_GROUP_READABLE=1]
@@ -74,6 +80,71 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// List the commits of the warehouse: version, time, operation, rows added, inputs.
+    History(HistoryArgs),
+    /// Read every file of the warehouse and report each damaged one with how to recover.
+    Doctor(DoctorArgs),
+    /// Delete files no version younger than the retention period needs.
+    Vacuum(VacuumArgs),
+    /// Make an earlier version of the decisions the current one (a new, recorded commit).
+    Restore(RestoreArgs),
+    /// Convert a warehouse of the old layout (manifest) into Delta tables, in place.
+    Migrate(MigrateArgs),
+}
+
+/// `verdict history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Commits to list, newest first.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// How to print the list.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `verdict doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Remove every damaged file from its table with a recorded commit (its rows are lost).
+    #[arg(long)]
+    pub remove_damaged: bool,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `verdict vacuum`.
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// Keep what versions younger than this need (time travel reaches back this far).
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub retention: String,
+
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `verdict restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The decisions version to go back to (see `verdict history`).
+    #[arg(long, value_name = "VERSION")]
+    pub to: i64,
+}
+
+/// `verdict migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 /// `verdict collect`.
@@ -410,6 +481,10 @@ pub struct ReplayArgs {
     /// A tool catalogue (JSON or TOML) that classifies destructive tools.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+
+    /// Read the warehouse as it was at this decisions version or instant (RFC 3339).
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<String>,
 }
 
 /// How a replay report is printed.
@@ -468,6 +543,9 @@ pub struct QueryOutputArgs {
     /// [default: 40 on a terminal, every row otherwise].
     #[arg(long, value_name = "N")]
     pub max_rows: Option<usize>,
+    /// Read the warehouse as it was at this decisions version or instant (RFC 3339).
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<String>,
 }
 
 /// The time range and the identity, tool and server filters that `report` and `replay` share.
@@ -772,7 +850,7 @@ mod tests {
         assert_eq!(a.paths, ["a.jsonl", "-"]);
         assert!(a.strict);
         assert_eq!(a.format, SummaryFormat::Json);
-        assert_eq!(cli.warehouse, Some(PathBuf::from("wh")));
+        assert_eq!(cli.warehouse.as_deref(), Some("wh"));
         assert_eq!(a.input_format, "auto");
         assert!(!a.dry_run);
         let cli = Cli::try_parse_from([

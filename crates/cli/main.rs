@@ -54,6 +54,21 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
         Command::Compact(a) => commands::collect::compact(&cli, a, &env, out)
             .await
             .map(|()| Outcome::Ok),
+        Command::History(a) => commands::table::history(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Doctor(a) => commands::table::doctor(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Vacuum(a) => commands::table::vacuum(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Restore(a) => commands::table::restore(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Migrate(a) => commands::table::migrate(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
         Command::Formats(a) => commands::ingest::formats(a, out).map(|()| Outcome::Ok),
         Command::Policy(PolicyCommand::Check { file }) => {
             commands::policy::check(file, out).map(|()| Outcome::Ok)

@@ -65,7 +65,7 @@ fn table() -> Table {
 /// Writes the figures of a `verdict collect` run, at its end.
 pub fn collect_summary(
     w: &mut dyn Write,
-    warehouse: &std::path::Path,
+    warehouse: &verdict_table::Location,
     s: &verdict_collect::CollectSummary,
     format: SummaryFormat,
 ) -> Result<()> {
@@ -77,7 +77,7 @@ pub fn collect_summary(
     writeln!(
         w,
         "collect into {}: commits {}, rows {}, duplicates skipped {}, quarantined {}, checkpoints written {}",
-        warehouse.display(),
+        warehouse,
         thousands(s.commits),
         thousands(s.rows),
         thousands(s.duplicates),
@@ -99,10 +99,10 @@ pub fn compact_summary(
         return Ok(());
     }
     for d in &s.days {
-        match &d.txn {
+        match &d.version {
             Some(t) => writeln!(
                 w,
-                "day {}: {} files -> {} ({} rows), committed {t}",
+                "day {}: {} files -> {} ({} rows), committed as version {t}",
                 d.day,
                 d.files_before,
                 d.files_after,
@@ -215,16 +215,16 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
         writeln!(w)?;
         return Ok(());
     }
-    for txn in &s.recovery.rolled_forward {
-        writeln!(w, "recovered: finished the interrupted commit {txn}")?;
-    }
-    for txn in &s.recovery.rolled_back {
-        writeln!(w, "recovered: discarded the uncommitted ingest {txn}")?;
+    for t in &s.recovery.caught_up {
+        writeln!(
+            w,
+            "recovered: brought {t} up to date after a write cut short"
+        )?;
     }
     let what = match s.txns.as_slice() {
         [] => "nothing new to commit".to_string(),
-        [one] => format!("committed {one}"),
-        many => format!("{} commits", many.len()),
+        [one] => format!("committed {one} (decisions version {})", s.version),
+        many => format!("{} commits (decisions version {})", many.len(), s.version),
     };
     writeln!(w, "ingest into {}: {what}", s.warehouse)?;
     let mut t = table();
@@ -310,6 +310,108 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
     )?;
     for q in &s.quarantine_files {
         writeln!(w, "quarantined lines: {}/{q}", s.warehouse)?;
+    }
+    if s.conflicting_duplicates > 0 {
+        writeln!(
+            w,
+            "warning: {} record(s) reuse a stored (source, event_id) with other content: quarantined as conflicting_duplicate, the stored record kept",
+            thousands(s.conflicting_duplicates)
+        )?;
+    }
+    Ok(())
+}
+
+/// Tells on stderr which `decisions` version a report or query read.
+pub fn read_version(version: Option<i64>) {
+    if style().quiet {
+        return;
+    }
+    match version {
+        Some(v) => to_stderr(&format!("read decisions version {v}")),
+        None => to_stderr("read an empty warehouse"),
+    }
+}
+
+/// Writes `verdict history`.
+pub fn history(
+    w: &mut dyn Write,
+    h: &[verdict_table::HistoryEntry],
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *w, h)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "version",
+        "time",
+        "operation",
+        "rows added",
+        "files +/-",
+        "inputs",
+        "verdict",
+    ]);
+    for e in h {
+        t.add_row(vec![
+            e.version.to_string(),
+            e.time.clone().unwrap_or_default(),
+            e.operation.clone(),
+            thousands(e.rows_added),
+            format!("+{} -{}", e.files_added, e.files_removed),
+            e.inputs.join(", "),
+            e.verdict_version.clone().unwrap_or_default(),
+        ]);
+    }
+    right_align(&mut t, 3..4);
+    writeln!(w, "{t}")?;
+    Ok(())
+}
+
+/// Writes what `verdict doctor` found, with how to recover from each problem.
+pub fn doctor(
+    w: &mut dyn Write,
+    r: &verdict_table::DoctorReport,
+    removed: Option<i64>,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *w, r)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "checked {} files ({} rows) at decisions version {}",
+        thousands(r.files_checked),
+        thousands(r.rows_checked),
+        r.version.map_or("-".into(), |v| v.to_string())
+    )?;
+    for p in &r.problems {
+        let added = p
+            .added_in
+            .map_or("an unknown version".into(), |v| format!("version {v}"));
+        writeln!(
+            w,
+            "damaged: {}/{} (added in {added}): {}",
+            p.table, p.path, p.message
+        )?;
+        if let Some(v) = p.added_in.filter(|v| *v > 0 && p.table == "decisions") {
+            writeln!(
+                w,
+                "  recover: restore the file from a backup, or `verdict restore --to {}` (the table before it was added), or `verdict doctor --remove-damaged` (its rows are lost, recorded in history)",
+                v - 1
+            )?;
+        } else {
+            writeln!(w, "  recover: restore the file from a backup, or `verdict doctor --remove-damaged` (a derived table is recomputed by the next write)")?;
+        }
+    }
+    if let Some(v) = removed {
+        writeln!(w, "removed the damaged files in decisions version {v}")?;
+    }
+    if r.problems.is_empty() {
+        writeln!(w, "no problem found")?;
     }
     Ok(())
 }

@@ -1,14 +1,14 @@
 //! Resolves flags, environment and defaults into the typed options the libraries take.
 //! The only place that reads the environment; nothing here does work.
 
-use std::path::PathBuf;
-
 use anyhow::{anyhow, Context, Result};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use verdict_formats::Format;
 use verdict_formats::{Decoder, Mapping};
 use verdict_ingest::{CommitStep, IngestOptions, InputFormat, RedactionRules};
+use verdict_table::{AsOf, Location};
 
 use verdict_policy::LimitField;
 use verdict_replay::{Gate, ReplayOptions, SuggestOptions, TuneOptions, TuneTarget};
@@ -45,6 +45,8 @@ pub struct Env {
     pub collect_tokens: Option<String>,
     /// `VERDICT_GROUP_READABLE`: `1` or `true` as `--group-readable`.
     pub group_readable: bool,
+    /// Object store settings from `AWS_*`, `GOOGLE_*` and `AZURE_*` (keys lowercased).
+    pub storage: Vec<(String, String)>,
 }
 
 impl Env {
@@ -56,6 +58,15 @@ impl Env {
             .unwrap_or_else(|| {
                 verdict_schema::time::Clock::now_micros(&verdict_schema::time::SystemClock)
             });
+        let storage = std::env::vars()
+            .filter(|(k, v)| {
+                !v.is_empty()
+                    && ["AWS_", "GOOGLE_", "AZURE_"]
+                        .iter()
+                        .any(|p| k.starts_with(p))
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
         Self {
             warehouse: get("VERDICT_WAREHOUSE"),
             abort_at: get("VERDICT_ABORT_AT"),
@@ -69,16 +80,30 @@ impl Env {
             collect_tokens: get("VERDICT_COLLECT_TOKENS"),
             group_readable: get("VERDICT_GROUP_READABLE")
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            storage,
         }
     }
 }
 
-/// The warehouse root: `--warehouse`, else `VERDICT_WAREHOUSE`, else `./verdict-warehouse`.
-pub fn warehouse(cli: &Cli, env: &Env) -> PathBuf {
-    cli.warehouse
+/// The warehouse: `--warehouse`, else `VERDICT_WAREHOUSE`, else `./verdict-warehouse`; with the
+/// object store settings of the environment, overridden by `--storage-option`.
+pub fn warehouse(cli: &Cli, env: &Env) -> Result<Location> {
+    let given = cli
+        .warehouse
         .clone()
-        .or_else(|| env.warehouse.as_ref().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_WAREHOUSE))
+        .or_else(|| env.warehouse.clone())
+        .unwrap_or_else(|| DEFAULT_WAREHOUSE.to_string());
+    let options = env.storage.iter().cloned().chain(
+        cli.storage_options
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+    );
+    Ok(Location::parse(&given, options)?)
+}
+
+/// `--as-of`, parsed.
+pub fn as_of(s: Option<&str>) -> Result<Option<AsOf>> {
+    Ok(s.map(str::parse::<AsOf>).transpose()?)
 }
 
 /// Options of `verdict ingest`, plus whether to draw a progress bar.
@@ -88,7 +113,7 @@ pub fn ingest(
     env: &Env,
     stderr_is_tty: bool,
 ) -> Result<(IngestOptions, bool)> {
-    let mut o = IngestOptions::new(warehouse(cli, env), args.paths.clone());
+    let mut o = IngestOptions::new(warehouse(cli, env)?, args.paths.clone());
     o.format = input_format(&args.input_format, args.mapping.as_deref())?;
     o.envelope = match &args.envelope {
         Some(spec) => Some(Arc::new(
@@ -226,12 +251,12 @@ pub fn collect(
     if cli.warehouse.is_some() || env.warehouse.is_some() {
         config.warehouse = None;
     }
-    Ok(config.build(warehouse(cli, env), args.reset_checkpoints)?)
+    Ok(config.build(warehouse(cli, env)?, args.reset_checkpoints)?)
 }
 
 /// Options of `verdict compact`.
 pub fn compact(cli: &Cli, args: &CompactArgs, env: &Env) -> Result<verdict_ingest::CompactOptions> {
-    let mut o = verdict_ingest::CompactOptions::new(warehouse(cli, env));
+    let mut o = verdict_ingest::CompactOptions::new(warehouse(cli, env)?);
     o.day = args.day.clone();
     o.abort_at = env
         .abort_at
@@ -351,7 +376,8 @@ pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
         .collect::<Result<Vec<_>, _>>()
         .context("--fail-on")?;
     Ok(ReplayOptions {
-        warehouse: warehouse(cli, env),
+        warehouse: warehouse(cli, env)?,
+        as_of: as_of(a.as_of.as_deref())?,
         since,
         until,
         warmup: a
@@ -373,7 +399,7 @@ pub fn replay(cli: &Cli, a: &ReplayArgs, env: &Env) -> Result<ReplayOptions> {
 pub fn suggest(cli: &Cli, a: &SuggestArgs, env: &Env) -> Result<SuggestOptions> {
     let (since, until) = time_range(a.since.as_deref(), a.until.as_deref(), env)?;
     Ok(SuggestOptions {
-        warehouse: warehouse(cli, env),
+        warehouse: warehouse(cli, env)?,
         since,
         until,
         identities: if a.all {
@@ -412,7 +438,7 @@ pub fn tune(cli: &Cli, a: &TuneArgs, env: &Env) -> Result<TuneSettings> {
     }
     Ok(TuneSettings {
         opts: TuneOptions {
-            warehouse: warehouse(cli, env),
+            warehouse: warehouse(cli, env)?,
             since,
             until,
         },
@@ -637,6 +663,10 @@ mod tests {
         Cli::try_parse_from(args).unwrap()
     }
 
+    fn cli_err(args: &[&str]) -> String {
+        Cli::try_parse_from(args).unwrap_err().to_string()
+    }
+
     #[test]
     fn the_browser_is_the_flag_then_the_env_then_path_else_a_how_to() {
         let dir = tempfile::tempdir().unwrap();
@@ -667,17 +697,32 @@ mod tests {
             warehouse: Some("from-env".into()),
             ..Env::default()
         };
+        let w = |c: &Cli, e: &Env| warehouse(c, e).unwrap().to_string();
         assert_eq!(
-            warehouse(&cli(&["verdict", "-w", "flag", "ingest", "x"]), &env),
-            PathBuf::from("flag")
+            w(&cli(&["verdict", "-w", "flag", "ingest", "x"]), &env),
+            "flag"
         );
+        assert_eq!(w(&cli(&["verdict", "ingest", "x"]), &env), "from-env");
         assert_eq!(
-            warehouse(&cli(&["verdict", "ingest", "x"]), &env),
-            PathBuf::from("from-env")
+            w(&cli(&["verdict", "ingest", "x"]), &Env::default()),
+            DEFAULT_WAREHOUSE
         );
-        assert_eq!(
-            warehouse(&cli(&["verdict", "ingest", "x"]), &Env::default()),
-            PathBuf::from(DEFAULT_WAREHOUSE)
+        let s3 = warehouse(
+            &cli(&[
+                "verdict",
+                "-w",
+                "s3://b/p",
+                "--storage-option",
+                "AWS_REGION=eu",
+                "sql",
+                "x",
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(s3.url().as_str(), "s3://b/p/");
+        assert!(
+            cli_err(&["verdict", "--storage-option", "novalue", "sql", "x"]).contains("KEY=VALUE")
         );
     }
 

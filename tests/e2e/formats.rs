@@ -234,7 +234,7 @@ fn detection_refuses_unrelated_json_and_mixed_files() {
         out.stderr
     );
     assert!(
-        !t.join("verdict-warehouse/decisions").exists(),
+        crate::util::parquet_files(&t.join("verdict-warehouse")).is_empty(),
         "nothing may be written"
     );
     let pl = r#"{"timestamp":"2026-11-05T10:00:00Z","request_id":"r1","grant_label":"a","decision":"allow"}"#;

@@ -426,7 +426,8 @@ fn reingesting_adds_nothing_and_overlaps_add_only_new_rows() {
         ),
         (Some(4), Some(2))
     );
-    // Duplicates inside one input are dropped too: the first copy wins.
+    // A duplicate inside one input is dropped too (the first copy wins); the same id with other
+    // content is quarantined as a conflicting duplicate.
     t.write(
         "twice.jsonl",
         format!("{}\n{}\n", lines[0], lines[0].replace("alice", "mallory")),
@@ -435,7 +436,8 @@ fn reingesting_adds_nothing_and_overlaps_add_only_new_rows() {
         .cmd(&["ingest", "twice.jsonl", "--format", "json"])
         .run()
         .json();
-    assert_eq!(twice["duplicates"], 2);
+    assert_eq!(twice["duplicates"], 1);
+    assert_eq!(twice["conflicting_duplicates"], 1);
     let rows = read_rows(&t.join("verdict-warehouse"));
     let mut ids: Vec<_> = rows
         .iter()

@@ -567,7 +567,7 @@ fn empty_and_missing_warehouses() {
     let out = t.cmd(&["-w", "missing", "report", "volume"]).run();
     assert_exit!(out, 2);
     assert!(
-        out.stderr.contains("no warehouse at `missing`"),
+        out.stderr.contains("missing: no verdict warehouse here"),
         "{}",
         out.stderr
     );
@@ -580,21 +580,10 @@ fn empty_and_missing_warehouses() {
     );
 }
 
-/// The single rollup part of a day (`rollup/<grain>/day=<day>/part-<txn>.parquet`).
-fn rollup_part(t: &TestDir, grain: &str, day: &str) -> std::path::PathBuf {
-    let dir = t.join(&format!("verdict-warehouse/rollup/{grain}/day={day}"));
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    files[0].clone()
-}
-
 /// Issue 3: the ingest writes the rollup, reports read it, and they fall back to the decisions
-/// when it does not cover the warehouse.
+/// when it does not cover the version read; the next write brings it up to date.
 #[test]
-fn reports_read_the_rollup_and_fall_back_when_it_misses_a_part() {
+fn reports_read_the_rollup_and_fall_back_when_it_does_not_cover() {
     let t = warehouse();
     let sums = "SELECT (SELECT sum(calls) FROM rollup_minute) AS minute, \
                 (SELECT sum(calls) FROM rollup_hour) AS hour, \
@@ -614,26 +603,21 @@ fn reports_read_the_rollup_and_fall_back_when_it_misses_a_part() {
                  2026-11-02T08:00:00.000000Z,1,1,0,0,0,0,0\n\
                  2026-11-02T09:00:00.000000Z,3,2,1,0,0,0,0\n";
     assert_eq!(csv(&t, &alice), truth);
-    // Put day 2's minute rollup where its hour rollup was: the report shows minutes as hours,
-    // which proves that it reads the hour rollup (and --no-rollup the decisions).
-    std::fs::copy(
-        rollup_part(&t, "minute", "2026-11-02"),
-        rollup_part(&t, "hour", "2026-11-02"),
-    )
-    .unwrap();
-    assert_eq!(
-        csv(&t, &alice),
-        "hour,calls,allow,deny,rate_limited,approval_required,error,unknown\n\
-         2026-11-02T08:59:00.000000Z,1,1,0,0,0,0,0\n\
-         2026-11-02T09:00:00.000000Z,2,2,0,0,0,0,0\n\
-         2026-11-02T09:01:00.000000Z,1,0,1,0,0,0,0\n"
-    );
     let mut raw = alice.to_vec();
     raw.push("--no-rollup");
     assert_eq!(csv(&t, &raw), truth);
-    // Without day 3's hour part the hour rollup no longer covers the warehouse: it is not a
-    // table any more, and the report reads the (complete) minute rollup.
-    std::fs::remove_file(rollup_part(&t, "hour", "2026-11-03")).unwrap();
+    // A second ingest (version 2), then a restore of version 1 (version 3): a change of the
+    // decisions the rollups did not see. They are no tables then, and reports read the
+    // decisions: the answer of version 1.
+    t.write(
+        "more.jsonl",
+        r#"{"timestamp":"2026-11-02T09:30:00Z","request_id":"m1","grant_label":"alice","method":"tools/call","tool":"navigate","decision":"deny","rule":"r"}"#,
+    );
+    assert_exit!(t.cmd(&["ingest", "more.jsonl"]).run(), 0);
+    assert_ne!(csv(&t, &alice), truth);
+    let out = t.cmd(&["restore", "--to", "1"]).run();
+    assert_exit!(out, 0);
+    assert_eq!(out.stdout, "restored decisions to version 1 as version 3\n");
     assert_eq!(csv(&t, &alice), truth);
     let gone = t.cmd(&["sql", "SELECT count(*) FROM rollup_hour"]).run();
     assert_exit!(gone, 2);
@@ -642,16 +626,13 @@ fn reports_read_the_rollup_and_fall_back_when_it_misses_a_part() {
         "{}",
         gone.stderr
     );
-    // Nor the minute one: every report reads the decisions.
-    std::fs::remove_file(rollup_part(&t, "minute", "2026-11-04")).unwrap();
-    assert_eq!(csv(&t, &alice), truth);
-    assert_eq!(
-        csv(&t, &["report", "volume", "--by", "identity"]),
-        "identity,calls,allow,deny,rate_limited,approval_required,error,unknown\n\
-         alice,7,3,2,1,0,1,0\n\
-         bob,7,4,1,2,0,0,0\n\
-         carol,3,2,0,0,1,0,0\n"
-    );
+    // The next write recomputes the rollups (and the dedup index): the restored-away row is new
+    // again, and the rollups answer with the decisions.
+    let again = t.cmd(&["ingest", "more.jsonl", "--format", "json"]).run();
+    assert_exit!(again, 0);
+    assert_eq!(again.json()["rows_written"], 1, "{}", again.stdout);
+    assert_eq!(csv(&t, &["sql", sums]), "minute,hour,decisions\n18,18,18\n");
+    assert_eq!(csv(&t, &alice), csv(&t, &raw));
 }
 
 /// Issue 3: on the sample logs, every volume, denials and rate-limits question the rollup can

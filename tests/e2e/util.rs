@@ -1,5 +1,6 @@
 //! Test scaffolding: a temporary directory, a command runner for the real binary, and a reader
-//! of the warehouse's Parquet files that does not use verdict's own code.
+//! of the warehouse's Delta tables (their JSON log and Parquet files) that does not use
+//! verdict's own code.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -150,21 +151,97 @@ pub type Row = BTreeMap<String, Option<String>>;
 
 /// Every Parquet file under `decisions/`, sorted.
 pub fn parquet_files(wh: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(days) = std::fs::read_dir(wh.join("decisions")) else {
-        return out;
+    committed(wh, "decisions")
+}
+
+/// The actions of every commit of a table, in version order (each a JSON object).
+pub fn log_actions(wh: &Path, table: &str) -> Vec<(u64, serde_json::Value)> {
+    let log = wh.join(table).join("_delta_log");
+    let Ok(entries) = std::fs::read_dir(&log) else {
+        return Vec::new();
     };
-    for d in days {
-        let d = d.unwrap();
-        for f in std::fs::read_dir(d.path()).unwrap() {
-            let p = f.unwrap().path();
-            if p.extension().is_some_and(|e| e == "parquet") {
-                out.push(p);
+    let mut commits: Vec<(u64, PathBuf)> = entries
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            let v = name.strip_suffix(".json")?.parse::<u64>().ok()?;
+            Some((v, p))
+        })
+        .collect();
+    commits.sort();
+    let mut out = Vec::new();
+    for (v, p) in commits {
+        for line in std::fs::read_to_string(&p).unwrap().lines() {
+            if !line.trim().is_empty() {
+                out.push((v, serde_json::from_str(line).unwrap()));
             }
         }
     }
-    out.sort();
     out
+}
+
+/// The data files a table's log names at its latest version (adds not removed since), with the
+/// rows their statistics record.
+pub fn committed_with_rows(wh: &Path, table: &str) -> BTreeMap<String, u64> {
+    let mut live = BTreeMap::new();
+    for (_, a) in log_actions(wh, table) {
+        if let Some(add) = a.get("add") {
+            let rows = add["stats"]
+                .as_str()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .and_then(|s| s["numRecords"].as_u64())
+                .unwrap_or(0);
+            live.insert(add["path"].as_str().unwrap().to_string(), rows);
+        } else if let Some(rm) = a.get("remove") {
+            live.remove(rm["path"].as_str().unwrap());
+        }
+    }
+    live
+}
+
+/// The data files of a table at its latest version.
+pub fn committed(wh: &Path, table: &str) -> Vec<PathBuf> {
+    committed_with_rows(wh, table)
+        .into_keys()
+        .map(|p| wh.join(table).join(p))
+        .collect()
+}
+
+/// Rows of a table by its log's statistics (cheap enough to poll).
+pub fn log_rows(wh: &Path, table: &str) -> u64 {
+    committed_with_rows(wh, table).values().sum()
+}
+
+/// The log of `decisions` counts `rows` rows, its files hold exactly those rows, with no
+/// `(source, event_id)` twice.
+pub fn assert_log_exact(wh: &Path, rows: u64, when: &str) {
+    assert_eq!(
+        log_rows(wh, "decisions"),
+        rows,
+        "{when}: the log counts every row once"
+    );
+    let read = read_rows(wh);
+    assert_eq!(
+        read.len() as u64,
+        rows,
+        "{when}: the committed files hold the rows"
+    );
+    let mut keys: Vec<(String, String)> = read
+        .iter()
+        .map(|r| {
+            (
+                val(r, "source").unwrap_or("").to_string(),
+                val(r, "event_id").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(
+        keys.len() as u64,
+        rows,
+        "{when}: no (source, event_id) twice"
+    );
 }
 
 /// Reads every row of the warehouse with the parquet crate alone, adding `day` from the path.
@@ -225,16 +302,39 @@ pub fn val<'a>(row: &'a Row, col: &str) -> Option<&'a str> {
 /// Lines of the quarantine files, parsed.
 pub fn quarantine(wh: &Path) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(wh.join("quarantine")) else {
-        return out;
-    };
-    let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    for p in paths {
-        for line in std::fs::read_to_string(p).unwrap().lines() {
-            out.push(serde_json::from_str(line).unwrap());
+    for path in committed(wh, "quarantine") {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let schema = batch.schema();
+            for r in 0..batch.num_rows() {
+                let mut o = serde_json::Map::new();
+                for (i, f) in schema.fields().iter().enumerate() {
+                    let col = batch.column(i);
+                    let v = if col.is_null(r) {
+                        serde_json::Value::Null
+                    } else if let Some(b) = col.as_boolean_opt() {
+                        b.value(r).into()
+                    } else if let Some(n) = col.as_primitive_opt::<arrow::datatypes::Int64Type>() {
+                        n.value(r).into()
+                    } else {
+                        array_value_to_string(col, r).unwrap().into()
+                    };
+                    o.insert(f.name().clone(), v);
+                }
+                out.push(serde_json::Value::Object(o));
+            }
         }
     }
+    out.sort_by_key(|v| {
+        (
+            v["file"].as_str().unwrap_or("").to_string(),
+            v["line"].as_i64(),
+        )
+    });
     out
 }
 

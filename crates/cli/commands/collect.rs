@@ -30,7 +30,7 @@ pub async fn run(cli: &Cli, args: &CollectArgs, env: &Env, out: &mut dyn Write) 
     let warehouse = opts.warehouse.clone();
     let summary = verdict_collect::run(opts, Arc::new(SystemClock), shutdown)
         .await
-        .with_context(|| format!("collect into {}", warehouse.display()))?;
+        .with_context(|| format!("collect into {}", warehouse))?;
     if cli.quiet {
         return Ok(());
     }
@@ -57,7 +57,7 @@ pub async fn compact(cli: &Cli, args: &CompactArgs, env: &Env, out: &mut dyn Wri
     let summary = tokio::task::spawn_blocking(move || verdict_ingest::compact(&opts, &SystemClock))
         .await
         .context("the compaction task stopped")?
-        .with_context(|| format!("compact {}", warehouse.display()))?;
+        .with_context(|| format!("compact {}", warehouse))?;
     if cli.quiet {
         return Ok(());
     }

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use verdict_document::{compliance as build, ComplianceOptions, Fidelity};
-use verdict_ingest::Warehouse;
 use verdict_query::{Catalog, Risk};
 use verdict_replay::{replay, ReplayOptions};
 
@@ -46,7 +45,7 @@ async fn fidelity(
     let catalog = Catalog::load(a.catalog.as_deref()).context("--catalog")?;
     let changes = dir.join("changes.parquet");
     let opts = ReplayOptions {
-        warehouse: settings::warehouse(cli, env),
+        warehouse: settings::warehouse(cli, env)?,
         since: Some(since),
         until: Some(until),
         changes: Some(changes.clone()),
@@ -81,15 +80,7 @@ pub async fn compliance(
     };
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let fidelity = fidelity(cli, a, env, period, scratch.path()).await?;
-    let engine = open_engine(cli, env, a.catalog.as_deref()).await?;
-    let wh = settings::warehouse(cli, env);
-    let quarantine = if wh.is_dir() {
-        Warehouse::open_for_read(&wh)
-            .with_context(|| format!("opening {}", wh.display()))?
-            .quarantine_dir()
-    } else {
-        wh.join("quarantine")
-    };
+    let (_snapshot, engine) = open_engine(cli, env, a.catalog.as_deref(), None).await?;
     let opts = ComplianceOptions {
         since: period.0,
         until: period.1,
@@ -97,7 +88,7 @@ pub async fn compliance(
         generated_at: a.generated_at.clone(),
         fidelity,
     };
-    let html = build(&engine, &quarantine, &opts)
+    let html = build(&engine, &opts)
         .await
         .context("building the compliance report")?;
     match browser {

@@ -32,7 +32,7 @@ pub async fn run(cli: &Cli, args: &IngestArgs, env: &Env, out: &mut dyn Write) -
     })
     .await
     .context("the ingest task stopped")?
-    .with_context(|| format!("ingest into {}", warehouse.display()))?;
+    .with_context(|| format!("ingest into {}", warehouse))?;
     if !cli.quiet {
         output::ingest_summary(out, &summary, args.format)?;
     }

@@ -11,4 +11,5 @@ pub mod query;
 pub mod replay;
 pub mod shell;
 pub mod suggest;
+pub mod table;
 pub mod tune;

@@ -49,14 +49,14 @@ pub async fn diff(
     // History only when a warehouse is named: by the flag or the environment.
     let history = if cli.warehouse.is_some() || env.warehouse.is_some() {
         let (since, until) = settings::time_range(a.since.as_deref(), a.until.as_deref(), env)?;
-        let wh = settings::warehouse(cli, env);
+        let wh = settings::warehouse(cli, env)?;
         let counted = tokio::task::spawn_blocking({
             let wh = wh.clone();
             move || usage(&wh, since, until)
         })
         .await
         .context("the history task stopped")?
-        .with_context(|| format!("history of {}", wh.display()))?;
+        .with_context(|| format!("history of {wh}"))?;
         Some(counted)
     } else {
         None

@@ -4,34 +4,67 @@
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{anyhow, Context, Result};
-use verdict_ingest::Warehouse;
 use verdict_query::{Catalog, Engine, QueryStream};
+use verdict_table::{Snapshot, Warehouse};
 
 use crate::args::{Cli, QueryOutputArgs, ReportArgs, SqlArgs, TimelineArgs};
 use crate::output;
 use crate::settings::{self, Env};
 
-async fn engine(cli: &Cli, env: &Env, o: &QueryOutputArgs) -> Result<Engine> {
-    open_engine(cli, env, o.catalog.as_deref()).await
+async fn engine(cli: &Cli, env: &Env, o: &QueryOutputArgs) -> Result<(Snapshot, Engine)> {
+    open_engine(cli, env, o.catalog.as_deref(), o.as_of.as_deref()).await
 }
 
-/// Opens the query engine over the warehouse with the catalogue file, if any.
+/// The snapshot every question of the command reads (one `decisions` version: the latest, or
+/// the one `--as-of` names), and an engine over it with the catalogue file, if any. Reading
+/// never writes.
 pub async fn open_engine(
     cli: &Cli,
     env: &Env,
     catalog: Option<&std::path::Path>,
-) -> Result<Engine> {
-    let wh = settings::warehouse(cli, env);
-    // Finish an interrupted commit first, so queries see whole commits only.
-    if wh.is_dir() {
-        Warehouse::open_for_read(&wh).with_context(|| format!("opening {}", wh.display()))?;
-    }
+    as_of: Option<&str>,
+) -> Result<(Snapshot, Engine)> {
+    let loc = settings::warehouse(cli, env)?;
+    let as_of = settings::as_of(as_of)?;
+    let wh = Warehouse::new(loc)?;
+    let snapshot = wh.snapshot(as_of.as_ref()).await?;
     let catalog = Catalog::load(catalog).context("--catalog")?;
-    Ok(Engine::open(&wh, catalog).await?)
+    let engine = Engine::open(&snapshot, catalog).await?;
+    Ok((snapshot, engine))
+}
+
+/// A failed question over a damaged table names the damaged files and the versions that added
+/// them (every file of the snapshot is checked), never only the reader's message.
+pub async fn explain(snapshot: &Snapshot, e: impl Into<anyhow::Error>) -> anyhow::Error {
+    let e: anyhow::Error = e.into();
+    let text = format!("{e:#}");
+    let report = match snapshot.warehouse().doctor().await {
+        Ok(r) if !r.problems.is_empty() => r,
+        _ => return e,
+    };
+    let list: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}/{} (added in version {}): {}",
+                snapshot.warehouse().location(),
+                p.table,
+                p.path,
+                p.added_in.map_or("?".into(), |v| v.to_string()),
+                p.message
+            )
+        })
+        .collect();
+    anyhow!(
+        "damaged data file(s): {}; run `verdict doctor` for how to recover ({text})",
+        list.join("; ")
+    )
 }
 
 /// Prints a result as the query produces it; returns what was printed.
 async fn emit(
+    engine_version: Option<i64>,
     result: QueryStream,
     o: &QueryOutputArgs,
     out: &mut dyn Write,
@@ -43,15 +76,23 @@ async fn emit(
         .flatten();
     let mut opts = settings::print_options(o.max_rows, width);
     opts.color = output::style().color && o.output.is_none();
-    output::query_result(result, format, o.output.as_deref(), out, &opts).await
+    let printed = output::query_result(result, format, o.output.as_deref(), out, &opts).await;
+    output::read_version(engine_version);
+    printed
 }
 
 /// Runs `verdict report KIND`.
 pub async fn report(cli: &Cli, a: &ReportArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
     let spec = settings::report(a, env)?;
-    let engine = engine(cli, env, &a.out).await?;
-    let result = engine.report_stream(&spec).await?;
-    let printed = emit(result, &a.out, out).await?;
+    let (snapshot, engine) = engine(cli, env, &a.out).await?;
+    let result = match engine.report_stream(&spec).await {
+        Ok(r) => r,
+        Err(e) => return Err(explain(&snapshot, e).await),
+    };
+    let printed = match emit(engine.version(), result, &a.out, out).await {
+        Ok(p) => p,
+        Err(e) => return Err(explain(&snapshot, e).await),
+    };
     if printed.rows == 0 && !engine.is_empty() {
         output::note(&super::empty::report(&engine, &spec).await?);
     }
@@ -63,7 +104,7 @@ pub async fn sql(cli: &Cli, a: &SqlArgs, env: &Env, out: &mut dyn Write) -> Resu
     let query = match &a.query {
         Some(q) => q.clone(),
         None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
-            let engine = engine(cli, env, &a.out).await?;
+            let (_snapshot, engine) = engine(cli, env, &a.out).await?;
             return super::shell::run(&engine, settings::history_file(env), out).await;
         }
         None => {
@@ -77,17 +118,29 @@ pub async fn sql(cli: &Cli, a: &SqlArgs, env: &Env, out: &mut dyn Write) -> Resu
     if query.trim().is_empty() {
         return Err(anyhow!("no SQL given: pass a query or pipe one on stdin"));
     }
-    let engine = engine(cli, env, &a.out).await?;
-    let result = engine.sql_stream(&query).await?;
-    emit(result, &a.out, out).await.map(|_| ())
+    let (snapshot, engine) = engine(cli, env, &a.out).await?;
+    let result = match engine.sql_stream(&query).await {
+        Ok(r) => r,
+        Err(e) => return Err(explain(&snapshot, e).await),
+    };
+    match emit(engine.version(), result, &a.out, out).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(explain(&snapshot, e).await),
+    }
 }
 
 /// Runs `verdict timeline --identity X`.
 pub async fn timeline(cli: &Cli, a: &TimelineArgs, env: &Env, out: &mut dyn Write) -> Result<()> {
     let spec = settings::timeline(a, env)?;
-    let engine = engine(cli, env, &a.out).await?;
-    let result = engine.timeline_stream(&spec).await?;
-    let printed = emit(result, &a.out, out).await?;
+    let (snapshot, engine) = engine(cli, env, &a.out).await?;
+    let result = match engine.timeline_stream(&spec).await {
+        Ok(r) => r,
+        Err(e) => return Err(explain(&snapshot, e).await),
+    };
+    let printed = match emit(engine.version(), result, &a.out, out).await {
+        Ok(p) => p,
+        Err(e) => return Err(explain(&snapshot, e).await),
+    };
     if printed.rows == 0 && !engine.is_empty() {
         output::note(&super::empty::timeline(&engine, &spec).await?);
     }

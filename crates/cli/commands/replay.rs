@@ -60,7 +60,8 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
     })
     .await
     .context("the replay task stopped")?
-    .with_context(|| format!("replay over {}", warehouse.display()))?;
+    .with_context(|| format!("replay over {warehouse}"))?;
+    output::read_version(report.table_version);
     let names = output::ReplayNames {
         candidate: candidate_name,
         baseline: baseline_name,

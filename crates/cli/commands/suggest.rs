@@ -25,7 +25,7 @@ pub async fn run(cli: &Cli, a: &SuggestArgs, env: &Env, out: &mut dyn Write) -> 
     })
     .await
     .context("the suggest task stopped")?
-    .with_context(|| format!("suggest over {}", warehouse.display()))?;
+    .with_context(|| format!("suggest over {}", warehouse))?;
     for want in &opts.identities {
         let found = drafts
             .iter()

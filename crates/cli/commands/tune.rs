@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli, a: &TuneArgs, env: &Env, out: &mut dyn Write) -> Res
     })
     .await
     .context("the tune task stopped")?
-    .with_context(|| format!("tune over {}", warehouse.display()))?;
+    .with_context(|| format!("tune over {}", warehouse))?;
     output::policy::tune_report(out, &report, &a.policy.display().to_string(), a.format)?;
     Ok(Outcome::Ok)
 }

@@ -2,10 +2,13 @@
 //! sources, commits every N rows or T seconds, and only then writes the file checkpoints and
 //! answers the HTTP requests whose records the commit made durable.
 //!
-//! Exactly once rests on two facts: a checkpoint never runs ahead of the warehouse (it is written
-//! after the commit), and the warehouse drops a row whose `(source, event_id)` it already holds.
-//! So after a crash, lines between the checkpoint and the last commit are read again and dropped
-//! as duplicates, and a client that retries a request whose answer it lost adds nothing twice.
+//! Exactly once rests on two facts. Each file's offset rides in the same Delta commit as its rows
+//! (an app transaction `verdict.file.<fingerprint>` whose version is the offset), so the offset
+//! and the rows become visible together or not at all; the checkpoint file written after the
+//! commit is a cache, corrected from the committed offset at start-up ([`reconcile`]). And the
+//! warehouse drops a row whose `(source, event_id)` it already holds, so a line read twice (a
+//! file whose checkpoint cannot be corrected, a client that retries a request whose answer it
+//! lost) adds nothing twice. Each commit also records how many HTTP batches it holds.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -79,13 +82,8 @@ pub fn run(
     metrics: Arc<Metrics>,
 ) -> Result<CollectSummary> {
     let committer = Committer::open(opts, clock.as_ref(), Vec::new())?;
-    let rec = committer.warehouse().recovery();
-    if !rec.rolled_forward.is_empty() || !rec.rolled_back.is_empty() {
-        tracing::info!(
-            rolled_forward = rec.rolled_forward.len(),
-            rolled_back = rec.rolled_back.len(),
-            "recovered the warehouse"
-        );
+    for what in &committer.recovery().caught_up {
+        tracing::info!(table = %what, "brought a derived table up to date");
     }
     metrics.ready.store(true, Ordering::SeqCst);
     let mut state = Loop {
@@ -194,6 +192,14 @@ impl Loop<'_> {
             return Ok(());
         }
         let started = Instant::now();
+        for cp in self.checkpoints.values() {
+            self.committer
+                .record_app_txn(&file_app_id(&cp.fingerprint), cp.offset as i64);
+        }
+        if !self.acks.is_empty() {
+            self.committer
+                .record_info("verdict.http_batches", self.acks.len() as u64);
+        }
         let info = self.committer.commit_now()?;
         let files = self.checkpoints.len();
         if let Some(store) = &self.store {
@@ -238,4 +244,63 @@ impl Loop<'_> {
         }
         Ok(())
     }
+}
+
+/// The app transaction id under which a file's committed offset is recorded.
+pub fn file_app_id(fingerprint: &str) -> String {
+    format!("verdict.file.{fingerprint}")
+}
+
+/// Moves each checkpoint that lags behind its committed offset (a crash between a commit and
+/// the checkpoint's write) up to that offset, counting the lines in between, when the file at
+/// the checkpoint's path is still the same file (device and inode) and not compressed. Other
+/// lagging checkpoints stay: their lines are read again and dropped as duplicates.
+///
+/// # Errors
+/// When the warehouse's log cannot be read.
+pub fn reconcile(
+    warehouse: &verdict_table::Location,
+    known: &mut std::collections::HashMap<String, Checkpoint>,
+) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+    let wh =
+        verdict_table::Warehouse::new(warehouse.clone()).map_err(verdict_ingest::Error::from)?;
+    let Some(snap) = verdict_table::block_on(wh.latest(verdict_table::Table::Decisions))
+        .map_err(verdict_ingest::Error::from)?
+    else {
+        return Ok(());
+    };
+    for cp in known.values_mut() {
+        let Some(committed) =
+            verdict_table::block_on(snap.app_version(&file_app_id(&cp.fingerprint)))
+                .map_err(verdict_ingest::Error::from)?
+        else {
+            continue;
+        };
+        let committed = committed as u64;
+        if committed <= cp.offset || cp.complete {
+            continue;
+        }
+        let Ok(mut f) = std::fs::File::open(&cp.path) else {
+            continue;
+        };
+        let same = f
+            .metadata()
+            .is_ok_and(|m| m.dev() == cp.dev && m.ino() == cp.ino && m.len() >= committed);
+        let mut magic = [0u8; 2];
+        let gzip = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        if !same || gzip || f.seek(SeekFrom::Start(cp.offset)).is_err() {
+            continue;
+        }
+        let mut between = vec![0u8; (committed - cp.offset) as usize];
+        if f.read_exact(&mut between).is_err() {
+            continue;
+        }
+        let lines = memchr::memchr_iter(b'\n', &between).count() as u64;
+        tracing::info!(path = %cp.path, from = cp.offset, to = committed, "checkpoint behind its commit: moved to the committed offset");
+        cp.offset = committed;
+        cp.line += lines;
+    }
+    Ok(())
 }

@@ -31,7 +31,7 @@
 //!     files: vec![FilesConfig { paths: vec![log.display().to_string()], ..Default::default() }],
 //!     ..Default::default()
 //! };
-//! let opts = config.build(dir.path().join("wh"), false).unwrap();
+//! let opts = config.build(dir.path().join("wh").into(), false).unwrap();
 //! let rt = tokio::runtime::Runtime::new().unwrap();
 //! // Stop at once: the sources still read what is there, and it is committed before returning.
 //! let summary = rt.block_on(run(opts, Arc::new(SystemClock), async {})).unwrap();
@@ -56,6 +56,7 @@ use std::sync::Arc;
 
 use verdict_ingest::IngestOptions;
 use verdict_schema::time::Clock;
+use verdict_table::Location;
 
 pub use committer::CollectSummary;
 pub use config::{CollectConfig, CommitConfig, FilesConfig, HttpConfig, RedactionConfig};
@@ -68,8 +69,8 @@ use crate::metrics::Metrics;
 /// Everything a run needs, checked.
 #[derive(Debug, Clone)]
 pub struct CollectOptions {
-    /// The warehouse root.
-    pub warehouse: PathBuf,
+    /// The warehouse.
+    pub warehouse: Location,
     /// The checkpoint directory.
     pub checkpoints: PathBuf,
     /// Delete every checkpoint before starting (files are then read from their start; rows
@@ -90,8 +91,16 @@ impl CollectConfig {
     ///
     /// # Errors
     /// The first invalid setting, or no source at all.
-    pub fn build(&self, warehouse: PathBuf, reset_checkpoints: bool) -> Result<CollectOptions> {
-        let warehouse = self.warehouse.clone().unwrap_or(warehouse);
+    pub fn build(&self, warehouse: Location, reset_checkpoints: bool) -> Result<CollectOptions> {
+        let warehouse = match &self.warehouse {
+            Some(w) => {
+                Location::parse(&w.display().to_string(), []).map_err(|e| Error::Config {
+                    setting: "warehouse".into(),
+                    message: e.to_string(),
+                })?
+            }
+            None => warehouse,
+        };
         let files = self
             .files
             .iter()
@@ -108,9 +117,8 @@ impl CollectConfig {
         Ok(CollectOptions {
             checkpoints: self.checkpoints.clone().unwrap_or_else(|| {
                 warehouse
-                    .join("_verdict")
-                    .join("collect")
-                    .join("checkpoints")
+                    .state_dir("collect/checkpoints")
+                    .unwrap_or_else(|| PathBuf::from("verdict-collect-checkpoints"))
             }),
             warehouse,
             reset_checkpoints,
@@ -134,11 +142,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<CollectSummary> {
     let store = CheckpointStore::open(&opts.checkpoints, opts.reset_checkpoints)?;
-    let known = store.load_all()?;
+    let mut known = store.load_all()?;
+    // The offsets committed with the rows are the truth; a checkpoint file written after its
+    // commit may lag behind a crash.
+    committer::reconcile(&opts.warehouse, &mut known)?;
     let metrics = Arc::new(Metrics::default());
     let (tx, rx) = crossbeam_channel::bounded(256);
 
-    let mut ingest_opts = IngestOptions::new(&opts.warehouse, Vec::new());
+    let mut ingest_opts = IngestOptions::new(opts.warehouse.clone(), Vec::new());
     ingest_opts.keep_raw = opts.commit.keep_raw;
     ingest_opts.redaction = opts.redaction.clone();
     ingest_opts.earliest_micros = opts.commit.earliest_micros;

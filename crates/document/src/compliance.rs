@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use datafusion::prelude::ParquetReadOptions;
@@ -157,17 +157,12 @@ fn para(text: &str) -> String {
     format!("<p>{text}</p>")
 }
 
-/// Builds the compliance report of a period over `engine`'s warehouse; `quarantine_dir` is the
-/// warehouse's quarantine folder (read as stored).
+/// Builds the compliance report of a period over `engine`'s snapshot of the warehouse.
 ///
 /// # Errors
-/// [`Error::EmptyPeriod`], a failed query, an unreadable quarantine file, or a chart that cannot
+/// [`Error::EmptyPeriod`], a failed query, or a chart that cannot
 /// be drawn.
-pub async fn compliance(
-    engine: &Engine,
-    quarantine_dir: &Path,
-    opts: &ComplianceOptions,
-) -> Result<String> {
+pub async fn compliance(engine: &Engine, opts: &ComplianceOptions) -> Result<String> {
     if opts.since >= opts.until {
         return Err(Error::EmptyPeriod {
             since: instant(opts.since),
@@ -181,7 +176,7 @@ pub async fn compliance(
     let mut sections = vec![
         period_section(engine, &p).await?,
         inputs_section(engine, &p).await?,
-        completeness_section(engine, &p, quarantine_dir).await?,
+        completeness_section(engine, &p).await?,
         calls_section(engine, &p).await?,
         denials_section(engine, &p).await?,
         rules_section(engine, &p).await?,
@@ -255,7 +250,7 @@ async fn inputs_section(engine: &Engine, p: &Period) -> Result<Section> {
     Ok(section("inputs", "Inputs and provenance", body))
 }
 
-async fn completeness_section(engine: &Engine, p: &Period, quarantine: &Path) -> Result<Section> {
+async fn completeness_section(engine: &Engine, p: &Period) -> Result<Section> {
     let sql = format!(
         "SELECT CAST(day AS VARCHAR) AS day, CAST(source AS VARCHAR) AS source, count(*) AS calls\n\
          FROM decisions\nWHERE {}\nGROUP BY 1, 2\nORDER BY 1, 2",
@@ -300,7 +295,7 @@ async fn completeness_section(engine: &Engine, p: &Period, quarantine: &Path) ->
     body.push_str(&query_block(&sql, &t));
 
     body.push_str("<h3>Quarantined records by code</h3>");
-    body.push_str(&quarantine_html(quarantine)?);
+    body.push_str(&quarantine_html(engine).await?);
 
     body.push_str("<h3>Skipped records</h3>");
     body.push_str(&para(
@@ -315,59 +310,20 @@ async fn completeness_section(engine: &Engine, p: &Period, quarantine: &Path) ->
     Ok(section("completeness", "Data completeness", body))
 }
 
-fn quarantine_html(dir: &Path) -> Result<String> {
-    let mut by_code: BTreeMap<(String, String), i64> = BTreeMap::new();
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io("listing", dir)(e)),
-    };
-    files.sort();
-    for f in &files {
-        let text = std::fs::read_to_string(f).map_err(Error::io("reading", f))?;
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let v: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| Error::Quarantine {
-                    path: f.clone(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })?;
-            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-            let code = field("error").ok_or_else(|| Error::Quarantine {
-                path: f.clone(),
-                line: i + 1,
-                message: "no `error` code".into(),
-            })?;
-            *by_code
-                .entry((code, field("file").unwrap_or_default()))
-                .or_default() += 1;
-        }
-    }
-    let table = Table {
-        columns: vec!["code".into(), "file".into(), "records".into()],
-        rows: by_code
-            .into_iter()
-            .map(|((code, file), n)| vec![Cell::text(code), Cell::text(file), Cell::Int(n)])
-            .collect(),
-    };
+async fn quarantine_html(engine: &Engine) -> Result<String> {
+    let sql = "SELECT error AS code, file, count(*) AS records\nFROM quarantine\nGROUP BY 1, 2\nORDER BY 1, 2";
+    let t = run(engine, sql).await?;
     Ok(format!(
-        "{}{}",
+        "{}{}{}",
         para(
             "Every line ingest could not turn into a decision is kept in the warehouse's \
-             quarantine (<code>quarantine/*.jsonl</code>, one JSON object per line with its \
-             <code>error</code> code, <code>file</code>, <code>line</code> and raw text). \
-             A record that could not be read has no trusted time, so this table counts the \
-             whole quarantine as stored when the report was made, not only the period. \
-             The same count: <code>cat quarantine/*.jsonl | jq -r '[.error, .file] | @tsv' | sort | uniq -c</code>."
+             <code>quarantine</code> table (one row per line with its <code>error</code> code, \
+             <code>file</code>, <code>line</code>, <code>message</code> and raw text). A record \
+             that could not be read has no trusted time, so this table counts the whole \
+             quarantine of the version read, not only the period."
         ),
-        table.html("data quarantine")
+        t.html("data quarantine"),
+        query_block(sql, &t)
     ))
 }
 

@@ -77,20 +77,15 @@ pub enum Error {
         /// What was wrong.
         error: verdict_formats::LineError,
     },
-    /// The manifest or a transaction record could not be parsed.
-    #[error("{path}: corrupt warehouse metadata: {message}")]
-    CorruptMetadata {
-        /// The metadata file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// The path exists but is not a warehouse directory.
-    #[error("{path}: not a verdict warehouse ({message})")]
-    NotAWarehouse {
-        /// The path.
-        path: PathBuf,
-        /// Why.
+    /// The warehouse's tables could not be read or written.
+    #[error(transparent)]
+    Table(#[from] verdict_table::Error),
+    /// Compaction found a day whose files do not hold the rows their commits recorded.
+    #[error("day {day}: {message}; not compacting")]
+    Mismatch {
+        /// The day.
+        day: String,
+        /// What differs.
         message: String,
     },
     /// A worker thread stopped unexpectedly.

@@ -1,14 +1,12 @@
 //! Secret redaction: a post-decode step applied to `args`, `raw` and quarantined text of every
 //! input format before anything reaches disk (README, "Security"). A redacted value becomes
 //! `"[redacted:<16 hex digits>]"`, the prefix of HMAC-SHA256 of the value under the warehouse's
-//! redaction key ([`redaction_key`]), so that equal secrets correlate across rows without being
+//! redaction key ([`verdict_table::Warehouse::redaction_key`]), so that equal secrets correlate across rows without being
 //! recoverable. The JSON paths of the replaced values are listed in the `redacted` column.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::AhoCorasick;
@@ -111,7 +109,7 @@ impl Default for RedactionRules {
 pub struct Redactor {
     key: Arc<OnceLock<Vec<u8>>>,
     /// Where the key is read or created on the first marker (`None`: the key was given).
-    warehouse: Option<PathBuf>,
+    warehouse: Option<verdict_table::Warehouse>,
     rules: RedactionRules,
     compiled: Arc<OnceLock<Compiled>>,
     /// `None`: every text is walked (user rules may match anything).
@@ -187,7 +185,7 @@ fn compile(rules: &RedactionRules) -> Result<Compiled> {
 
 impl Redactor {
     /// Checks the rules (user regexes are compiled here, to name a bad one at once) for use
-    /// under `key` (see [`redaction_key`]).
+    /// under `key` (see [`verdict_table::Warehouse::redaction_key`]).
     ///
     /// # Errors
     /// A user regex that does not compile, naming it.
@@ -212,7 +210,7 @@ impl Redactor {
         })
     }
 
-    /// Like [`Redactor::new`], with the key of `warehouse` ([`redaction_key`]), read or
+    /// Like [`Redactor::new`], with the key of `warehouse` ([`verdict_table::Warehouse::redaction_key`]), read or
     /// created only when the first secret is found: a run without secrets leaves no key behind
     /// and starts sooner. Should the key file be impossible to create then, a key of this
     /// process alone is used (secrets are still never stored; markers then correlate within the
@@ -220,16 +218,22 @@ impl Redactor {
     ///
     /// # Errors
     /// As [`Redactor::new`].
-    pub fn for_warehouse(rules: &RedactionRules, warehouse: &Path) -> Result<Self> {
+    pub fn for_warehouse(
+        rules: &RedactionRules,
+        warehouse: &verdict_table::Warehouse,
+    ) -> Result<Self> {
         let mut r = Self::new(rules, b"")?;
         r.key = Arc::new(OnceLock::new());
-        r.warehouse = Some(warehouse.to_path_buf());
+        r.warehouse = Some(warehouse.clone());
         Ok(r)
     }
 
     fn key(&self) -> &[u8] {
         self.key.get_or_init(|| {
-            let stored = self.warehouse.as_deref().map(redaction_key);
+            let stored = self
+                .warehouse
+                .as_ref()
+                .map(|w| verdict_table::block_on(w.redaction_key()));
             match stored {
                 Some(Ok(k)) => k,
                 _ => {
@@ -496,61 +500,6 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-/// The warehouse's redaction key: created on first use (32 random bytes, file mode 0600) under
-/// `<warehouse>/_verdict/redaction.key`, read afterwards. Whoever holds it can test a guess of
-/// a secret against a marker, so it is as private as the warehouse.
-///
-/// # Errors
-/// The key cannot be read or created.
-pub fn redaction_key(warehouse: &Path) -> Result<Vec<u8>> {
-    let dir = warehouse.join("_verdict");
-    let path = dir.join("redaction.key");
-    if let Some(key) = read_key(&path)? {
-        return Ok(key);
-    }
-    std::fs::create_dir_all(&dir).map_err(Error::io("creating", &dir))?;
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key)
-        .map_err(|e| Error::Internal(format!("no random bytes for the redaction key: {e}")))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".redaction.key")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(Error::io("creating a file in", &dir))?;
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    tmp.write_all(format!("{hex}\n").as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(Error::io("writing", &path))?;
-    match tmp.persist_noclobber(&path) {
-        Ok(_) => Ok(key.to_vec()),
-        // Another process made it first: use theirs.
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-            read_key(&path)?.ok_or_else(|| Error::Internal(format!("{} vanished", path.display())))
-        }
-        Err(e) => Err(Error::io("creating", &path)(e.error)),
-    }
-}
-
-fn read_key(path: &PathBuf) -> Result<Option<Vec<u8>>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("reading", path)(e)),
-    };
-    let t = text.trim();
-    let bytes: Option<Vec<u8>> = (0..t.len())
-        .step_by(2)
-        .map(|i| t.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect();
-    match bytes {
-        Some(b) if b.len() >= 16 => Ok(Some(b)),
-        _ => Err(Error::Internal(format!(
-            "{}: not a redaction key (expected hex digits)",
-            path.display()
-        ))),
     }
 }
 

@@ -28,16 +28,14 @@ use verdict_schema::{idx, rollup_schema, Decision};
 
 use crate::error::{Error, Result};
 use crate::writer::StagedPart;
-
-/// The folder of the rollup files under the warehouse root.
-pub const ROLLUP_DIR: &str = "rollup";
+use verdict_table::Table;
 
 /// The time grain of a rollup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grain {
-    /// UTC minutes: `rollup/minute/day=YYYY-MM-DD/part-<txn>.parquet`.
+    /// UTC minutes: the `rollup_minute` table.
     Minute,
-    /// UTC hours: `rollup/hour/day=YYYY-MM-DD/part-<txn>.parquet`.
+    /// UTC hours: the `rollup_hour` table.
     Hour,
 }
 
@@ -53,7 +51,15 @@ impl Grain {
         }
     }
 
-    /// The folder name under `rollup/` (`minute`, `hour`).
+    /// The table it is stored in.
+    pub fn table(self) -> Table {
+        match self {
+            Grain::Minute => Table::RollupMinute,
+            Grain::Hour => Table::RollupHour,
+        }
+    }
+
+    /// `minute`, `hour`.
     pub fn as_str(self) -> &'static str {
         match self {
             Grain::Minute => "minute",
@@ -135,6 +141,7 @@ struct Group {
 struct OpenFile {
     writer: ArrowWriter<File>,
     path: PathBuf,
+    table: Table,
     rel_final: String,
     rows: u64,
 }
@@ -582,15 +589,12 @@ fn write_run(
 ) -> Result<()> {
     let state = agg.days.entry(day).or_default();
     if state.file.is_none() {
-        let rel_dir = format!(
-            "{ROLLUP_DIR}/{}/day={}",
-            agg.grain.as_str(),
-            day_string(day)
-        );
-        let dir = staging.join(&rel_dir);
-        fs::create_dir_all(&dir).map_err(Error::io("creating", &dir))?;
-        let name = format!("part-{txn}.parquet");
-        let path = dir.join(&name);
+        let table = agg.grain.table();
+        let rel = table.file_path(Some(&day_string(day)), txn, None);
+        let path = staging.join(table.name()).join(&rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
+        }
         let file = File::create(&path).map_err(Error::io("creating", &path))?;
         let writer =
             ArrowWriter::try_new(file, rollup_schema(), Some(props.clone())).map_err(|source| {
@@ -602,7 +606,8 @@ fn write_run(
         state.file = Some(OpenFile {
             writer,
             path,
-            rel_final: format!("{rel_dir}/{name}"),
+            table,
+            rel_final: rel,
             rows: 0,
         });
     }
@@ -638,6 +643,7 @@ fn close(f: OpenFile, day: &str, min_ts: i64, max_ts: i64) -> Result<StagedPart>
     let OpenFile {
         writer,
         path,
+        table,
         rel_final,
         rows,
     } = f;
@@ -645,7 +651,7 @@ fn close(f: OpenFile, day: &str, min_ts: i64, max_ts: i64) -> Result<StagedPart>
         path: path.clone(),
         source,
     })?;
-    StagedPart::synced(&file, path, rel_final, day, rows, (min_ts, max_ts))
+    StagedPart::synced(&file, path, table, rel_final, day, rows, (min_ts, max_ts))
 }
 
 #[cfg(test)]

@@ -23,8 +23,9 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use verdict_schema::{col, decisions_schema, idx, time::day_string};
 
+use verdict_table::Table;
+
 use crate::error::{Error, Result};
-use crate::warehouse::{rel, Move, PartMeta};
 
 /// How far behind the newest row of a run rows are held back for the next run.
 pub const HOLD_BACK_MICROS: i64 = 60_000_000;
@@ -65,8 +66,9 @@ pub fn writer_properties(zstd_level: i32, row_group_rows: usize) -> Result<Write
 pub struct StagedPart {
     /// Where it is now.
     pub staged: PathBuf,
-    /// Its place under the warehouse root (`decisions/day=YYYY-MM-DD/part-....parquet`,
-    /// `rollup/<grain>/day=.../part-<txn>.parquet`).
+    /// The table it belongs to.
+    pub table: Table,
+    /// Its place in the table ([`Table::file_path`]).
     pub rel_final: String,
     /// The UTC day.
     pub day: String,
@@ -88,6 +90,7 @@ impl StagedPart {
     pub(crate) fn synced(
         file: &File,
         staged: PathBuf,
+        table: Table,
         rel_final: String,
         day: &str,
         rows: u64,
@@ -100,6 +103,7 @@ impl StagedPart {
             .len();
         Ok(Self {
             staged,
+            table,
             rel_final,
             day: day.to_string(),
             rows,
@@ -107,24 +111,6 @@ impl StagedPart {
             min_ts,
             max_ts,
         })
-    }
-
-    /// What committing the file takes: its rename into place and its manifest record.
-    pub(crate) fn commit_entry(&self, root: &Path, txn: &str) -> (Move, PartMeta) {
-        let moved = Move {
-            from: rel(root, &self.staged),
-            to: self.rel_final.clone(),
-        };
-        let meta = PartMeta {
-            path: self.rel_final.clone(),
-            day: self.day.clone(),
-            rows: self.rows,
-            bytes: self.bytes,
-            min_ts: self.min_ts,
-            max_ts: self.max_ts,
-            txn: txn.to_string(),
-        };
-        (moved, meta)
     }
 }
 
@@ -207,25 +193,6 @@ impl PartitionWriter {
         Ok(())
     }
 
-    /// Writes every buffered row of `day`, closes its open file, and returns every file staged
-    /// for that day so far (so their rows can be read back, e.g. to rebuild dedup keys).
-    ///
-    /// # Errors
-    /// When writing or closing the file fails.
-    pub fn seal_day(&mut self, day: i32) -> Result<Vec<PathBuf>> {
-        self.flush(day, true)?;
-        let day_s = day_string(day);
-        if let Some(part) = self.days.get_mut(&day).and_then(|s| s.part.take()) {
-            self.done.push(close(part, &day_s)?);
-        }
-        Ok(self
-            .done
-            .iter()
-            .filter(|p| p.day == day_s)
-            .map(|p| p.staged.clone())
-            .collect())
-    }
-
     /// Writes every buffered row, closes every file and returns the staged parts.
     ///
     /// # Errors
@@ -287,11 +254,12 @@ impl PartitionWriter {
         }
         if state.part.is_none() {
             let day_s = day_string(day);
-            let dir = self.staging.join(format!("day={day_s}"));
-            fs::create_dir_all(&dir).map_err(Error::io("creating", &dir))?;
-            let name = format!("part-{}-{:04}.parquet", self.txn, self.next_part);
+            let rel = Table::Decisions.file_path(Some(&day_s), &self.txn, Some(self.next_part));
             self.next_part += 1;
-            let path = dir.join(&name);
+            let path = self.staging.join(Table::Decisions.name()).join(&rel);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
+            }
             let file = File::create(&path).map_err(Error::io("creating", &path))?;
             let pq = |source| Error::Parquet {
                 path: path.clone(),
@@ -308,7 +276,7 @@ impl PartitionWriter {
                 factory,
                 row_groups: 0,
                 path,
-                rel_final: format!("decisions/day={day_s}/{name}"),
+                rel_final: rel,
                 rows: 0,
                 min_ts,
                 max_ts,
@@ -417,7 +385,15 @@ fn close(part: OpenPart, day: &str) -> Result<StagedPart> {
         path: path.clone(),
         source,
     })?;
-    StagedPart::synced(&file, path, rel_final, day, rows, (min_ts, max_ts))
+    StagedPart::synced(
+        &file,
+        path,
+        Table::Decisions,
+        rel_final,
+        day,
+        rows,
+        (min_ts, max_ts),
+    )
 }
 
 #[cfg(test)]
@@ -482,10 +458,7 @@ mod tests {
         let parts = w.finish().unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].rows, 1000);
-        assert_eq!(
-            parts[0].rel_final,
-            "decisions/day=2026-11-02/part-t-0000.parquet"
-        );
+        assert_eq!(parts[0].rel_final, "day=2026-11-02/part-t-0000.parquet");
         let (ts, groups) = read_ts(&parts[0].staged);
         assert_eq!(ts.len(), 1000);
         assert!(ts.windows(2).all(|w| w[0] <= w[1]));

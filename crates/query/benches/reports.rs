@@ -44,7 +44,10 @@ fn main() {
     ];
     let mut out = serde_json::Map::new();
     rt.block_on(async {
-        let engine = Engine::open(std::path::Path::new(&wh), Catalog::builtin())
+        let wh =
+            verdict_table::Warehouse::new(std::path::Path::new(&wh).into()).expect("warehouse");
+        let snapshot = wh.snapshot(None).await.expect("open warehouse");
+        let engine = Engine::open(&snapshot, Catalog::builtin())
             .await
             .expect("open warehouse");
         for (name, kind, by) in specs {

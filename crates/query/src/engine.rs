@@ -3,8 +3,6 @@
 //! registered; runs user SQL. Decides whether each rollup covers every decisions part.
 //! Reports and timelines are built in `report.rs` and `timeline.rs`; printing is `output.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
@@ -19,6 +17,7 @@ use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use verdict_schema::{col, decisions_schema, rollup_schema};
+use verdict_table::{quarantine_schema, Snapshot, Table};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -31,18 +30,20 @@ pub const TOOLS_TABLE: &str = "tools";
 /// Name of the table of explicit catalogue entries (`tool, server, risk, risk_source`).
 pub const CATALOG_ENTRIES_TABLE: &str = "catalog_entries";
 
-/// Name of the per-minute rollup table (`rollup/minute/`).
+/// Name of the per-minute rollup table.
 pub const ROLLUP_MINUTE_TABLE: &str = "rollup_minute";
-/// Name of the per-hour rollup table (`rollup/hour/`).
+/// Name of the per-hour rollup table.
 pub const ROLLUP_HOUR_TABLE: &str = "rollup_hour";
+/// Name of the quarantine table.
+pub const QUARANTINE_TABLE: &str = "quarantine";
 
 /// A rollup the ingest maintains beside the decisions: the committed rows aggregated per UTC
 /// minute or hour x identity x tool x server x decision x rule x message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rollup {
-    /// `rollup/minute/day=YYYY-MM-DD/part-<txn>.parquet`, the `rollup_minute` table.
+    /// The `rollup_minute` table.
     Minute,
-    /// `rollup/hour/day=YYYY-MM-DD/part-<txn>.parquet`, the `rollup_hour` table.
+    /// The `rollup_hour` table.
     Hour,
 }
 
@@ -58,11 +59,11 @@ impl Rollup {
         }
     }
 
-    /// The folder under `rollup/`.
-    fn dir(self) -> &'static str {
+    /// The warehouse table it reads.
+    fn stored(self) -> Table {
         match self {
-            Rollup::Minute => "minute",
-            Rollup::Hour => "hour",
+            Rollup::Minute => Table::RollupMinute,
+            Rollup::Hour => Table::RollupHour,
         }
     }
 
@@ -134,27 +135,25 @@ impl std::fmt::Debug for QueryStream {
     }
 }
 
-/// A query engine over one warehouse.
+/// A query engine over one snapshot of a warehouse (one `decisions` version for every
+/// question it answers).
 ///
 /// Registered in its `SessionContext`:
-/// - `decisions`: every `decisions/day=YYYY-MM-DD/*.parquet` file (names starting with `.` or `_`
-///   ignored) read with the declared schema plus the Hive partition column `day` (Date32), so
-///   that a filter on `day` prunes whole partitions; an empty table of the same schema when the
-///   warehouse holds no Parquet file yet;
+/// - `decisions`: the data files of the snapshot's `decisions` version, read with the declared
+///   schema plus the partition column `day` (Date32), so that a filter on `day` prunes whole
+///   partitions; an empty table of the same schema when the warehouse holds no decision yet;
 /// - `rollup_minute` and `rollup_hour` (columns of [`verdict_schema::rollup_schema`] plus
-///   `day`), each only when its files cover every decisions part: every day partition holds,
-///   for each transaction with a decisions part there, exactly one rollup part of that
-///   transaction and nothing else. A warehouse written before the rollup existed, one touched
-///   by another writer, or a commit cut short does not qualify, and reports read `decisions`;
+///   `day`), each only when it holds exactly the rows of that `decisions` version (its commits
+///   record the version they cover); otherwise reports read `decisions`;
+/// - `quarantine`: the rejected lines (`key, file, line, error, field, message, raw, ...`);
 /// - `catalog_entries`: the explicit catalogue entries (`tool, server, risk, risk_source`);
 /// - `tools`: a view of every tool seen in `decisions` plus every explicit entry, with
 ///   `tool, server, risk, risk_source` (`server` is set only on server-qualified entries);
 /// - the UDFs `tool_risk(tool [, server])` and `tool_risk_source(tool [, server])`.
-///
-/// The engine sees the files present when it was opened.
 pub struct Engine {
     ctx: SessionContext,
-    warehouse: PathBuf,
+    warehouse: String,
+    version: Option<i64>,
     catalog: Arc<Catalog>,
     days: Vec<String>,
     files: usize,
@@ -167,6 +166,7 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("warehouse", &self.warehouse)
+            .field("version", &self.version)
             .field("days", &self.days)
             .field("files", &self.files)
             .field("rollups", &self.rollups)
@@ -217,30 +217,11 @@ fn as_views(schema: &Schema) -> SchemaRef {
 }
 
 impl Engine {
-    /// Opens the warehouse at `warehouse` and registers its tables and functions.
+    /// Registers the tables of `snapshot` and the functions.
     ///
     /// # Errors
-    /// [`Error::WarehouseNotFound`] when the path does not exist, [`Error::NotADirectory`],
-    /// [`Error::Io`] when `decisions/` cannot be listed, [`Error::InvalidSpec`] for a partition
-    /// directory whose day is not a date, and [`Error::DataFusion`] if registration fails.
-    pub async fn open(warehouse: &Path, catalog: Catalog) -> Result<Engine> {
-        let meta = match std::fs::metadata(warehouse) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::WarehouseNotFound {
-                    path: warehouse.to_path_buf(),
-                })
-            }
-            Err(e) => return Err(Error::io("reading", warehouse)(e)),
-        };
-        if !meta.is_dir() {
-            return Err(Error::NotADirectory {
-                path: warehouse.to_path_buf(),
-            });
-        }
-        let decisions_dir = warehouse.join(DECISIONS_TABLE);
-        let (days, files) = scan_partitions(&decisions_dir)?;
-
+    /// [`Error::DataFusion`] if registration fails.
+    pub async fn open(snapshot: &Snapshot, catalog: Catalog) -> Result<Engine> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_bool(
@@ -252,35 +233,79 @@ impl Engine {
             // only for the rows that pass.
             .set_bool("datafusion.execution.parquet.pushdown_filters", true)
             .set_bool("datafusion.execution.parquet.reorder_filters", true);
-        let ctx = SessionContext::new_with_config(config);
+        // The tables list their files from the snapshot in memory: no listing cache (keyed by
+        // path within a store, it would also serve one table's listing for another's).
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                    .with_list_files_cache(None)
+                    .with_list_files_cache_limit(0),
+            )
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+
+        let (mut days, files) = match &snapshot.decisions {
+            Some(d) => (
+                d.files
+                    .iter()
+                    .filter_map(|f| f.partition.clone())
+                    .collect::<Vec<_>>(),
+                d.files.len(),
+            ),
+            None => (Vec::new(), 0),
+        };
+        days.sort();
+        days.dedup();
+        let version = snapshot.version();
+        let tag = version.unwrap_or(-1);
 
         if files > 0 {
-            ctx.register_table(
-                DECISIONS_TABLE,
-                listing_table(&decisions_dir, scan_schema())?,
-            )?;
+            let t = snapshot_table(&ctx, snapshot, Table::Decisions, tag, scan_schema(), true)?;
+            ctx.register_table(DECISIONS_TABLE, t)?;
         } else {
             let empty = MemTable::try_new(table_schema(), vec![vec![]])?;
             ctx.register_table(DECISIONS_TABLE, Arc::new(empty))?;
         }
 
         let mut rollups = Vec::new();
-        let decision_txns = part_txns(&decisions_dir, PartName::Decisions)?;
         for rollup in Rollup::ALL {
-            let dir = warehouse.join("rollup").join(rollup.dir());
-            if part_txns(&dir, PartName::Rollup)? != decision_txns
-                || decision_txns.values().flatten().any(Option::is_none)
-            {
+            let stored = rollup.stored();
+            let Some(r) = snapshot.table(stored) else {
+                if snapshot.decisions.is_none() {
+                    // Nothing stored at all: an empty rollup answers exactly.
+                    let empty = MemTable::try_new(rollup_table_schema(), vec![vec![]])?;
+                    ctx.register_table(rollup.table(), Arc::new(empty))?;
+                    rollups.push(rollup);
+                }
                 continue;
-            }
-            if files > 0 {
-                let schema = as_views(&rollup_schema());
-                ctx.register_table(rollup.table(), listing_table(&dir, schema)?)?;
-            } else {
+            };
+            if r.files.is_empty() {
                 let empty = MemTable::try_new(rollup_table_schema(), vec![vec![]])?;
                 ctx.register_table(rollup.table(), Arc::new(empty))?;
+            } else {
+                let schema = as_views(&rollup_schema());
+                let t = snapshot_table(&ctx, snapshot, stored, tag, schema, true)?;
+                ctx.register_table(rollup.table(), t)?;
             }
             rollups.push(rollup);
+        }
+
+        match snapshot.quarantine.as_ref().filter(|q| !q.files.is_empty()) {
+            Some(_) => {
+                let t = snapshot_table(
+                    &ctx,
+                    snapshot,
+                    Table::Quarantine,
+                    tag,
+                    quarantine_schema(),
+                    false,
+                )?;
+                ctx.register_table(QUARANTINE_TABLE, t)?;
+            }
+            None => {
+                let empty = MemTable::try_new(quarantine_schema(), vec![vec![]])?;
+                ctx.register_table(QUARANTINE_TABLE, Arc::new(empty))?;
+            }
         }
 
         let catalog = Arc::new(catalog);
@@ -303,7 +328,8 @@ impl Engine {
 
         Ok(Engine {
             ctx,
-            warehouse: warehouse.to_path_buf(),
+            warehouse: snapshot.warehouse().location().to_string(),
+            version,
             catalog,
             days,
             files,
@@ -313,8 +339,13 @@ impl Engine {
         })
     }
 
-    /// The warehouse root.
-    pub fn warehouse(&self) -> &Path {
+    /// The `decisions` version read (`None`: nothing was ever committed).
+    pub fn version(&self) -> Option<i64> {
+        self.version
+    }
+
+    /// The warehouse, as given.
+    pub fn warehouse(&self) -> &str {
         &self.warehouse
     }
 
@@ -323,7 +354,7 @@ impl Engine {
         &self.catalog
     }
 
-    /// Whether the warehouse held no Parquet file when opened.
+    /// Whether the snapshot holds no decisions file.
     pub fn is_empty(&self) -> bool {
         self.files == 0
     }
@@ -333,7 +364,7 @@ impl Engine {
         &self.days
     }
 
-    /// The number of Parquet files in `decisions/`.
+    /// The number of `decisions` data files in the snapshot.
     pub fn file_count(&self) -> usize {
         self.files
     }
@@ -429,141 +460,35 @@ impl Engine {
     }
 }
 
-/// Lists `decisions/day=*/` and counts the Parquet files DataFusion will read, with the same
-/// rules: names starting with `.` or `_` are ignored, and so are files of size zero.
-fn scan_partitions(dir: &Path) -> Result<(Vec<String>, usize)> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(Error::io("listing", dir)(e)),
-    };
-    let mut days = Vec::new();
-    let mut files = 0;
-    for entry in entries {
-        let entry = entry.map_err(Error::io("listing", dir))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(['.', '_']) || !entry.path().is_dir() {
-            continue;
-        }
-        let Some(day) = name.strip_prefix("day=") else {
-            continue;
-        };
-        if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() || day.len() != 10 {
-            return Err(Error::InvalidSpec {
-                what: "warehouse partition",
-                message: format!(
-                    "`{}` is not named day=YYYY-MM-DD; move it out of decisions/ or rename it",
-                    entry.path().display()
-                ),
-            });
-        }
-        let mut n = 0;
-        let path = entry.path();
-        for file in std::fs::read_dir(&path).map_err(Error::io("listing", &path))? {
-            let file = file.map_err(Error::io("listing", &path))?;
-            let fname = file.file_name();
-            let fname = fname.to_string_lossy();
-            let meta = file.metadata().map_err(Error::io("reading", file.path()))?;
-            if meta.is_file()
-                && meta.len() > 0
-                && fname.ends_with(".parquet")
-                && !fname.starts_with(['.', '_'])
-            {
-                n += 1;
-            }
-        }
-        if n > 0 {
-            days.push(day.to_string());
-            files += n;
+/// A listing table over the files of `t` in the snapshot: an object store that lists exactly
+/// those files (from the Delta log) is registered under a URL of its own.
+fn snapshot_table(
+    ctx: &SessionContext,
+    snapshot: &Snapshot,
+    t: Table,
+    version: i64,
+    schema: SchemaRef,
+    partitioned: bool,
+) -> Result<Arc<ListingTable>> {
+    let store = snapshot.store(t).ok_or_else(|| Error::InvalidSpec {
+        what: "table",
+        message: format!("{} is not in the snapshot", t.name()),
+    })?;
+    let scheme = format!("verdict-{}", t.name().replace('_', "-"));
+    let url =
+        url::Url::parse(&format!("{scheme}://v{version}/")).map_err(|e| Error::InvalidSpec {
+            what: "table URL",
+            message: e.to_string(),
+        })?;
+    ctx.register_object_store(&url, store);
+    let table_url = ListingTableUrl::parse(url.as_str())?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    if partitioned {
+        if let Some((name, ty)) = t.partition() {
+            options = options.with_table_partition_cols(vec![(name.to_string(), ty)]);
         }
     }
-    days.sort();
-    Ok((days, files))
-}
-
-/// How part files are named: `part-<txn>-<n>.parquet` for decisions, `part-<txn>.parquet` for
-/// rollups.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum PartName {
-    Decisions,
-    Rollup,
-}
-
-/// For each `day=` directory under `dir` holding Parquet files that DataFusion reads (the rules
-/// of [`scan_partitions`]), the transactions of those files; `None` for a file whose name does
-/// not carry one. Other directories are skipped (`scan_partitions` reports them).
-type PartTxns = BTreeMap<String, BTreeSet<Option<String>>>;
-
-fn part_txns(dir: &Path, naming: PartName) -> Result<PartTxns> {
-    let mut out = PartTxns::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("listing", dir)(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(Error::io("listing", dir))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let path = entry.path();
-        if name.starts_with(['.', '_']) || !path.is_dir() {
-            continue;
-        }
-        let Some(day) = name.strip_prefix("day=") else {
-            continue;
-        };
-        let mut txns = BTreeSet::new();
-        for file in std::fs::read_dir(&path).map_err(Error::io("listing", &path))? {
-            let file = file.map_err(Error::io("listing", &path))?;
-            let fname = file.file_name();
-            let fname = fname.to_string_lossy();
-            let meta = file.metadata().map_err(Error::io("reading", file.path()))?;
-            if !(meta.is_file()
-                && meta.len() > 0
-                && fname.ends_with(".parquet")
-                && !fname.starts_with(['.', '_']))
-            {
-                continue;
-            }
-            let stem = fname
-                .strip_prefix("part-")
-                .and_then(|f| f.strip_suffix(".parquet"));
-            let txn = match naming {
-                PartName::Rollup => stem.map(str::to_string),
-                PartName::Decisions => stem
-                    .and_then(|s| s.rsplit_once('-'))
-                    .filter(|(t, n)| {
-                        !t.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-                    })
-                    .map(|(t, _)| t.to_string()),
-            };
-            txns.insert(txn);
-        }
-        if !txns.is_empty() {
-            out.insert(day.to_string(), txns);
-        }
-    }
-    Ok(out)
-}
-
-fn listing_table(dir: &Path, schema: SchemaRef) -> Result<Arc<ListingTable>> {
-    // A file URL needs an absolute path without `..` (the object store rejects it).
-    let dir = std::fs::canonicalize(dir).map_err(Error::io("resolving", dir))?;
-    let url = url::Url::from_directory_path(&dir).map_err(|()| Error::InvalidSpec {
-        what: "warehouse path",
-        message: format!("`{}` cannot be turned into a URL", dir.display()),
-    })?;
-    // Only file names not starting with `.` or `_`; with `ignore_subdirectory` the glob is
-    // matched against the file name, so `day=.../_staging/x.parquet` is skipped too.
-    let glob = glob::Pattern::new("[!._]*.parquet").map_err(|e| Error::InvalidSpec {
-        what: "glob",
-        message: e.to_string(),
-    })?;
-    let table_url = ListingTableUrl::try_new(url, Some(glob))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![(col::DAY.to_string(), DAY_TYPE)]);
     let config = ListingTableConfig::new(table_url)
         .with_listing_options(options)
         .with_schema(schema);

@@ -10,22 +10,9 @@ use datafusion::error::DataFusionError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The warehouse directory does not exist.
-    #[error(
-        "no warehouse at `{}`: run `verdict ingest` to create one, or point at an existing warehouse",
-        path.display()
-    )]
-    WarehouseNotFound {
-        /// The path that was given.
-        path: PathBuf,
-    },
-
-    /// The warehouse path exists but is not a directory.
-    #[error("warehouse `{}` is not a directory", path.display())]
-    NotADirectory {
-        /// The path that was given.
-        path: PathBuf,
-    },
+    /// The warehouse could not be read.
+    #[error(transparent)]
+    Table(#[from] verdict_table::Error),
 
     /// Reading a file or directory failed.
     #[error("{action} `{}`: {source}", path.display())]

@@ -3,12 +3,12 @@
 #![deny(missing_docs)]
 
 //! # Overview
-//! - [`Engine::open`] registers, over `<warehouse>/decisions/day=YYYY-MM-DD/*.parquet`, the
-//!   `decisions` table (declared schema + Date32 partition column `day`), the `tools` view,
-//!   the `catalog_entries` table and the UDFs `tool_risk(tool [, server])` and
-//!   `tool_risk_source(tool [, server])`, and the `rollup_minute` / `rollup_hour` tables when the
-//!   ingest-time rollup covers the whole warehouse ([`Rollup`]). [`Engine::sql`] runs any
-//!   read-only SQL.
+//! - [`Engine::open`] registers, over one [`verdict_table::Snapshot`] (one `decisions` version
+//!   for every question), the `decisions` table (declared schema + Date32 partition column
+//!   `day`), the `quarantine` table, the `tools` view, the `catalog_entries` table and the UDFs
+//!   `tool_risk(tool [, server])` and `tool_risk_source(tool [, server])`, and the
+//!   `rollup_minute` / `rollup_hour` tables when they hold exactly the rows of that version
+//!   ([`Rollup`]). [`Engine::sql`] runs any read-only SQL.
 //! - [`Catalog`] classifies tools as [`Risk`] `destructive | write | read | unknown`: explicit
 //!   entries (a user JSON/TOML file over [`Catalog::builtin`]) first, then [`heuristic_risk`].
 //! - [`Engine::report`] runs a [`ReportSpec`] ([`ReportKind`] `volume`, `denials`,
@@ -33,18 +33,26 @@
 //! }
 //! let batch = builder.finish().unwrap();
 //!
-//! let warehouse = tempfile::tempdir().unwrap();
-//! let day = warehouse.path().join("decisions/day=2026-11-02");
-//! std::fs::create_dir_all(&day).unwrap();
-//! let file = std::fs::File::create(day.join("part-0.parquet")).unwrap();
-//! let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+//! // One Parquet file committed to the `decisions` Delta table of a new warehouse.
+//! use verdict_table::{stats::describe, Commit, Operation, Table, Warehouse};
+//! let dir = tempfile::tempdir().unwrap();
+//! let local = dir.path().join("part-0.parquet");
+//! let mut writer = parquet::arrow::ArrowWriter::try_new(
+//!     std::fs::File::create(&local).unwrap(), batch.schema(), None).unwrap();
 //! writer.write(&batch).unwrap();
 //! writer.close().unwrap();
+//! let rel = Table::Decisions.file_path(Some("2026-11-02"), "t1", Some(0));
 //!
 //! let rt = tokio::runtime::Runtime::new().unwrap();
 //! let out = rt.block_on(async {
-//!     let engine = Engine::open(warehouse.path(), Catalog::builtin()).await?;
-//!     engine.report(&ReportSpec::new(ReportKind::Volume)).await
+//!     let wh = Warehouse::new(dir.path().join("wh").into())?;
+//!     let snap = wh.open_for_write(Table::Decisions).await?;
+//!     let mut commit = Commit::new(Operation::Append);
+//!     commit.adds.push(describe(Table::Decisions, &rel, Some("2026-11-02"), &local)?);
+//!     wh.put_file(Table::Decisions, &rel, &local).await?;
+//!     wh.commit(&snap, commit).await?;
+//!     let engine = Engine::open(&wh.snapshot(None).await?, Catalog::builtin()).await?;
+//!     Ok::<_, verdict_query::Error>(engine.report(&ReportSpec::new(ReportKind::Volume)).await?)
 //! }).unwrap();
 //! let mut text = Vec::new();
 //! write_output(&out, OutputFormat::Table, &mut text, &PrintOptions::default()).unwrap();
@@ -70,8 +78,8 @@ pub(crate) mod testutil;
 pub use catalog::{heuristic_risk, Catalog, CatalogEntry, Classification, Risk, RiskSource};
 pub use engine::{
     rollup_table_schema, table_schema, Engine, QueryOutput, QueryStream, Rollup,
-    CATALOG_ENTRIES_TABLE, DAY_TYPE, DECISIONS_TABLE, ROLLUP_HOUR_TABLE, ROLLUP_MINUTE_TABLE,
-    TOOLS_TABLE,
+    CATALOG_ENTRIES_TABLE, DAY_TYPE, DECISIONS_TABLE, QUARANTINE_TABLE, ROLLUP_HOUR_TABLE,
+    ROLLUP_MINUTE_TABLE, TOOLS_TABLE,
 };
 pub use error::{Error, Result};
 pub use output::{

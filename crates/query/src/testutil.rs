@@ -14,7 +14,38 @@ use parquet::arrow::ArrowWriter;
 use tempfile::TempDir;
 use verdict_schema::{rollup_schema, time, Decision, DecisionBatchBuilder, DecisionRecord};
 
+use verdict_table::{stats::describe, Commit, Operation, Table, Warehouse, COVERS_APP_ID};
+
 use crate::{Catalog, Engine, QueryOutput};
+
+/// Commits files already written under `root/<table>/` (paths relative to the table) in one
+/// commit, recording the `decisions` version a derived table covers; returns the new version.
+pub(crate) fn commit_files(root: &Path, t: Table, rels: &[String], covers: Option<i64>) -> i64 {
+    verdict_table::block_on(async {
+        let wh = Warehouse::new(root.into()).unwrap();
+        let snap = wh.open_for_write(t).await.unwrap();
+        let mut c = Commit::new(Operation::Append);
+        for rel in rels {
+            let part = rel
+                .split_once('/')
+                .and_then(|(d, _)| d.split_once('=').map(|(_, v)| v.to_string()));
+            let local = root.join(t.name()).join(rel);
+            c.adds
+                .push(describe(t, rel, part.as_deref(), &local).unwrap());
+        }
+        if let Some(v) = covers {
+            c.app_txns.push((COVERS_APP_ID.to_string(), v));
+        }
+        wh.commit(&snap, c).await.unwrap().version
+    })
+}
+
+/// An engine over the latest snapshot of the warehouse at `root`.
+pub(crate) async fn open(root: &Path, catalog: Catalog) -> crate::Result<Engine> {
+    let wh = Warehouse::new(root.into())?;
+    let snap = wh.snapshot(None).await?;
+    Engine::open(&snap, catalog).await
+}
 
 /// One fixture row: id, ts, identity, session, server, tool, decision, rule, message.
 /// Empty strings are nulls; a row without tool has method `initialize`.
@@ -135,10 +166,17 @@ pub(crate) fn write_rows(path: &Path, rows: &[Row]) {
 pub(crate) fn warehouse() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("decisions");
-    write_rows(&d.join("day=2026-11-01/part-0.parquet"), DAY1);
-    write_rows(&d.join("day=2026-11-02/part-0.parquet"), DAY2A);
-    write_rows(&d.join("day=2026-11-02/part-1.parquet"), DAY2B);
-    write_rows(&d.join("day=2026-11-03/part-0.parquet"), DAY3);
+    let files = [
+        ("day=2026-11-01/part-0.parquet", DAY1),
+        ("day=2026-11-02/part-0.parquet", DAY2A),
+        ("day=2026-11-02/part-1.parquet", DAY2B),
+        ("day=2026-11-03/part-0.parquet", DAY3),
+    ];
+    for (rel, rows) in files {
+        write_rows(&d.join(rel), rows);
+    }
+    let rels: Vec<String> = files.iter().map(|(r, _)| r.to_string()).collect();
+    commit_files(dir.path(), Table::Decisions, &rels, None);
     let decoy: &[Row] = &[(
         "x01",
         "2026-11-02T09:00:00.000Z",
@@ -230,7 +268,7 @@ fn rollup_batch(groups: &RollupGroups) -> RecordBatch {
 
 /// Writes the rollup of `rows` at bucket width `width` as one file, in two runs (the rows cut
 /// at `split`), so that a key may appear twice, as after the ingest's memory budget.
-fn write_rollup(path: &Path, rows: &[Row], width: i64, split: usize) {
+pub(crate) fn write_rollup(path: &Path, rows: &[Row], width: i64, split: usize) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut w = ArrowWriter::try_new(File::create(path).unwrap(), rollup_schema(), None).unwrap();
     for run in [&rows[..split], &rows[split..]] {
@@ -250,13 +288,26 @@ pub(crate) fn rollup_warehouse() -> TempDir {
         ("2026-11-02", "t2", "0000", DAY2B),
         ("2026-11-03", "t2", "0001", DAY3),
     ];
-    for (day, txn, n, rows) in parts {
-        write_rows(&d.join(format!("day={day}/part-{txn}-{n}.parquet")), rows);
-        for (grain, width) in [("minute", 60_000_000), ("hour", 3_600_000_000)] {
-            let path = dir
-                .path()
-                .join(format!("rollup/{grain}/day={day}/part-{txn}.parquet"));
-            write_rollup(&path, rows, width, rows.len() / 2);
+    for txn in ["t1", "t2"] {
+        let mut rels = Vec::new();
+        let mut rollup_rels = Vec::new();
+        for &(day, t, n, rows) in parts.iter().filter(|p| p.1 == txn) {
+            let rel = format!("day={day}/part-{t}-{n}.parquet");
+            write_rows(&d.join(&rel), rows);
+            rels.push(rel);
+            let rel = format!("day={day}/part-{t}.parquet");
+            for (table, width) in [
+                (Table::RollupMinute, 60_000_000),
+                (Table::RollupHour, 3_600_000_000),
+            ] {
+                let path = dir.path().join(table.name()).join(&rel);
+                write_rollup(&path, rows, width, rows.len() / 2);
+            }
+            rollup_rels.push(rel);
+        }
+        let v = commit_files(dir.path(), Table::Decisions, &rels, None);
+        for table in [Table::RollupMinute, Table::RollupHour] {
+            commit_files(dir.path(), table, &rollup_rels, Some(v));
         }
     }
     dir
@@ -265,14 +316,14 @@ pub(crate) fn rollup_warehouse() -> TempDir {
 /// The rollup fixture and an engine over it.
 pub(crate) async fn rollup_engine() -> (TempDir, Engine) {
     let dir = rollup_warehouse();
-    let engine = Engine::open(dir.path(), Catalog::builtin()).await.unwrap();
+    let engine = open(dir.path(), Catalog::builtin()).await.unwrap();
     (dir, engine)
 }
 
 /// The fixture warehouse and an engine over it with the built-in catalogue.
 pub(crate) async fn engine() -> (TempDir, Engine) {
     let dir = warehouse();
-    let engine = Engine::open(dir.path(), Catalog::builtin()).await.unwrap();
+    let engine = open(dir.path(), Catalog::builtin()).await.unwrap();
     (dir, engine)
 }
 

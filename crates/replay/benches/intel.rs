@@ -74,7 +74,7 @@ fn main() {
     );
 
     let opts = SuggestOptions {
-        warehouse: wh.clone(),
+        warehouse: wh.clone().into(),
         ..SuggestOptions::default()
     };
     time(
@@ -99,7 +99,7 @@ fn main() {
         })
         .collect();
     let topts = TuneOptions {
-        warehouse: wh,
+        warehouse: wh.into(),
         ..TuneOptions::default()
     };
     time(

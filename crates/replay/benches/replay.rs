@@ -30,9 +30,8 @@ fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/policies/bench.json");
     let policy: verdict_replay::Policies = Policy::from_path(&root).expect("bench policy").into();
     let opts = ReplayOptions {
-        warehouse: wh,
         samples: 3,
-        ..ReplayOptions::default()
+        ..ReplayOptions::new(wh)
     };
     let calls = replay(&opts, &policy, None, &|_| false)
         .expect("replay")

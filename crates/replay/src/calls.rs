@@ -2,10 +2,8 @@
 //! the diff's counts) goes through [`for_each_row`], which keeps `scan` the one place that knows how
 //! the warehouse is opened and ordered.
 
-use std::path::Path;
-
-use verdict_ingest::Warehouse;
 use verdict_policy::{Args, Call, Recorded};
+use verdict_table::{AsOf, Location, Snapshot, Warehouse};
 
 use crate::error::Result;
 use crate::scan::{self, BatchView};
@@ -42,18 +40,25 @@ impl Row<'_> {
     }
 }
 
-/// Calls `f` for every row with `lo <= ts < hi`, in `(ts, event_id)` order; stops at the first error.
+/// One snapshot of the warehouse at `location` (the latest, or `as_of`): every pass of one
+/// command reads the same version.
+pub(crate) fn snapshot(location: &Location, as_of: Option<&AsOf>) -> Result<Snapshot> {
+    let wh = Warehouse::new(location.clone())?;
+    Ok(verdict_table::block_on(wh.snapshot(as_of))?)
+}
+
+/// Calls `f` for every row of `snapshot` with `lo <= ts < hi`, in `(ts, event_id)` order; stops
+/// at the first error.
 pub(crate) fn for_each_row(
-    warehouse: &Path,
+    snapshot: &Snapshot,
     lo: Option<i64>,
     hi: Option<i64>,
     mut f: impl FnMut(&Row<'_>) -> Result<()>,
 ) -> Result<()> {
-    let wh = Warehouse::open_for_read(warehouse)?;
-    let days = scan::plan(&wh, lo, hi)?;
+    let days = scan::plan(snapshot, lo, hi);
     let (lo, hi) = (lo.unwrap_or(i64::MIN), hi.unwrap_or(i64::MAX));
     let mut keys: Vec<&str> = Vec::with_capacity(16);
-    scan::for_each_row(&days, |v: &BatchView, i: usize| {
+    scan::for_each_row(snapshot, &days, |v: &BatchView, i: usize| {
         let ts = v.ts[i];
         if ts < lo || ts >= hi {
             return Ok(());

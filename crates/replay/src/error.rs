@@ -6,9 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The warehouse could not be opened or listed.
+    /// The warehouse could not be read.
     #[error(transparent)]
-    Warehouse(#[from] verdict_ingest::Error),
+    Warehouse(#[from] verdict_table::Error),
+    /// A data file is missing, truncated or corrupt.
+    #[error(transparent)]
+    Damaged(verdict_table::Error),
     /// A Parquet file could not be read or written.
     #[error("parquet {path}: {source}")]
     Parquet {

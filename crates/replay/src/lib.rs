@@ -25,7 +25,7 @@
 //! ingest(&IngestOptions::new(&wh, vec![log.display().to_string()]), &verdict_schema::time::SystemClock, &NoProgress).unwrap();
 //!
 //! let candidate = Policy::from_json_str(r#"{"version":"1","default":"deny","tools":{"navigate":{},"session_destroy":{}}}"#).unwrap();
-//! let opts = ReplayOptions { warehouse: wh, samples: 1, ..ReplayOptions::default() };
+//! let opts = ReplayOptions::new(&wh);
 //! let report = replay(&opts, &candidate.into(), None, &|t| t.contains("destroy")).unwrap();
 //! assert_eq!(report.transitions["unchanged"], 1);
 //! assert_eq!(report.transitions["deny->allow"], 1);

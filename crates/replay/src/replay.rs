@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 use verdict_policy::{Call, Outcome, Verdict};
 use verdict_schema::time::format_micros;
+use verdict_table::{AsOf, Location};
 
 use crate::calls::{self, Row};
 use crate::changes::{ChangeRow, ChangesWriter};
@@ -23,8 +24,10 @@ use crate::transition::Transition;
 /// What to replay and what to report.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOptions {
-    /// The warehouse root.
-    pub warehouse: PathBuf,
+    /// The warehouse.
+    pub warehouse: Location,
+    /// Read `decisions` as of this version or instant instead of the latest.
+    pub as_of: Option<AsOf>,
     /// Start of the range (inclusive), UTC µs; `None`: the first event.
     pub since: Option<i64>,
     /// End of the range (exclusive), UTC µs; `None`: after the last event.
@@ -46,6 +49,15 @@ pub struct ReplayOptions {
 }
 
 impl ReplayOptions {
+    /// Replays everything in `warehouse`, with one sample per transition.
+    pub fn new(warehouse: impl Into<Location>) -> Self {
+        Self {
+            warehouse: warehouse.into(),
+            samples: 1,
+            ..Self::default()
+        }
+    }
+
     /// The first instant read: `since`, or `since - warmup`.
     pub(crate) fn read_from(&self) -> Option<i64> {
         match (self.since, self.warmup) {
@@ -71,7 +83,8 @@ pub fn replay(
     let mut cand = Side::new(candidate);
     let mut base = baseline.map(Side::new);
     let mut agg = Agg::new(opts, baseline.is_some(), is_destructive)?;
-    calls::for_each_row(&opts.warehouse, opts.read_from(), opts.until, |row| {
+    let snapshot = calls::snapshot(&opts.warehouse, opts.as_of.as_ref())?;
+    calls::for_each_row(&snapshot, opts.read_from(), opts.until, |row| {
         let reported = filter.reports(row);
         let Some(call) = &row.call else {
             agg.non_tool(reported, row.ts());
@@ -87,7 +100,7 @@ pub fn replay(
             Ok(())
         }
     })?;
-    agg.finish(opts)
+    agg.finish(opts, snapshot.version())
 }
 
 /// Which rows are reported: in `[since, until)` and matching the identity, tool and server filters.
@@ -310,7 +323,7 @@ impl<'f> Agg<'f> {
         })
     }
 
-    fn finish(mut self, opts: &ReplayOptions) -> Result<ReplayReport> {
+    fn finish(mut self, opts: &ReplayOptions, table_version: Option<i64>) -> Result<ReplayReport> {
         let changes = match (self.changes.take(), &opts.changes) {
             (Some(w), Some(p)) => Some(ChangesFile {
                 path: p.display().to_string(),
@@ -324,6 +337,7 @@ impl<'f> Agg<'f> {
             ("recorded", "candidate")
         };
         let mut report = ReplayReport {
+            table_version,
             compared_with,
             range: Range {
                 since: opts.since.map(format_micros),

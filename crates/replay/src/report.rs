@@ -175,6 +175,8 @@ pub struct Fidelity {
 /// The full result of a replay.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReplayReport {
+    /// The `decisions` version read (`None`: an empty warehouse).
+    pub table_version: Option<i64>,
     /// `recorded` or `baseline`: what the candidate was compared with.
     pub compared_with: &'static str,
     /// The range.

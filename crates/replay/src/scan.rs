@@ -7,6 +7,8 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use verdict_table::{Snapshot, Table};
+
 use arrow::array::{Array, AsArray, Int32Array, RecordBatch, StringArray};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Int32Type, TimestampMicrosecondType};
@@ -197,56 +199,97 @@ impl BatchView {
     }
 }
 
-/// The files of each day partition overlapping `[lo, hi)`, oldest day first.
-pub fn plan(
-    wh: &verdict_ingest::Warehouse,
-    lo: Option<i64>,
-    hi: Option<i64>,
-) -> Result<Vec<Vec<PathBuf>>> {
+/// One data file to read: its place in the `decisions` table, and its local path when the
+/// warehouse is on local disk.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// Relative to the table.
+    pub path: String,
+    /// On local disk.
+    pub local: Option<PathBuf>,
+}
+
+/// The files of each day partition of the snapshot overlapping `[lo, hi)`, oldest day first.
+pub fn plan(snapshot: &Snapshot, lo: Option<i64>, hi: Option<i64>) -> Vec<Vec<DataFile>> {
     use verdict_schema::time::{day_number, day_string};
     let first = lo.map(|t| day_string(day_number(t)));
     let last = hi.map(|t| day_string(day_number(t - 1)));
-    let mut out = Vec::new();
-    for day in wh.days()? {
-        if first.as_ref().is_some_and(|f| &day < f) || last.as_ref().is_some_and(|l| &day > l) {
+    let Some(d) = &snapshot.decisions else {
+        return Vec::new();
+    };
+    let mut days: std::collections::BTreeMap<&str, Vec<DataFile>> = Default::default();
+    for f in &d.files {
+        let Some(day) = f.partition.as_deref() else {
+            continue;
+        };
+        if first.as_deref().is_some_and(|x| day < x) || last.as_deref().is_some_and(|l| day > l) {
             continue;
         }
-        let files = wh.day_files(&day)?;
-        if !files.is_empty() {
-            out.push(files);
-        }
+        days.entry(day).or_default().push(DataFile {
+            path: f.path.clone(),
+            local: snapshot.warehouse().local_path(Table::Decisions, &f.path),
+        });
     }
-    Ok(out)
+    days.into_values()
+        .map(|mut v| {
+            v.sort_by(|a, b| a.path.cmp(&b.path));
+            v
+        })
+        .collect()
 }
 
 fn spawn_reader<'s>(
     s: &'s std::thread::Scope<'s, '_>,
-    path: PathBuf,
+    snapshot: &'s Snapshot,
+    file: DataFile,
 ) -> Receiver<Result<BatchView>> {
     let (tx, rx) = bounded(4);
     s.spawn(move || {
+        let name = PathBuf::from(format!("{}/{}", Table::Decisions.name(), file.path));
+        let damaged = |message: String| {
+            let version = snapshot.version().unwrap_or(0);
+            let wh = snapshot.warehouse();
+            let added = verdict_table::block_on(wh.added_in(Table::Decisions, &file.path, version))
+                .ok()
+                .flatten();
+            Error::Damaged(verdict_table::Error::Damaged {
+                table: Table::Decisions.name(),
+                path: format!("{}/{}", wh.location(), name.display()),
+                version: added.map_or("?".into(), |v| v.to_string()),
+                message,
+            })
+        };
         let run = || -> Result<()> {
-            let pq = |source| Error::Parquet {
-                path: path.clone(),
-                source,
-            };
-            let file = File::open(&path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), PROJECTION);
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(8192)
-                .build()
-                .map_err(pq)?;
+            let expected = snapshot
+                .decisions
+                .as_ref()
+                .and_then(|d| d.files.iter().find(|f| f.path == file.path))
+                .map(|f| f.size);
+            let reader = match &file.local {
+                Some(p) => {
+                    let f = File::open(p).map_err(|e| damaged(format!("cannot open it: {e}")))?;
+                    let len = f.metadata().map(|m| m.len()).ok();
+                    if let (Some(len), Some(want)) = (len, expected) {
+                        if len != want {
+                            return Err(damaged(format!(
+                                "it holds {len} bytes and its commit recorded {want}"
+                            )));
+                        }
+                    }
+                    open_reader(f)
+                }
+                None => {
+                    let bytes = verdict_table::block_on(
+                        snapshot.warehouse().read_file(Table::Decisions, &file.path),
+                    )
+                    .map_err(|e| damaged(e.to_string()))?;
+                    open_reader(bytes)
+                }
+            }
+            .map_err(|e| damaged(format!("not valid Parquet: {e}")))?;
             for batch in reader {
-                let batch = batch.map_err(|e| Error::Column {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                if tx.send(Ok(BatchView::new(&batch, &path)?)).is_err() {
+                let batch = batch.map_err(|e| damaged(format!("not valid Parquet: {e}")))?;
+                if tx.send(Ok(BatchView::new(&batch, &name)?)).is_err() {
                     break;
                 }
             }
@@ -257,6 +300,14 @@ fn spawn_reader<'s>(
         }
     });
     rx
+}
+
+fn open_reader<R: parquet::file::reader::ChunkReader + 'static>(
+    r: R,
+) -> parquet::errors::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(r)?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), PROJECTION);
+    builder.with_projection(mask).with_batch_size(8192).build()
 }
 
 struct Cursor {
@@ -324,14 +375,15 @@ impl Ord for HeapItem {
 /// the first error `f` returns. Within a file rows are already in that order; files of one day are
 /// merged.
 pub fn for_each_row(
-    days: &[Vec<PathBuf>],
+    snapshot: &Snapshot,
+    days: &[Vec<DataFile>],
     mut f: impl FnMut(&BatchView, usize) -> Result<()>,
 ) -> Result<()> {
     for files in days {
         std::thread::scope(|s| -> Result<()> {
             let mut cursors = Vec::with_capacity(files.len());
             for p in files {
-                if let Some(c) = Cursor::open(spawn_reader(s, p.clone()))? {
+                if let Some(c) = Cursor::open(spawn_reader(s, snapshot, p.clone()))? {
                     cursors.push(c);
                 }
             }

@@ -15,6 +15,8 @@ use serde_json::{json, Map, Value};
 use verdict_policy::{Policy, RecordedDecision};
 use verdict_schema::time::format_micros;
 
+use verdict_table::Location;
+
 use crate::calls;
 use crate::error::{Error, Result};
 use crate::grants::Policies;
@@ -24,8 +26,8 @@ use crate::transition::Transition;
 /// What to draft from.
 #[derive(Debug, Clone)]
 pub struct SuggestOptions {
-    /// The warehouse root.
-    pub warehouse: PathBuf,
+    /// The warehouse.
+    pub warehouse: Location,
     /// Start of the period (inclusive), UTC µs; `None`: the first event.
     pub since: Option<i64>,
     /// End of the period (exclusive), UTC µs; `None`: after the last event.
@@ -43,7 +45,7 @@ pub struct SuggestOptions {
 impl Default for SuggestOptions {
     fn default() -> Self {
         Self {
-            warehouse: PathBuf::new(),
+            warehouse: Location::default(),
             since: None,
             until: None,
             identities: Vec::new(),
@@ -272,10 +274,15 @@ pub fn suggest(
 /// The time of the last call in the period, for a holdout without `until`.
 fn last_event(opts: &SuggestOptions) -> Result<Option<i64>> {
     let mut last = None;
-    calls::for_each_row(&opts.warehouse, opts.since, opts.until, |row| {
-        last = Some(row.ts());
-        Ok(())
-    })?;
+    calls::for_each_row(
+        &calls::snapshot(&opts.warehouse, None)?,
+        opts.since,
+        opts.until,
+        |row| {
+            last = Some(row.ts());
+            Ok(())
+        },
+    )?;
     Ok(last)
 }
 
@@ -294,45 +301,50 @@ fn collect(opts: &SuggestOptions, until: Option<i64>) -> Result<Uses> {
                 .flatten()
                 .any(|x| opts.identities.iter().any(|w| w == x))
     };
-    calls::for_each_row(&opts.warehouse, opts.since, until, |row| {
-        let Some(call) = &row.call else {
-            return Ok(());
-        };
-        let Some(who) = call.identity.or(call.identity_id) else {
-            return Ok(());
-        };
-        if !wanted(call.identity_id, call.identity) {
-            return Ok(());
-        }
-        let i = match index.get(who) {
-            Some(&i) => i,
-            None => {
-                index.insert(Box::from(who), per.len());
-                let id = call.identity_id.map(str::to_string);
-                per.push((who.to_string(), id, FxHashMap::default()));
-                per.len() - 1
+    calls::for_each_row(
+        &calls::snapshot(&opts.warehouse, None)?,
+        opts.since,
+        until,
+        |row| {
+            let Some(call) = &row.call else {
+                return Ok(());
+            };
+            let Some(who) = call.identity.or(call.identity_id) else {
+                return Ok(());
+            };
+            if !wanted(call.identity_id, call.identity) {
+                return Ok(());
             }
-        };
-        let tools = &mut per[i].2;
-        let usage = match tools.get_mut(call.tool) {
-            Some(u) => u,
-            None => tools.entry(Box::from(call.tool)).or_default(),
-        };
-        let rec = row.recorded();
-        let chargeable = !rec.upstream_failed() && !rec.failed_closed();
-        let args = match call.args {
-            Some(verdict_policy::Args::Json(text)) => Some(text),
-            _ => None,
-        };
-        usage.add(
-            call.ts_micros,
-            rec.decision,
-            chargeable,
-            call.arg_keys,
-            args,
-        );
-        Ok(())
-    })?;
+            let i = match index.get(who) {
+                Some(&i) => i,
+                None => {
+                    index.insert(Box::from(who), per.len());
+                    let id = call.identity_id.map(str::to_string);
+                    per.push((who.to_string(), id, FxHashMap::default()));
+                    per.len() - 1
+                }
+            };
+            let tools = &mut per[i].2;
+            let usage = match tools.get_mut(call.tool) {
+                Some(u) => u,
+                None => tools.entry(Box::from(call.tool)).or_default(),
+            };
+            let rec = row.recorded();
+            let chargeable = !rec.upstream_failed() && !rec.failed_closed();
+            let args = match call.args {
+                Some(verdict_policy::Args::Json(text)) => Some(text),
+                _ => None,
+            };
+            usage.add(
+                call.ts_micros,
+                rec.decision,
+                chargeable,
+                call.arg_keys,
+                args,
+            );
+            Ok(())
+        },
+    )?;
     Ok(per
         .into_iter()
         .map(|(who, id, tools)| {
@@ -561,16 +573,21 @@ fn replay_holdout(
 
 fn holdout_calls(opts: &SuggestOptions, from: i64, until: i64) -> Result<FxHashMap<String, u64>> {
     let mut counts: FxHashMap<String, u64> = FxHashMap::default();
-    calls::for_each_row(&opts.warehouse, Some(from), Some(until), |row| {
-        if let Some(who) = row.call.as_ref().and_then(|c| c.identity.or(c.identity_id)) {
-            match counts.get_mut(who) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(who.to_string(), 1);
+    calls::for_each_row(
+        &calls::snapshot(&opts.warehouse, None)?,
+        Some(from),
+        Some(until),
+        |row| {
+            if let Some(who) = row.call.as_ref().and_then(|c| c.identity.or(c.identity_id)) {
+                match counts.get_mut(who) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(who.to_string(), 1);
+                    }
                 }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     Ok(counts)
 }

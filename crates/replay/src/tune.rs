@@ -3,13 +3,14 @@
 //! `replay` with the value written into the policy.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use verdict_policy::{Evaluator, Outcome, Policy};
 use verdict_schema::time::format_micros;
+
+use verdict_table::Location;
 
 use crate::calls;
 use crate::error::{Error, Result};
@@ -19,8 +20,8 @@ use crate::transition::Transition;
 /// The range to replay.
 #[derive(Debug, Clone, Default)]
 pub struct TuneOptions {
-    /// The warehouse root.
-    pub warehouse: PathBuf,
+    /// The warehouse.
+    pub warehouse: Location,
     /// Start (inclusive), UTC µs; counters start empty there.
     pub since: Option<i64>,
     /// End (exclusive), UTC µs.
@@ -259,27 +260,32 @@ fn run_lanes(
         .map(|(value, policy)| Lane::new(value, policy))
         .collect();
     let (mut first, mut last) = (None, None);
-    calls::for_each_row(&opts.warehouse, opts.since, opts.until, |row| {
-        let Some(call) = &row.call else {
-            return Ok(());
-        };
-        first.get_or_insert(call.ts_micros);
-        last = Some(call.ts_micros);
-        let rec = row.recorded().decision.as_outcome();
-        for lane in &mut lanes {
-            let v = lane.evaluator.evaluate(call);
-            lane.row.outcomes.add(v.outcome);
-            lane.transitions[Transition::between(rec, v.outcome).index()] += 1;
-            if v.outcome == Outcome::RateLimited && v.rule == rule {
-                lane.limited(
-                    call.ts_micros,
-                    call.identity.or(call.identity_id),
-                    call.tool,
-                );
+    calls::for_each_row(
+        &calls::snapshot(&opts.warehouse, None)?,
+        opts.since,
+        opts.until,
+        |row| {
+            let Some(call) = &row.call else {
+                return Ok(());
+            };
+            first.get_or_insert(call.ts_micros);
+            last = Some(call.ts_micros);
+            let rec = row.recorded().decision.as_outcome();
+            for lane in &mut lanes {
+                let v = lane.evaluator.evaluate(call);
+                lane.row.outcomes.add(v.outcome);
+                lane.transitions[Transition::between(rec, v.outcome).index()] += 1;
+                if v.outcome == Outcome::RateLimited && v.rule == rule {
+                    lane.limited(
+                        call.ts_micros,
+                        call.identity.or(call.identity_id),
+                        call.tool,
+                    );
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     let rows = lanes.into_iter().map(|l| l.finish(target)).collect();
     Ok(Pass { rows, first, last })
 }

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use verdict_policy::{ChangeKind, PolicyDiff};
+
+use verdict_table::Location;
 
 use crate::calls;
 use crate::error::{Error, Result};
@@ -26,10 +27,10 @@ pub struct Usage {
 ///
 /// # Errors
 /// When the warehouse cannot be read.
-pub fn usage(warehouse: &Path, since: Option<i64>, until: Option<i64>) -> Result<Usage> {
+pub fn usage(warehouse: &Location, since: Option<i64>, until: Option<i64>) -> Result<Usage> {
     let mut per: FxHashMap<Box<str>, u64> = FxHashMap::default();
     let mut total = 0;
-    calls::for_each_row(warehouse, since, until, |row| {
+    calls::for_each_row(&calls::snapshot(warehouse, None)?, since, until, |row| {
         if let Some(call) = &row.call {
             total += 1;
             match per.get_mut(call.tool) {

@@ -152,20 +152,3 @@ fn user_rules_and_turning_builtins_off() {
     assert!(off.is_empty());
     assert_eq!(off.redact_json(text, "raw", &mut paths), Ok(None));
 }
-
-#[test]
-fn the_key_is_made_once_private_and_kept() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let k1 = redaction_key(dir.path()).unwrap();
-    let k2 = redaction_key(dir.path()).unwrap();
-    assert_eq!(k1, k2);
-    assert_eq!(k1.len(), 32);
-    let mode = std::fs::metadata(dir.path().join("_verdict/redaction.key"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
-    std::fs::write(dir.path().join("_verdict/redaction.key"), "zz\n").unwrap();
-    assert!(redaction_key(dir.path()).is_err());
-}

@@ -96,12 +96,21 @@ fn groups_are_exact_per_minute_and_hour() {
     )
     .unwrap();
     let parts = w.finish().unwrap();
-    let names: Vec<&str> = parts.iter().map(|p| p.rel_final.as_str()).collect();
+    let names: Vec<(verdict_table::Table, &str)> = parts
+        .iter()
+        .map(|p| (p.table, p.rel_final.as_str()))
+        .collect();
     assert_eq!(
         names,
         [
-            "rollup/minute/day=2026-11-02/part-t1.parquet",
-            "rollup/hour/day=2026-11-02/part-t1.parquet"
+            (
+                verdict_table::Table::RollupMinute,
+                "day=2026-11-02/part-t1.parquet"
+            ),
+            (
+                verdict_table::Table::RollupHour,
+                "day=2026-11-02/part-t1.parquet"
+            )
         ]
     );
     assert_eq!(

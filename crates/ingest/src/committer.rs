@@ -1,0 +1,1095 @@
+//! [`Committer`]: the writing side of an ingest, reusable by long-running collectors: dedup on
+//! `(source, event_id)` across the whole warehouse (the `event_keys` index), quarantine, staging,
+//! and one Delta commit per table per [`Committer::commit_now`].
+//!
+//! A commit puts its files in place (invisible until named by a commit), then commits
+//! `decisions` (with the app transactions the caller recorded: a collector's file offsets ride
+//! in the same commit as their rows), then the quarantine, then each derived table (dedup index,
+//! rollups) recording the `decisions` version it covers. A derived table left behind by a crash
+//! between those commits is brought up to date from the `decisions` log when the next writer
+//! opens the warehouse, so it never misses nor doubles a row.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt32Array,
+};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::DataType;
+use base64::Engine as _;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use rustc_hash::FxHashSet;
+use serde::Serialize;
+use serde_json::Value;
+use verdict_formats::Decoder;
+use verdict_schema::time::{day_number, format_micros, Clock};
+use verdict_table::{
+    block_on, quarantine_schema, stats::describe, Commit, Operation, Table, TableSnapshot,
+    Warehouse, COVERS_APP_ID,
+};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded, Delivery, RowChecks};
+use crate::error::{Error, Result};
+use crate::index::{content_hash, write_keys, KeyIndex, Seen};
+use crate::pipeline::{FileSummary, IngestOptions};
+use crate::redact::{RedactionRules, Redactor};
+use crate::rollup::{rollup_properties, RollupWorker, RollupWriter};
+use crate::source::Chunk;
+use crate::writer::{writer_properties, PartitionWriter, StagedPart};
+
+/// Steps of a commit at which a test may ask the process to abort, to prove crash safety.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitStep {
+    /// The files are written, not yet in the tables' directories.
+    Staged,
+    /// The files are in place, no commit made yet.
+    Placed,
+    /// `decisions` is committed, the quarantine and derived tables not yet.
+    Decisions,
+}
+
+impl std::str::FromStr for CommitStep {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "staged" => Self::Staged,
+            "placed" => Self::Placed,
+            "decisions" => Self::Decisions,
+            _ => {
+                return Err(format!(
+                    "unknown commit step `{s}` (staged, placed or decisions)"
+                ))
+            }
+        })
+    }
+}
+
+/// What opening the warehouse for writing repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// Derived tables brought up to the `decisions` version (after a write cut short).
+    pub caught_up: Vec<String>,
+}
+
+/// One input read by an ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputMeta {
+    /// The path as given (`-` for stdin).
+    pub file: String,
+    /// A fingerprint of the content.
+    pub fingerprint: String,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Lines read.
+    pub lines: u64,
+}
+
+/// What one [`Committer::commit_now`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The transaction id, when there was something to commit.
+    pub txn: Option<String>,
+    /// The `decisions` version it made.
+    pub version: Option<i64>,
+    /// Rows made visible.
+    pub rows: u64,
+    /// Lines quarantined.
+    pub quarantined: u64,
+}
+
+/// What [`Committer::append`] did with one run of lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Non-blank lines.
+    pub lines: u64,
+    /// Rows accepted into the open transaction.
+    pub rows: u64,
+    /// Rows dropped as duplicates.
+    pub duplicates: u64,
+    /// Lines quarantined (bad lines already quarantined earlier are not counted again).
+    pub quarantined: u64,
+    /// Lines holding no decision.
+    pub skipped: u64,
+}
+
+struct Snaps {
+    decisions: TableSnapshot,
+    quarantine: TableSnapshot,
+    derived: Vec<TableSnapshot>,
+}
+
+struct Txn {
+    id: String,
+    staging: tempfile::TempDir,
+    writer: PartitionWriter,
+    rollup: RollupWorker,
+    quarantine: Vec<QuarantineRow>,
+    rows: u64,
+}
+
+struct QuarantineRow {
+    key: String,
+    file: String,
+    line: u64,
+    error: String,
+    field: Option<String>,
+    message: String,
+    raw: String,
+    raw_base64: Option<String>,
+    raw_bytes: u64,
+    raw_truncated: bool,
+    at: i64,
+}
+
+/// The writing side of an ingest (see the module docs). Rows go into one open transaction until
+/// [`Committer::commit_now`]; nothing is visible before that.
+pub struct Committer<'a> {
+    wh: Warehouse,
+    snaps: Snaps,
+    opts: IngestOptions,
+    clock: &'a dyn Clock,
+    pub(crate) names: Vec<String>,
+    index: KeyIndex,
+    absorbed: u64,
+    quarantined_keys: FxHashSet<u128>,
+    txn: Option<Txn>,
+    pub(crate) files: Vec<FileSummary>,
+    pub(crate) blank: u64,
+    pub(crate) rows_per_day: BTreeMap<i32, u64>,
+    pub(crate) already_quarantined: u64,
+    pub(crate) conflicts: u64,
+    pub(crate) committed: Vec<String>,
+    pub(crate) quarantine_files: Vec<String>,
+    rows_since_commit: u64,
+    quarantined_since_commit: u64,
+    recovery: Recovery,
+    app_txns: BTreeMap<String, i64>,
+    extra_info: serde_json::Map<String, Value>,
+    pub(crate) checks: RowChecks,
+    /// Lines and bytes quarantined by this committer, for the budget.
+    quarantined_total: (u64, u64),
+}
+
+impl<'a> Committer<'a> {
+    /// Opens the warehouse of `opts` for writing (creating its tables, bringing derived tables up
+    /// to date) with the inputs named `names` (more can be added with [`Committer::add_input`]).
+    ///
+    /// # Errors
+    /// When the warehouse cannot be opened or its quarantine read.
+    pub fn open(opts: IngestOptions, clock: &'a dyn Clock, names: Vec<String>) -> Result<Self> {
+        let wh = Warehouse::new(opts.warehouse.clone())?;
+        let decisions = block_on(wh.open_for_write(Table::Decisions))?;
+        let quarantine = block_on(wh.open_for_write(Table::Quarantine))?;
+        let mut derived = Vec::new();
+        for t in [Table::EventKeys, Table::RollupMinute, Table::RollupHour] {
+            derived.push(block_on(wh.open_for_write(t))?);
+        }
+        let quarantined_keys = load_quarantine_keys(&wh, &quarantine)?;
+        let checks = row_checks(&wh, &opts, clock)?;
+        let mut c = Self {
+            checks,
+            quarantined_total: (0, 0),
+            files: names
+                .iter()
+                .map(|n| FileSummary {
+                    file: n.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            wh,
+            snaps: Snaps {
+                decisions,
+                quarantine,
+                derived,
+            },
+            index: KeyIndex::new(opts.max_dedup_keys),
+            opts,
+            clock,
+            names,
+            absorbed: 0,
+            quarantined_keys,
+            txn: None,
+            blank: 0,
+            rows_per_day: BTreeMap::new(),
+            already_quarantined: 0,
+            conflicts: 0,
+            committed: Vec::new(),
+            quarantine_files: Vec::new(),
+            rows_since_commit: 0,
+            quarantined_since_commit: 0,
+            recovery: Recovery::default(),
+            app_txns: BTreeMap::new(),
+            extra_info: serde_json::Map::new(),
+        };
+        c.catch_up_all()?;
+        Ok(c)
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.wh
+    }
+
+    /// Buckets of the dedup index dropped to stay within the key budget.
+    pub fn index_evictions(&self) -> u64 {
+        self.index.evicted
+    }
+
+    /// What opening repaired.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The latest `decisions` version this committer knows.
+    pub fn version(&self) -> i64 {
+        self.snaps.decisions.version
+    }
+
+    /// Registers one more input name (stored in `ingest_file`); returns its index.
+    pub fn add_input(&mut self, name: &str) -> usize {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.files.push(FileSummary {
+            file: name.to_string(),
+            ..Default::default()
+        });
+        self.names.len() - 1
+    }
+
+    /// Rows accepted since the last commit.
+    pub fn pending_rows(&self) -> u64 {
+        self.rows_since_commit
+    }
+
+    /// Whether anything (rows, quarantined lines, app transactions) waits for a commit.
+    pub fn has_pending(&self) -> bool {
+        self.txn.is_some() || !self.app_txns.is_empty()
+    }
+
+    /// Records an app transaction (id, version) to commit with the next `decisions` commit: a
+    /// collector's offset in a file, so that the offset and its rows become visible together.
+    pub fn record_app_txn(&mut self, app_id: &str, version: i64) {
+        self.app_txns.insert(app_id.to_string(), version);
+    }
+
+    /// Adds a field to the next commit's commit info (shown by `verdict history`).
+    pub fn record_info(&mut self, key: &str, value: impl Into<Value>) {
+        self.extra_info.insert(key.to_string(), value.into());
+    }
+
+    /// The committed version of an app transaction.
+    ///
+    /// # Errors
+    /// When the log cannot be read.
+    pub fn app_version(&self, app_id: &str) -> Result<Option<i64>> {
+        if let Some(v) = self.app_txns.get(app_id) {
+            return Ok(Some(*v));
+        }
+        Ok(block_on(self.snaps.decisions.app_version(app_id))?)
+    }
+
+    /// Decodes whole lines of input `input` (as returned by [`Committer::add_input`]), the first
+    /// being line `first_line`, and adds their rows to the open transaction: duplicates of rows
+    /// already in the warehouse or in this transaction are dropped, bad lines quarantined.
+    ///
+    /// # Errors
+    /// In `strict` mode the first bad line; a failure to stage rows.
+    pub fn append(
+        &mut self,
+        input: usize,
+        first_line: u64,
+        bytes: Vec<u8>,
+        decoder: &Decoder,
+    ) -> Result<AppendInfo> {
+        self.append_from(
+            input,
+            first_line,
+            bytes,
+            decoder,
+            &Delivery::default(),
+            None,
+        )
+    }
+
+    /// Like [`Committer::append`], for lines delivered by `delivery` (stored in
+    /// `ingest_principal` and `ingest_peer`). With `max_bad` (records, bytes), lines that would
+    /// quarantine more than that are refused whole: nothing of them is added, and the error is
+    /// [`Error::QuarantineBudget`] (the committer stays usable).
+    ///
+    /// # Errors
+    /// As [`Committer::append`], and the refusal above.
+    pub fn append_from(
+        &mut self,
+        input: usize,
+        first_line: u64,
+        bytes: Vec<u8>,
+        decoder: &Decoder,
+        delivery: &Delivery,
+        max_bad: Option<(u64, u64)>,
+    ) -> Result<AppendInfo> {
+        let name = self
+            .names
+            .get(input)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("no input number {input}")))?;
+        self.absorbed += 1;
+        let chunk = Chunk {
+            seq: self.absorbed,
+            input,
+            first_line,
+            bytes,
+            oversized: Vec::new(),
+        };
+        // With a budget, decoding stops as soon as it is spent: a tiny body of a million bad
+        // lines costs no more than the budget.
+        let mut checks = self.checks.clone();
+        checks.max_bad = max_bad.map(|(records, _)| usize::try_from(records).unwrap_or(usize::MAX));
+        let d = decode_chunk(
+            chunk,
+            decoder,
+            self.opts.envelope.as_deref(),
+            &name,
+            self.opts.keep_raw,
+            self.opts.max_line_bytes,
+            &checks,
+            delivery,
+        )?;
+        if let Some((records, bytes)) = max_bad {
+            let bad_bytes: u64 = d.bad.iter().map(|b| b.raw.len() as u64).sum();
+            let n = d.bad.len() as u64;
+            if d.bad_overflow || n > records || bad_bytes > bytes {
+                let first = d.bad.iter().map(|b| b.line).min().unwrap_or(first_line);
+                let what = if n > records {
+                    format!("more than {records} bad records (at most {records} and {bytes} bytes)")
+                } else {
+                    format!(
+                        "bad records of {bad_bytes} bytes (at most {records} and {bytes} bytes)"
+                    )
+                };
+                return Err(Error::QuarantineBudget {
+                    file: name,
+                    line: first,
+                    what,
+                });
+            }
+        }
+        let before = self.files[input].clone();
+        self.absorb(d)?;
+        let after = &self.files[input];
+        Ok(AppendInfo {
+            lines: after.lines - before.lines,
+            rows: after.rows - before.rows,
+            duplicates: after.duplicates - before.duplicates,
+            quarantined: after.quarantined - before.quarantined,
+            skipped: after.skipped - before.skipped,
+        })
+    }
+
+    /// Commits the open transaction; a no-op when nothing waits.
+    ///
+    /// # Errors
+    /// On any staging or store failure. The caller must then stop using this committer: the
+    /// rows of the failed transaction are in its dedup index but not in the warehouse.
+    pub fn commit_now(&mut self) -> Result<CommitInfo> {
+        let rows = self.rows_since_commit;
+        let quarantined = self.quarantined_since_commit;
+        let before = self.committed.len();
+        let before_version = self.version();
+        self.commit(Vec::new())?;
+        let txn = (self.committed.len() > before)
+            .then(|| self.committed.last().cloned())
+            .flatten();
+        Ok(CommitInfo {
+            txn,
+            version: (self.version() != before_version).then_some(self.version()),
+            rows,
+            quarantined,
+        })
+    }
+
+    fn txn(&mut self) -> Result<&mut Txn> {
+        if self.txn.is_none() {
+            let now = self.clock.now_micros();
+            let mut h = Xxh3::new();
+            h.update(&now.to_le_bytes());
+            h.update(&std::process::id().to_le_bytes());
+            h.update(&(self.committed.len() as u64).to_le_bytes());
+            // Ids sort by commit time: 20261122T014512.123456-1a2b3c4d.
+            let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
+            let id = format!("{stamp}-{:08x}", h.digest() as u32);
+            let staging = self.wh.staging()?;
+            let props = writer_properties(self.opts.zstd_level, self.opts.row_group_rows)?;
+            let writer = PartitionWriter::new(
+                staging.path(),
+                &id,
+                props,
+                self.opts.row_group_rows,
+                self.opts.max_buffered_rows,
+            );
+            // A quarter of the row budget: a group costs about as much memory as a buffered
+            // row without its `raw`.
+            let rollup = RollupWorker::spawn(RollupWriter::new(
+                staging.path(),
+                &id,
+                rollup_properties(self.opts.zstd_level)?,
+                self.opts.max_buffered_rows / 4,
+            ))?;
+            self.txn = Some(Txn {
+                id,
+                staging,
+                writer,
+                rollup,
+                quarantine: Vec::new(),
+                rows: 0,
+            });
+        }
+        self.txn
+            .as_mut()
+            .ok_or_else(|| Error::Internal("no transaction".into()))
+    }
+
+    pub(crate) fn absorb(&mut self, d: Decoded) -> Result<()> {
+        let f = &mut self.files[d.input];
+        f.lines += d.lines;
+        f.bytes += d.bytes;
+        f.skipped += d.skipped;
+        for (reason, n) in &d.skipped_by {
+            *f.skipped_by.entry(reason.code().to_string()).or_default() += n;
+        }
+        self.blank += d.blank;
+        if !d.bad.is_empty() {
+            if self.opts.strict {
+                let first = d.bad.iter().min_by_key(|b| b.line).cloned();
+                if let Some(b) = first {
+                    return Err(Error::Strict {
+                        file: self.names[b.input].clone(),
+                        line: b.line,
+                        error: b.error,
+                    });
+                }
+            }
+            for b in &d.bad {
+                self.quarantine(b)?;
+            }
+        }
+        let n = d.batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut per_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        let mut dups = 0u64;
+        let mut conflicts = Vec::new();
+        let keys_snap = &self.snaps.derived[0];
+        for i in 0..n {
+            let content = content_hash(&d.batch, i);
+            match self.index.check(&self.wh, keys_snap, d.keys[i], content)? {
+                Seen::New => per_day.entry(d.days[i]).or_default().push(i as u32),
+                Seen::Duplicate => dups += 1,
+                Seen::Conflict(stored) => conflicts.push((i, stored, content)),
+            }
+        }
+        for &(i, stored, content) in &conflicts {
+            self.quarantine_conflict(&d, i, stored, content)?;
+        }
+        let dropped = dups + conflicts.len() as u64;
+        let f = &mut self.files[d.input];
+        f.duplicates += dups;
+        f.rows += n as u64 - dropped;
+        let accepted = n as u64 - dropped;
+        let whole = per_day.len() == 1 && dropped == 0;
+        let mut parts = Vec::with_capacity(per_day.len());
+        for (day, rows) in per_day {
+            let part: RecordBatch = if whole {
+                d.batch.clone()
+            } else {
+                take_record_batch(&d.batch, &UInt32Array::from(rows))?
+            };
+            *self.rows_per_day.entry(day).or_default() += part.num_rows() as u64;
+            parts.push((day, part));
+        }
+        if accepted == 0 {
+            return Ok(());
+        }
+        let txn = self.txn()?;
+        for (day, part) in parts {
+            txn.rollup.push(day, part.clone())?;
+            txn.writer.push(day, part)?;
+        }
+        txn.rows += accepted;
+        self.rows_since_commit += accepted;
+        if self
+            .opts
+            .commit_rows
+            .is_some_and(|every| self.rows_since_commit >= every)
+        {
+            self.commit(Vec::new())?;
+        }
+        Ok(())
+    }
+
+    /// A record whose `(source, event_id)` is stored with other content: quarantined as
+    /// `conflicting_duplicate` with both content hashes, the stored record kept.
+    fn quarantine_conflict(
+        &mut self,
+        d: &Decoded,
+        row: usize,
+        stored: u64,
+        content: u64,
+    ) -> Result<()> {
+        use arrow::array::Array;
+        let raw = d.batch.column(verdict_schema::idx::RAW).as_string::<i32>();
+        let raw = if raw.is_valid(row) {
+            raw.value(row).to_string()
+        } else {
+            String::new()
+        };
+        let lines = d
+            .batch
+            .column(verdict_schema::idx::INGEST_LINE)
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let line = if lines.is_valid(row) {
+            lines.value(row)
+        } else {
+            0
+        };
+        let id = d
+            .batch
+            .column(verdict_schema::idx::EVENT_ID)
+            .as_string::<i32>()
+            .value(row)
+            .to_string();
+        let mut h = Xxh3::new();
+        h.update(b"conflicting_duplicate");
+        h.update(&line.to_le_bytes());
+        h.update(&content.to_le_bytes());
+        h.update(raw.as_bytes());
+        let key = h.digest128();
+        if !self.quarantined_keys.insert(key) {
+            self.already_quarantined += 1;
+            return Ok(());
+        }
+        self.conflicts += 1;
+        self.files[d.input].quarantined += 1;
+        self.quarantined_since_commit += 1;
+        let row = QuarantineRow {
+            key: format!("{key:032x}"),
+            file: self.names[d.input].clone(),
+            line,
+            error: "conflicting_duplicate".into(),
+            field: Some("event_id".into()),
+            message: format!(
+                "event_id `{id}` is already stored with other content (stored content hash {stored:016x}, this record's {content:016x}); the stored record is kept"
+            ),
+            raw_bytes: raw.len() as u64,
+            raw,
+            raw_base64: None,
+            raw_truncated: false,
+            at: self.clock.now_micros(),
+        };
+        self.txn()?.quarantine.push(row);
+        Ok(())
+    }
+
+    fn quarantine(&mut self, b: &BadLine) -> Result<()> {
+        let mut h = Xxh3::new();
+        h.update(&b.line.to_le_bytes());
+        h.update(&b.raw_len.to_le_bytes());
+        h.update(&b.raw);
+        let key = h.digest128();
+        if !self.quarantined_keys.insert(key) {
+            self.already_quarantined += 1;
+            return Ok(());
+        }
+        self.quarantined_total.0 += 1;
+        self.quarantined_total.1 += b.raw.len() as u64;
+        let (n, bytes) = self.quarantined_total;
+        let over = match (
+            self.opts.max_quarantine_records,
+            self.opts.max_quarantine_bytes,
+        ) {
+            (Some(max), _) if n > max => Some(format!("{n} records, at most {max}")),
+            (_, Some(max)) if bytes > max => Some(format!("{bytes} bytes, at most {max}")),
+            _ => None,
+        };
+        if let Some(what) = over {
+            return Err(Error::QuarantineBudget {
+                file: self.names[b.input].clone(),
+                line: b.line,
+                what,
+            });
+        }
+        self.files[b.input].quarantined += 1;
+        let file = self.names[b.input].clone();
+        let at = self.clock.now_micros();
+        self.quarantined_since_commit += 1;
+        let (raw, raw_base64) = match std::str::from_utf8(&b.raw) {
+            Ok(s) => (s.to_string(), None),
+            Err(_) => (
+                String::from_utf8_lossy(&b.raw).into_owned(),
+                Some(base64::engine::general_purpose::STANDARD.encode(&b.raw)),
+            ),
+        };
+        let row = QuarantineRow {
+            key: format!("{key:032x}"),
+            file,
+            line: b.line,
+            error: b.error.kind.code().to_string(),
+            field: b.error.field.clone(),
+            message: b.error.message.clone(),
+            raw,
+            raw_base64,
+            raw_bytes: b.raw_len,
+            raw_truncated: (b.raw.len() as u64) < b.raw_len,
+            at,
+        };
+        self.txn()?.quarantine.push(row);
+        Ok(())
+    }
+
+    pub(crate) fn commit(&mut self, inputs: Vec<InputMeta>) -> Result<()> {
+        self.rows_since_commit = 0;
+        self.quarantined_since_commit = 0;
+        let app_txns: Vec<(String, i64)> = std::mem::take(&mut self.app_txns).into_iter().collect();
+        let Some(txn) = self.txn.take() else {
+            if !app_txns.is_empty() {
+                // Offsets past lines that held nothing to store still advance.
+                let mut c = Commit::new(Operation::Append);
+                c.app_txns = app_txns;
+                self.commit_decisions(c)?;
+            }
+            return Ok(());
+        };
+        let Txn {
+            id,
+            staging,
+            writer,
+            rollup,
+            quarantine,
+            rows,
+        } = txn;
+        let mut staged = writer.finish()?;
+        staged.extend(rollup.finish()?);
+        let quarantined = quarantine.len() as u64;
+        if !quarantine.is_empty() {
+            staged.push(write_quarantine(staging.path(), &id, quarantine)?);
+        }
+        for (b, rel, path) in self.index.write_pending(staging.path(), &id)? {
+            let bytes = std::fs::metadata(&path)
+                .map_err(Error::io("reading", &path))?
+                .len();
+            staged.push(StagedPart {
+                staged: path,
+                table: Table::EventKeys,
+                rel_final: rel,
+                day: b.to_string(),
+                rows: 0,
+                bytes,
+                min_ts: 0,
+                max_ts: 0,
+            });
+        }
+        if staged.is_empty() && app_txns.is_empty() {
+            return Ok(());
+        }
+        self.hit(CommitStep::Staged);
+        let mut adds: BTreeMap<Table, Vec<verdict_table::NewFile>> = BTreeMap::new();
+        for p in &staged {
+            let partition = p.table.partition().map(|_| p.day.as_str());
+            let nf = describe(p.table, &p.rel_final, partition, &p.staged)?;
+            block_on(self.wh.put_file(p.table, &p.rel_final, &p.staged))?;
+            adds.entry(p.table).or_default().push(nf);
+        }
+        self.hit(CommitStep::Placed);
+        let mut info = serde_json::Map::new();
+        info.insert("verdict.txn".into(), Value::from(id.as_str()));
+        info.insert("verdict.rows".into(), Value::from(rows));
+        info.insert("verdict.quarantined".into(), Value::from(quarantined));
+        let mut named: Vec<String> = inputs.iter().map(|i| i.file.clone()).collect();
+        if named.is_empty() {
+            named = self
+                .files
+                .iter()
+                .filter(|f| f.lines > 0)
+                .map(|f| f.file.clone())
+                .collect();
+        }
+        info.insert("verdict.inputs".into(), Value::from(named));
+        info.extend(std::mem::take(&mut self.extra_info));
+        let mut c = Commit::new(Operation::Append);
+        c.adds = adds.remove(&Table::Decisions).unwrap_or_default();
+        c.app_txns = app_txns;
+        c.info = info.clone();
+        let base = self.snaps.decisions.version;
+        if !c.adds.is_empty() || !c.app_txns.is_empty() {
+            self.commit_decisions(c)?;
+        }
+        self.hit(CommitStep::Decisions);
+        if let Some(q) = adds.remove(&Table::Quarantine) {
+            let mut c = Commit::new(Operation::Append);
+            c.adds = q;
+            c.info = info.clone();
+            self.quarantine_files
+                .extend(c.adds.iter().map(|f| format!("quarantine/{}", f.path)));
+            self.snaps.quarantine = block_on(self.wh.commit(&self.snaps.quarantine, c))?;
+        }
+        let version = self.snaps.decisions.version;
+        for i in 0..self.snaps.derived.len() {
+            let t = self.snaps.derived[i].table;
+            let files = adds.remove(&t).unwrap_or_default();
+            let covers = block_on(self.snaps.derived[i].app_version(COVERS_APP_ID))?;
+            if covers == Some(version) && files.is_empty() {
+                continue;
+            }
+            // Only this commit since the table was last brought up to date: add its files.
+            if covers == Some(base) && (version == base + 1 || version == base) {
+                let mut c = Commit::new(Operation::Append);
+                c.adds = files;
+                c.app_txns = vec![(COVERS_APP_ID.to_string(), version)];
+                c.info = info.clone();
+                self.snaps.derived[i] = block_on(self.wh.commit(&self.snaps.derived[i], c))?;
+            } else {
+                // Behind (a write cut short before): recompute from the decisions log instead.
+                self.catch_up(i)?;
+            }
+        }
+        self.index.committed();
+        self.committed.push(id);
+        drop(staging);
+        Ok(())
+    }
+
+    /// Commits quarantined lines of the old layout (JSON objects as it wrote them) to the
+    /// quarantine table, leaving out those already there; returns how many were added.
+    ///
+    /// # Errors
+    /// A line that is not such an object, or a failed commit.
+    pub fn adopt_quarantine(&mut self, lines: &[String]) -> Result<u64> {
+        let mut rows = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let v: Value = serde_json::from_str(l)
+                .map_err(|e| Error::Internal(format!("old quarantine line {}: {e}", i + 1)))?;
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            let key = text("key");
+            if u128::from_str_radix(&key, 16).is_ok_and(|k| !self.quarantined_keys.insert(k)) {
+                continue;
+            }
+            rows.push(QuarantineRow {
+                key,
+                file: text("file"),
+                line: v["line"].as_u64().unwrap_or(0),
+                error: text("error"),
+                field: v["field"].as_str().map(str::to_string),
+                message: text("message"),
+                raw: text("raw"),
+                raw_base64: v["raw_base64"].as_str().map(str::to_string),
+                raw_bytes: v["raw_bytes"].as_u64().unwrap_or(0),
+                raw_truncated: v["raw_truncated"].as_bool().unwrap_or(false),
+                at: v["quarantined_at"]
+                    .as_str()
+                    .and_then(verdict_schema::time::parse_rfc3339_micros)
+                    .unwrap_or(0),
+            });
+        }
+        let n = rows.len() as u64;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let staging = self.wh.staging()?;
+        let p = write_quarantine(staging.path(), "migrated", rows)?;
+        let mut c = Commit::new(Operation::Append);
+        c.adds = vec![describe(Table::Quarantine, &p.rel_final, None, &p.staged)?];
+        block_on(self.wh.put_file(Table::Quarantine, &p.rel_final, &p.staged))?;
+        c.info
+            .insert("verdict.operation".into(), Value::from("migrate"));
+        self.snaps.quarantine = block_on(self.wh.commit(&self.snaps.quarantine, c))?;
+        Ok(n)
+    }
+
+    fn commit_decisions(&mut self, c: Commit) -> Result<()> {
+        self.snaps.decisions = block_on(self.wh.commit(&self.snaps.decisions, c))?;
+        Ok(())
+    }
+
+    fn hit(&self, step: CommitStep) {
+        if self.opts.abort_at == Some(step) && self.committed.is_empty() {
+            std::process::abort();
+        }
+    }
+
+    pub(crate) fn discard(&mut self) -> Result<()> {
+        self.txn = None;
+        self.index.discard();
+        Ok(())
+    }
+
+    fn catch_up_all(&mut self) -> Result<()> {
+        for i in 0..self.snaps.derived.len() {
+            self.catch_up(i)?;
+        }
+        Ok(())
+    }
+
+    /// Brings derived table `i` up to the `decisions` version: from the files the uncovered
+    /// commits added when they are all still in the table, else by recomputing it whole.
+    fn catch_up(&mut self, i: usize) -> Result<()> {
+        let d = &self.snaps.decisions;
+        let snap = &self.snaps.derived[i];
+        let t = snap.table;
+        let covers = block_on(snap.app_version(COVERS_APP_ID))?;
+        if covers == Some(d.version) {
+            return Ok(());
+        }
+        let mut c = Commit::new(Operation::Append);
+        c.app_txns = vec![(COVERS_APP_ID.to_string(), d.version)];
+        let incremental = match covers {
+            Some(v) if v < d.version => {
+                let (added, removed) =
+                    block_on(self.wh.changes_between(Table::Decisions, v, d.version))?;
+                let live: FxHashSet<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
+                // Rows removed since (a restore, damaged files removed): recompute it whole.
+                (!removed && added.iter().all(|p| live.contains(p.as_str()))).then_some(added)
+            }
+            _ => None,
+        };
+        let files: Vec<(String, Option<String>)> = match &incremental {
+            Some(paths) => d
+                .files
+                .iter()
+                .filter(|f| paths.contains(&f.path))
+                .map(|f| (f.path.clone(), f.partition.clone()))
+                .collect(),
+            None => {
+                c.operation = Operation::Rebuild;
+                c.removes = snap.files.clone();
+                d.files
+                    .iter()
+                    .map(|f| (f.path.clone(), f.partition.clone()))
+                    .collect()
+            }
+        };
+        let staging = self.wh.staging()?;
+        let id = format!("catchup-{}-v{}", t.name(), d.version);
+        let staged = derive_files(&self.wh, t, &files, staging.path(), &id, &self.opts)?;
+        for p in &staged {
+            let partition = p.table.partition().map(|_| p.day.as_str());
+            c.adds
+                .push(describe(p.table, &p.rel_final, partition, &p.staged)?);
+            block_on(self.wh.put_file(p.table, &p.rel_final, &p.staged))?;
+        }
+        c.info.insert(
+            "verdict.operation".into(),
+            Value::from(format!(
+                "bring {} up to decisions version {}",
+                t.name(),
+                d.version
+            )),
+        );
+        self.snaps.derived[i] = block_on(self.wh.commit(&self.snaps.derived[i], c))?;
+        if covers.is_some() {
+            self.recovery.caught_up.push(format!(
+                "{} (from decisions version {} to {})",
+                t.name(),
+                covers.map_or("none".into(), |v| v.to_string()),
+                self.snaps.decisions.version
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Computes a derived table's files from `decisions` files.
+fn derive_files(
+    wh: &Warehouse,
+    t: Table,
+    files: &[(String, Option<String>)],
+    staging: &std::path::Path,
+    id: &str,
+    opts: &IngestOptions,
+) -> Result<Vec<StagedPart>> {
+    let mut rollup = RollupWriter::new(
+        staging,
+        id,
+        rollup_properties(opts.zstd_level)?,
+        opts.max_buffered_rows / 4,
+    );
+    let mut keys: BTreeMap<i32, Vec<(u128, u64)>> = BTreeMap::new();
+    for (path, _) in files {
+        let bytes = block_on(wh.read_file(Table::Decisions, path))?;
+        let pq = |source| Error::Parquet {
+            path: std::path::PathBuf::from(path),
+            source,
+        };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.with_batch_size(64 * 1024).build())
+            .map_err(pq)?;
+        for batch in reader {
+            let batch = batch?;
+            if t == Table::EventKeys {
+                let ids = batch
+                    .column(verdict_schema::idx::EVENT_ID)
+                    .as_string::<i32>();
+                let sources = cast(batch.column(verdict_schema::idx::SOURCE), &DataType::Utf8)?;
+                let sources = sources.as_string::<i32>();
+                for r in 0..batch.num_rows() {
+                    let k = dedup_key(sources.value(r), ids.value(r));
+                    keys.entry(verdict_table::key_bucket(k))
+                        .or_default()
+                        .push((k, content_hash(&batch, r)));
+                }
+            } else {
+                let ts = batch
+                    .column(verdict_schema::idx::TS)
+                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+                if let Some(&first) = ts.values().first() {
+                    rollup.push(day_number(first), &batch)?;
+                }
+            }
+        }
+    }
+    if t != Table::EventKeys {
+        let grain_table = t;
+        return Ok(rollup
+            .finish()?
+            .into_iter()
+            .filter(|p| p.table == grain_table)
+            .collect());
+    }
+    let mut out = Vec::new();
+    for (b, mut ks) in keys {
+        ks.sort_unstable();
+        ks.dedup_by_key(|p| p.0);
+        let rel = Table::EventKeys.file_path(Some(&b.to_string()), id, None);
+        let path = staging.join(Table::EventKeys.name()).join(&rel);
+        write_keys(&path, &ks)?;
+        let bytes = std::fs::metadata(&path)
+            .map_err(Error::io("reading", &path))?
+            .len();
+        out.push(StagedPart {
+            staged: path,
+            table: Table::EventKeys,
+            rel_final: rel,
+            day: b.to_string(),
+            rows: ks.len() as u64,
+            bytes,
+            min_ts: 0,
+            max_ts: 0,
+        });
+    }
+    Ok(out)
+}
+
+/// The checks of [`RowChecks`] for a run that starts now; the redaction key is created on
+/// first use, and only when some rule is on.
+fn row_checks(wh: &Warehouse, opts: &IngestOptions, clock: &dyn Clock) -> Result<RowChecks> {
+    let now = clock.now_micros();
+    let ahead = i64::from(opts.max_future_days).saturating_mul(86_400_000_000);
+    let off = RedactionRules {
+        builtins: false,
+        ..RedactionRules::default()
+    };
+    let redactor = if opts.redaction == off {
+        None
+    } else {
+        Some(Arc::new(Redactor::for_warehouse(&opts.redaction, wh)?))
+    };
+    Ok(RowChecks {
+        ts_min: opts.earliest_micros,
+        ts_max: now.saturating_add(ahead),
+        redactor,
+        max_bad: None,
+    })
+}
+
+fn write_quarantine(
+    dir: &std::path::Path,
+    id: &str,
+    rows: Vec<QuarantineRow>,
+) -> Result<StagedPart> {
+    let rel = Table::Quarantine.file_path(None, id, None);
+    let path = dir.join(Table::Quarantine.name()).join(&rel);
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(Error::io("creating", d))?;
+    }
+    let s = |f: fn(&QuarantineRow) -> &str| {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as arrow::array::ArrayRef
+    };
+    let batch = RecordBatch::try_new(
+        quarantine_schema(),
+        vec![
+            s(|r| &r.key),
+            s(|r| &r.file),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.line as i64),
+            )),
+            s(|r| &r.error),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.field.as_deref()),
+            )),
+            s(|r| &r.message),
+            s(|r| &r.raw),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.raw_base64.as_deref()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.raw_bytes as i64),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|r| Some(r.raw_truncated)),
+            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| id))),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.at))
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )?;
+    let file = std::fs::File::create(&path).map_err(Error::io("creating", &path))?;
+    let pq = |source| Error::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let mut w = ArrowWriter::try_new(file, quarantine_schema(), None).map_err(pq)?;
+    w.write(&batch).map_err(pq)?;
+    let f = w.into_inner().map_err(pq)?;
+    f.sync_all().map_err(Error::io("syncing", &path))?;
+    let bytes = f.metadata().map_err(Error::io("reading", &path))?.len();
+    Ok(StagedPart {
+        staged: path,
+        table: Table::Quarantine,
+        rel_final: rel,
+        day: String::new(),
+        rows: rows.len() as u64,
+        bytes,
+        min_ts: 0,
+        max_ts: 0,
+    })
+}
+
+/// The keys of every line already quarantined, so a re-ingest does not quarantine it twice.
+fn load_quarantine_keys(wh: &Warehouse, snap: &TableSnapshot) -> Result<FxHashSet<u128>> {
+    let mut keys = FxHashSet::default();
+    for f in &snap.files {
+        let bytes = block_on(wh.read_file(Table::Quarantine, &f.path))?;
+        let pq = |source| Error::Parquet {
+            path: std::path::PathBuf::from(&f.path),
+            source,
+        };
+        let b = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
+        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), [0]);
+        for batch in b.with_projection(mask).build().map_err(pq)? {
+            let batch = batch?;
+            for k in batch.column(0).as_string::<i32>().iter().flatten() {
+                if let Ok(v) = u128::from_str_radix(k, 16) {
+                    keys.insert(v);
+                }
+            }
+        }
+    }
+    Ok(keys)
+}

@@ -1,0 +1,571 @@
+//! [`Warehouse`]: the tables under one root, their snapshots and commits.
+//!
+//! Every write is one Delta commit per table, made with a conditional put of the next log entry
+//! (no lock: two writers never both win a version; the loser re-checks and retries). Data files
+//! are written first (invisible until a commit names them); a file no commit names is removed by
+//! `vacuum` once older than the retention period.
+
+use std::collections::HashMap;
+use std::path::{Path as StdPath, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{Action, Add, Remove, Transaction};
+use deltalake::logstore::{default_logstore, LogStoreRef, StorageConfig};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
+use deltalake::{DeltaTable, DeltaTableError, TableProperty};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::store::FileEntry;
+use crate::tables::Table;
+
+/// The app transaction id with which a derived table records the `decisions` version it covers.
+pub const COVERS_APP_ID: &str = "verdict.covers";
+
+/// A table version to read instead of the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    /// A `decisions` version number.
+    Version(i64),
+    /// The versions current at this instant.
+    Timestamp(DateTime<Utc>),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if let Ok(v) = s.parse::<i64>() {
+            if v < 0 {
+                return Err(Error::AsOf {
+                    value: s.into(),
+                    message: "a version is 0 or more".into(),
+                });
+            }
+            return Ok(AsOf::Version(v));
+        }
+        let micros = verdict_schema::time::parse_rfc3339_micros(s)
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc().timestamp_micros())
+            })
+            .ok_or_else(|| Error::AsOf {
+                value: s.into(),
+                message: "give a version number or an RFC 3339 timestamp (2026-11-02T10:00:00Z)"
+                    .into(),
+            })?;
+        DateTime::from_timestamp_micros(micros)
+            .map(AsOf::Timestamp)
+            .ok_or_else(|| Error::AsOf {
+                value: s.into(),
+                message: "out of range".into(),
+            })
+    }
+}
+
+/// One table as of one version.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    /// Which table.
+    pub table: Table,
+    /// Its version.
+    pub version: i64,
+    /// Its data files.
+    pub files: Vec<FileEntry>,
+    state: DeltaTableState,
+    log_store: LogStoreRef,
+}
+
+impl TableSnapshot {
+    /// Rows in the snapshot (from the files' statistics).
+    pub fn rows(&self) -> u64 {
+        self.files.iter().filter_map(|f| f.rows).sum()
+    }
+
+    /// The version of an app transaction recorded in the table (a collector's file offset, the
+    /// `decisions` version a derived table covers).
+    ///
+    /// # Errors
+    /// When the log cannot be read.
+    pub async fn app_version(&self, app_id: &str) -> Result<Option<i64>> {
+        self.state
+            .transaction_version(self.log_store.as_ref(), app_id)
+            .await
+            .map_err(|e| delta_err(&self.log_store, self.table, e))
+    }
+
+    /// The files of one partition value (`2026-11-02`).
+    pub fn partition_files<'a>(&'a self, value: &'a str) -> impl Iterator<Item = &'a FileEntry> {
+        self.files
+            .iter()
+            .filter(move |f| f.partition.as_deref() == Some(value))
+    }
+
+    /// The commit timestamp of this version (ms).
+    pub fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp_of(self.version)
+    }
+
+    /// The commit timestamp of an earlier version (ms), when the loaded log still lists it.
+    pub fn timestamp_of(&self, version: i64) -> Option<i64> {
+        u64::try_from(version)
+            .ok()
+            .and_then(|v| self.state.version_timestamp(v))
+    }
+}
+
+pub(crate) fn delta_err(ls: &LogStoreRef, table: Table, e: DeltaTableError) -> Error {
+    Error::Delta {
+        location: ls.root_url().to_string(),
+        table: table.name(),
+        source: Box::new(e),
+    }
+}
+
+/// A file to add in a commit.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Path relative to the table root.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// Rows.
+    pub rows: u64,
+    /// The partition value.
+    pub partition: Option<String>,
+    /// The statistics JSON.
+    pub stats: String,
+}
+
+/// What a commit does to a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Adds rows.
+    Append,
+    /// Rewrites files without changing rows (`dataChange=false`).
+    Compact,
+    /// Replaces every file of a derived table with a recomputation.
+    Rebuild,
+}
+
+/// One commit to one table.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// What it does.
+    pub operation: Operation,
+    /// Files it adds.
+    pub adds: Vec<NewFile>,
+    /// Files it removes.
+    pub removes: Vec<FileEntry>,
+    /// App transactions (id, version) it records.
+    pub app_txns: Vec<(String, i64)>,
+    /// Fields of its commit info (`verdict.txn`, `verdict.rows`, inputs ...).
+    pub info: serde_json::Map<String, Value>,
+}
+
+impl Commit {
+    /// An empty commit of this kind.
+    pub fn new(operation: Operation) -> Self {
+        Self {
+            operation,
+            adds: Vec::new(),
+            removes: Vec::new(),
+            app_txns: Vec::new(),
+            info: serde_json::Map::new(),
+        }
+    }
+}
+
+/// The warehouse at one location.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    loc: Location,
+    root: Arc<dyn ObjectStore>,
+}
+
+impl Warehouse {
+    /// The warehouse at `loc` (no I/O).
+    ///
+    /// # Errors
+    /// When the object store cannot be configured.
+    pub fn new(loc: Location) -> Result<Self> {
+        // The Delta log reader decodes a table's path again: an escaped character (a space, a
+        // bracket, non-ASCII, `%`) would name another directory. Refuse rather than misread.
+        if loc.url().path().contains('%') {
+            return Err(Error::Location {
+                location: loc.to_string(),
+                message: "spaces, brackets, `%` and non-ASCII characters are not supported in the \
+                          warehouse path; rename the directory"
+                    .into(),
+            });
+        }
+        let root = loc.root_store()?;
+        Ok(Self { loc, root })
+    }
+
+    /// Where it is.
+    pub fn location(&self) -> &Location {
+        &self.loc
+    }
+
+    fn table_prefix(&self, t: Table) -> Path {
+        self.loc.root_path().join(t.name())
+    }
+
+    /// The store rooted at a table's directory.
+    pub fn table_store(&self, t: Table) -> Arc<dyn ObjectStore> {
+        Arc::new(PrefixStore::new(self.root.clone(), self.table_prefix(t)))
+    }
+
+    /// The store rooted at the warehouse root.
+    pub fn root_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::new(PrefixStore::new(self.root.clone(), self.loc.root_path()))
+    }
+
+    pub(crate) fn log_store(&self, t: Table) -> LogStoreRef {
+        default_logstore(
+            self.table_store(t),
+            self.root.clone(),
+            &self.loc.child_url(t.name()),
+            &StorageConfig::default(),
+        )
+    }
+
+    /// The local path of a table file, when the warehouse is on local disk.
+    pub fn local_path(&self, t: Table, rel: &str) -> Option<PathBuf> {
+        self.loc.local_root().map(|r| r.join(t.name()).join(rel))
+    }
+
+    /// Loads a table at its latest version or `as_of`; `None` when the table was never created.
+    ///
+    /// # Errors
+    /// When its log cannot be read, or `as_of` is before its first version.
+    pub async fn load(&self, t: Table, as_of: Option<&AsOf>) -> Result<Option<TableSnapshot>> {
+        let ls = self.log_store(t);
+        let mut table = DeltaTable::new(ls.clone());
+        if !table
+            .verify_deltatable_existence()
+            .await
+            .map_err(|e| delta_err(&ls, t, e))?
+        {
+            return Ok(None);
+        }
+        let r = match as_of {
+            None => table.load().await,
+            Some(AsOf::Version(v)) => table.load_version(*v as u64).await,
+            Some(AsOf::Timestamp(ts)) => table.load_with_datetime(*ts).await,
+        };
+        r.map_err(|e| delta_err(&ls, t, e))?;
+        Ok(Some(self.snapshot_of(t, &table)?))
+    }
+
+    fn snapshot_of(&self, t: Table, table: &DeltaTable) -> Result<TableSnapshot> {
+        let ls = table.log_store();
+        let state = table.snapshot().map_err(|e| delta_err(&ls, t, e))?.clone();
+        Ok(state_snapshot(t, state, ls))
+    }
+}
+
+fn state_snapshot(t: Table, state: DeltaTableState, ls: LogStoreRef) -> TableSnapshot {
+    let part = t.partition().map(|p| p.0);
+    let files = state
+        .log_data()
+        .iter()
+        .map(|f| {
+            let path = f.path().to_string();
+            FileEntry {
+                txn: txn_of(&path),
+                size: u64::try_from(f.size()).unwrap_or(0),
+                modified_ms: f.modification_time(),
+                rows: f.num_records().map(|n| n as u64),
+                partition: part.and_then(|p| f.partition_values_map().remove(p).flatten()),
+                path,
+            }
+        })
+        .collect();
+    TableSnapshot {
+        table: t,
+        version: state.version() as i64,
+        files,
+        state,
+        log_store: ls,
+    }
+}
+
+impl Warehouse {
+    /// Loads a table for writing, creating it when missing.
+    ///
+    /// # Errors
+    /// When the table cannot be created or loaded.
+    pub async fn open_for_write(&self, t: Table) -> Result<TableSnapshot> {
+        if let Some(s) = self.load(t, None).await? {
+            return Ok(s);
+        }
+        let ls = self.log_store(t);
+        let mut b = DeltaTable::new(ls.clone())
+            .create()
+            .with_table_name(t.name())
+            .with_columns(t.delta_fields()?)
+            .with_save_mode(SaveMode::Ignore)
+            .with_configuration_property(TableProperty::CheckpointInterval, Some("100"));
+        if let Some((p, _)) = t.partition() {
+            b = b.with_partition_columns(vec![p.to_string()]);
+        }
+        match b.await {
+            Ok(table) => self.snapshot_of(t, &table),
+            // Another writer created it first.
+            Err(_) => self
+                .load(t, None)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("table {} vanished", t.name()))),
+        }
+    }
+
+    /// Commits to a table read at `base`; returns the table after the commit.
+    ///
+    /// # Errors
+    /// When the commit conflicts with a concurrent one that cannot be reconciled, or the store
+    /// fails.
+    pub async fn commit(&self, base: &TableSnapshot, c: Commit) -> Result<TableSnapshot> {
+        let t = base.table;
+        let now = chrono::Utc::now().timestamp_millis();
+        let part = t.partition().map(|p| p.0.to_string());
+        let data_change = c.operation == Operation::Append || c.operation == Operation::Rebuild;
+        let mut actions = Vec::with_capacity(c.adds.len() + c.removes.len());
+        for f in &c.removes {
+            actions.push(Action::Remove(Remove {
+                path: f.path.clone(),
+                data_change,
+                deletion_timestamp: Some(now),
+                extended_file_metadata: Some(true),
+                partition_values: Some(partition_values(&part, f.partition.as_deref())),
+                size: Some(f.size as i64),
+                tags: None,
+                deletion_vector: None,
+                base_row_id: None,
+                default_row_commit_version: None,
+            }));
+        }
+        for f in &c.adds {
+            actions.push(Action::Add(Add {
+                path: f.path.clone(),
+                partition_values: partition_values(&part, f.partition.as_deref()),
+                size: f.size as i64,
+                modification_time: now,
+                data_change,
+                stats: Some(f.stats.clone()),
+                tags: None,
+                deletion_vector: None,
+                base_row_id: None,
+                default_row_commit_version: None,
+                clustering_provider: None,
+            }));
+        }
+        let operation = match c.operation {
+            Operation::Append => DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: part.clone().map(|p| vec![p]),
+                predicate: None,
+            },
+            Operation::Rebuild => DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: part.clone().map(|p| vec![p]),
+                predicate: None,
+            },
+            Operation::Compact => DeltaOperation::Optimize {
+                predicate: None,
+                target_size: 0,
+            },
+        };
+        let mut info = c.info.clone();
+        info.insert(
+            "verdict.version".into(),
+            Value::from(env!("CARGO_PKG_VERSION")),
+        );
+        let props = CommitProperties::default()
+            .with_metadata(info)
+            .with_application_transactions(
+                c.app_txns
+                    .iter()
+                    .map(|(id, v)| Transaction::new_with_last_update(id, *v, Some(now)))
+                    .collect(),
+            );
+        let reference: &dyn TableReference = &base.state;
+        let done = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(reference), base.log_store.clone(), operation)
+            .await
+            .map_err(|e| delta_err(&base.log_store, t, e))?;
+        Ok(state_snapshot(t, done.snapshot(), base.log_store.clone()))
+    }
+
+    /// Writes a local file into a table's directory at `rel` (a rename on local disk, an upload
+    /// to an object store). The file is invisible until a commit adds it.
+    ///
+    /// # Errors
+    /// When the file cannot be moved or uploaded.
+    pub async fn put_file(&self, t: Table, rel: &str, local: &StdPath) -> Result<()> {
+        if let Some(dest) = self.local_path(t, rel) {
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(Error::io("creating", dir.display()))?;
+            }
+            if std::fs::rename(local, &dest).is_err() {
+                std::fs::copy(local, &dest).map_err(Error::io("copying", dest.display()))?;
+            }
+            return Ok(());
+        }
+        let bytes = std::fs::read(local).map_err(Error::io("reading", local.display()))?;
+        let store = self.table_store(t);
+        let path = Path::from(rel);
+        store
+            .put(&path, bytes.into())
+            .await
+            .map_err(Error::store("uploading", format!("{}/{rel}", t.name())))?;
+        Ok(())
+    }
+
+    /// Reads a whole data file.
+    ///
+    /// # Errors
+    /// A missing file, or a store failure.
+    pub async fn read_file(&self, t: Table, rel: &str) -> Result<bytes::Bytes> {
+        let store = self.table_store(t);
+        let r = store
+            .get(&Path::from(rel))
+            .await
+            .map_err(Error::store("reading", format!("{}/{rel}", t.name())))?;
+        r.bytes()
+            .await
+            .map_err(Error::store("reading", format!("{}/{rel}", t.name())))
+    }
+
+    /// A directory for files being written before they are put in place: under
+    /// `_verdict/staging/` on local disk (same filesystem, so putting is a rename), else a
+    /// temporary directory. Removed when dropped.
+    ///
+    /// # Errors
+    /// When it cannot be created.
+    pub fn staging(&self) -> Result<tempfile::TempDir> {
+        match self.loc.local_root() {
+            Some(root) => {
+                let base = root.join("_verdict").join("staging");
+                std::fs::create_dir_all(&base).map_err(Error::io("creating", base.display()))?;
+                tempfile::Builder::new()
+                    .prefix("txn-")
+                    .tempdir_in(&base)
+                    .map_err(Error::io("creating", base.display()))
+            }
+            None => tempfile::Builder::new()
+                .prefix("verdict-staging-")
+                .tempdir()
+                .map_err(Error::io("creating", "a temporary directory")),
+        }
+    }
+
+    /// Whether `decisions` changed data (a commit adding rows) in versions `(from, to]`.
+    ///
+    /// # Errors
+    /// When a commit of the range cannot be read.
+    pub async fn data_changed(&self, from: i64, to: i64) -> Result<bool> {
+        let (adds, removes) = self.changes_between(Table::Decisions, from, to).await?;
+        Ok(!adds.is_empty() || removes)
+    }
+
+    /// The data files (`dataChange=true`) that commits `(from, to]` of a table added, and
+    /// whether any of them removed data (a restore, a removal of damaged files).
+    ///
+    /// # Errors
+    /// When a commit of the range cannot be read (for example removed by log cleanup).
+    pub async fn changes_between(
+        &self,
+        t: Table,
+        from: i64,
+        to: i64,
+    ) -> Result<(Vec<String>, bool)> {
+        let mut out = Vec::new();
+        let mut removes = false;
+        let changes = |x: &Value| x.get("dataChange").and_then(Value::as_bool) == Some(true);
+        for v in (from + 1).max(0)..=to {
+            for a in self.commit_actions(t, v).await? {
+                if let Some(add) = a.get("add").filter(|x| changes(x)) {
+                    if let Some(p) = add.get("path").and_then(Value::as_str) {
+                        out.push(p.to_string());
+                    }
+                }
+                if a.get("remove").is_some_and(changes) {
+                    removes = true;
+                }
+            }
+        }
+        Ok((out, removes))
+    }
+
+    /// The actions of one commit, as JSON objects.
+    ///
+    /// # Errors
+    /// When the commit does not exist any more or cannot be read.
+    pub async fn commit_actions(&self, t: Table, version: i64) -> Result<Vec<Value>> {
+        let ls = self.log_store(t);
+        let bytes = ls
+            .read_commit_entry(version as u64)
+            .await
+            .map_err(|e| delta_err(&ls, t, e))?
+            .ok_or_else(|| {
+                Error::Internal(format!("{}: no commit {version} in the log", t.name()))
+            })?;
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::Internal(format!("{} commit {version}: {e}", t.name())))
+            })
+            .collect()
+    }
+
+    /// Lists the files under a table's directory (for vacuum and doctor).
+    ///
+    /// # Errors
+    /// When the listing fails.
+    pub async fn list_files(&self, t: Table) -> Result<Vec<(String, u64)>> {
+        let store = self.table_store(t);
+        let metas: Vec<_> = store
+            .list(None)
+            .try_collect()
+            .await
+            .map_err(Error::store("listing", t.name()))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size))
+            .filter(|(p, _)| !p.starts_with("_delta_log"))
+            .collect())
+    }
+}
+
+fn partition_values(col: &Option<String>, v: Option<&str>) -> HashMap<String, Option<String>> {
+    col.iter()
+        .map(|c| (c.clone(), v.map(str::to_string)))
+        .collect()
+}
+
+/// The verdict transaction in a data file's name (`.../part-<txn>-<n>.parquet`,
+/// `.../part-<txn>.parquet`).
+pub(crate) fn txn_of(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next()?;
+    let stem = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    match stem.rsplit_once('-') {
+        Some((t, n)) if n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(t.to_string())
+        }
+        _ => Some(stem.to_string()),
+    }
+}
