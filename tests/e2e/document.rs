@@ -108,7 +108,7 @@ fn compliance_report_figures_equal_sql_and_the_file_is_self_contained_and_reprod
 
     // Every query block: its table is exactly `verdict sql` of its query.
     let blocks = elements(&html, "<div class=\"query\"", "</details></div>");
-    assert_eq!(blocks.len(), 12, "query blocks");
+    assert_eq!(blocks.len(), 13, "query blocks");
     let mut non_empty = 0;
     for block in &blocks {
         let sql = unescape(elements(block, "<pre class=\"sql\"", "</pre>")[0]);

@@ -61,7 +61,7 @@ impl Location {
                 }
             }
         } else {
-            let path = std::path::absolute(given).map_err(|e| err(e.to_string()))?;
+            let path = absolute(StdPath::new(given)).map_err(|e| err(e.to_string()))?;
             dir_url(&path).map_err(err)?
         };
         if !url.path().ends_with('/') {
@@ -172,7 +172,7 @@ impl Location {
 impl From<&StdPath> for Location {
     /// A local directory (relative paths are taken from the current directory).
     fn from(p: &StdPath) -> Self {
-        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let abs = absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let url = Url::from_directory_path(&abs)
             .unwrap_or_else(|()| Url::parse("file:///").expect("a constant URL parses"));
         Self {
@@ -200,6 +200,24 @@ impl From<&PathBuf> for Location {
     fn from(p: &PathBuf) -> Self {
         Location::from(p.as_path())
     }
+}
+
+/// `p` made absolute, with `.` and `..` resolved by name (as the shell's `cd -L` does): a URL
+/// keeps `..` segments, which object store paths refuse, so `../wh` would otherwise name no
+/// table at all.
+fn absolute(p: &StdPath) -> std::io::Result<PathBuf> {
+    let abs = std::path::absolute(p)?;
+    let mut norm = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                norm.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => norm.push(other),
+        }
+    }
+    Ok(norm)
 }
 
 fn dir_url(path: &StdPath) -> std::result::Result<Url, String> {
