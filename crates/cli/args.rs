@@ -496,6 +496,10 @@ pub enum ReplayFormat {
     Json,
     /// A self-contained HTML what-if report with charts.
     Html,
+    /// GitHub-flavoured markdown for a pull-request comment or a step summary.
+    Markdown,
+    /// JUnit XML: one test case per gate, for CI systems that show test reports.
+    Junit,
 }
 
 /// How a summary is printed.

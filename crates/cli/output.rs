@@ -786,6 +786,7 @@ mod tests {
 }
 
 pub mod policy;
+pub mod replay_ci;
 
 /// Says where a document was written.
 pub fn document_written(w: &mut dyn Write, path: &std::path::Path, bytes: u64) -> Result<()> {

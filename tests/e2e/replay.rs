@@ -421,3 +421,149 @@ fn policy_check_names_json_paths() {
         out.stderr
     );
 }
+
+/// A markdown table's rows: every line between the header and a blank line, split on the pipes
+/// that are not escaped.
+fn md_tables(md: &str) -> Vec<Vec<Vec<String>>> {
+    let split = |l: &str| -> Vec<String> {
+        let mut cells = vec![String::new()];
+        let mut chars = l.trim().trim_start_matches('|').chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        cells.last_mut().unwrap().push(n);
+                    }
+                }
+                '|' => cells.push(String::new()),
+                _ => cells.last_mut().unwrap().push(c),
+            }
+        }
+        if cells.last().is_some_and(|c| c.trim().is_empty()) {
+            cells.pop();
+        }
+        cells.into_iter().map(|c| c.trim().to_string()).collect()
+    };
+    let mut tables = Vec::new();
+    let mut current: Vec<Vec<String>> = Vec::new();
+    for line in md.lines() {
+        if line.starts_with('|') {
+            current.push(split(line));
+        } else if !current.is_empty() {
+            tables.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        tables.push(current);
+    }
+    tables
+}
+
+#[test]
+fn replay_for_pull_requests_markdown_and_junit() {
+    let (t, _) = sample_warehouse();
+    let cand = "sample-logs/policies/candidate.json";
+    let md = t
+        .cmd(&[
+            "replay",
+            "--policy",
+            cand,
+            "--fail-on",
+            "deny->allow",
+            "--fail-on",
+            "changed>20%",
+            "--format",
+            "markdown",
+        ])
+        .run();
+    assert_exit!(md, 1);
+    let text = &md.stdout;
+    assert!(
+        text.starts_with(
+            "### verdict replay: `sample-logs/policies/candidate.json` against the recorded decisions\n\n**FAIL**: 1 of 2 gates tripped."
+        ),
+        "{text}"
+    );
+    // Every table renders: each row has its header's number of cells, the second row is the
+    // alignment row.
+    let tables = md_tables(text);
+    assert!(tables.len() >= 4, "{text}");
+    for table in &tables {
+        let width = table[0].len();
+        assert!(
+            table[1].iter().all(|c| c.chars().all(|x| "-:".contains(x))),
+            "{table:?}"
+        );
+        for row in table {
+            assert_eq!(row.len(), width, "{table:?}");
+        }
+    }
+    let gates = tables
+        .iter()
+        .find(|t| t[0] == ["gate", "result", "figure"])
+        .unwrap();
+    assert_eq!(
+        gates[2..],
+        [
+            vec![
+                "`deny->allow`".to_string(),
+                "**tripped**".into(),
+                "6 calls deny->allow".into()
+            ],
+            vec![
+                "`changed>20%`".to_string(),
+                "holds".into(),
+                "11.60% of 431 compared calls changed".into()
+            ],
+        ]
+    );
+    let counts = tables.iter().find(|t| t[0] == ["figure", "calls"]).unwrap();
+    assert!(
+        counts.contains(&vec!["compared with the record".to_string(), "431".into()]),
+        "{counts:?}"
+    );
+    assert!(text.contains("<details><summary>Samples"), "{text}");
+
+    // JUnit: a parser accepts it; one test case per gate, the tripped one a failure.
+    let junit = t
+        .cmd(&[
+            "replay",
+            "--policy",
+            cand,
+            "--fail-on",
+            "deny->allow",
+            "--fail-on",
+            "changed>20%",
+            "--format",
+            "junit",
+            "--output",
+            "replay.xml",
+        ])
+        .run();
+    assert_exit!(junit, 1);
+    let parsed = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, xml.etree.ElementTree as ET\n\
+             root = ET.parse(sys.argv[1]).getroot()\n\
+             suite = root.find('testsuite')\n\
+             print(root.tag, suite.get('tests'), suite.get('failures'))\n\
+             for c in suite.findall('testcase'):\n\
+             \x20   f = c.find('failure')\n\
+             \x20   print(c.get('name'), '|', f.get('message') if f is not None else 'ok')\n",
+        )
+        .arg(t.join("replay.xml"))
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout),
+        "testsuites 2 1\n\
+         gate deny->allow | gate deny->allow tripped: 6 calls deny->allow\n\
+         gate changed>20% | ok\n"
+    );
+}

@@ -94,6 +94,8 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
         ReplayFormat::Json => {
             output::replay_report(&mut text, &report, &names, SummaryFormat::Json)?
         }
+        ReplayFormat::Markdown => output::replay_ci::markdown(&mut text, &report, &names)?,
+        ReplayFormat::Junit => output::replay_ci::junit(&mut text, &report, &names)?,
     }
     let written = match &a.output {
         Some(file) => {
