@@ -19,8 +19,6 @@ pub struct Style {
     pub color: bool,
     /// No notes on stderr.
     pub quiet: bool,
-    /// Say which table version a reader read (stderr is a terminal, or `--verbose`).
-    pub versions: bool,
 }
 
 static STYLE: std::sync::OnceLock<Style> = std::sync::OnceLock::new();
@@ -324,11 +322,10 @@ pub fn ingest_summary(w: &mut dyn Write, s: &IngestSummary, format: SummaryForma
 }
 
 /// Tells on stderr which `decisions` version a report or query read.
-/// Printed on a terminal or with `--verbose`, and always when the user chose the version
-/// (`asked`: `--as-of`), unless `--quiet`: scripts reading stderr see only errors and notes.
-pub fn read_version(version: Option<i64>, asked: bool) {
-    let s = style();
-    if s.quiet || !(s.versions || asked) {
+/// Every reader says which version it read (the evidence an audit reproduces with `--as-of`),
+/// unless `--quiet`.
+pub fn read_version(version: Option<i64>) {
+    if style().quiet {
         return;
     }
     match version {

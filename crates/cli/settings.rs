@@ -2,7 +2,6 @@
 //! The only place that reads the environment; nothing here does work.
 
 use anyhow::{anyhow, Context, Result};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -522,7 +521,6 @@ pub fn style(cli: &Cli, env: &Env, stdout_is_tty: bool) -> crate::output::Style 
     crate::output::Style {
         color: color(cli.color, env, stdout_is_tty),
         quiet: cli.quiet,
-        versions: cli.verbose > 0 || std::io::stderr().is_terminal(),
     }
 }
 

@@ -191,7 +191,8 @@ fn empty_answers_explain_themselves() {
     );
     let prefix =
         "note: no calls by identity \"carol\" in the warehouse; known identities: carol-agent, ";
-    assert!(out.stderr.starts_with(prefix), "{}", out.stderr);
+    let stderr = crate::util::after_version(&out.stderr);
+    assert!(stderr.starts_with(prefix), "{}", out.stderr);
     assert!(
         out.stderr.trim_end().ends_with("(closest first)"),
         "{}",
@@ -212,7 +213,7 @@ fn empty_answers_explain_themselves() {
     assert_exit!(out, 0);
     assert_eq!(out.stdout, "[]\n");
     assert!(
-        out.stderr
+        crate::util::after_version(&out.stderr)
             .starts_with("note: identity \"alice-laptop\" made ")
             && out.stderr.contains(" calls, none in the window asked"),
         "{}",
@@ -231,7 +232,7 @@ fn empty_answers_explain_themselves() {
         .run();
     assert_exit!(out, 0);
     assert!(
-        out.stderr.starts_with("note: no calls by tool \"sesion_destroy\" in the warehouse; known tools: session_destroy, "),
+        crate::util::after_version(&out.stderr).starts_with("note: no calls by tool \"sesion_destroy\" in the warehouse; known tools: session_destroy, "),
         "{}",
         out.stderr
     );

@@ -104,7 +104,7 @@ fn time_travel_history_and_the_version_read() {
         "{}",
         out.stderr
     );
-    let now = t.cmd(&["-v", "report", "volume", "--format", "csv"]).run();
+    let now = t.cmd(&["report", "volume", "--format", "csv"]).run();
     assert!(
         now.stderr.contains("read decisions version 2"),
         "{}",

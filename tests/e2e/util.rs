@@ -300,6 +300,19 @@ pub fn val<'a>(row: &'a Row, col: &str) -> Option<&'a str> {
 }
 
 /// Lines of the quarantine files, parsed.
+/// `stderr` without the line every reader starts it with (`read decisions version N`).
+pub fn after_version(stderr: &str) -> &str {
+    match stderr.split_once('\n') {
+        Some((first, rest))
+            if first.starts_with("read decisions version ")
+                || first == "read an empty warehouse" =>
+        {
+            rest
+        }
+        _ => stderr,
+    }
+}
+
 pub fn quarantine(wh: &Path) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for path in committed(wh, "quarantine") {

@@ -77,7 +77,7 @@ async fn emit(
     let mut opts = settings::print_options(o.max_rows, width);
     opts.color = output::style().color && o.output.is_none();
     let printed = output::query_result(result, format, o.output.as_deref(), out, &opts).await;
-    output::read_version(engine_version, o.as_of.is_some());
+    output::read_version(engine_version);
     printed
 }
 

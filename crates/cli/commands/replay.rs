@@ -61,7 +61,7 @@ pub async fn run(cli: &Cli, a: &ReplayArgs, env: &Env, out: &mut dyn Write) -> R
     .await
     .context("the replay task stopped")?
     .with_context(|| format!("replay over {warehouse}"))?;
-    output::read_version(report.table_version, a.as_of.is_some());
+    output::read_version(report.table_version);
     let names = output::ReplayNames {
         candidate: candidate_name,
         baseline: baseline_name,
