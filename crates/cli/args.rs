@@ -424,9 +424,25 @@ pub struct TuneArgs {
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
 
-    /// How to print the report.
-    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
-    pub format: SummaryFormat,
+    /// How to print the report: table, json, or html (a self-contained page with a chart of
+    /// the calls each value rate-limits).
+    #[arg(long, value_enum, default_value_t = TuneFormat::Table)]
+    pub format: TuneFormat,
+
+    /// Write the report to this file (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How a tuning report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TuneFormat {
+    /// Aligned text for people.
+    Table,
+    /// One JSON object.
+    Json,
+    /// A self-contained HTML page with a chart of the calls limited per value.
+    Html,
 }
 
 /// `verdict replay`.

@@ -58,6 +58,50 @@ fn each_value_matches_a_separate_replay() {
     // A lower max never limits fewer calls of session_create.
     assert!(limited.windows(2).all(|w| w[0] >= w[1]), "{limited:?}");
     assert!(limited[0] > 0);
+
+    // The HTML report charts the same figures: one bar segment per non-zero count of calls
+    // limited by this limit and by the others, and the same table.
+    let html = t
+        .cmd(&[
+            "tune",
+            "--policy",
+            CAND,
+            "--limit",
+            LIMIT,
+            "--max",
+            "1..9/2",
+            "--format",
+            "html",
+            "--output",
+            "tune.html",
+        ])
+        .run();
+    assert_exit!(html, 0);
+    assert!(
+        html.stdout.starts_with("wrote tune.html ("),
+        "{}",
+        html.stdout
+    );
+    let page = std::fs::read_to_string(t.join("tune.html")).unwrap();
+    let marks: u64 = rows
+        .iter()
+        .map(|r| {
+            let (all, own) = (
+                r["rate_limited"].as_u64().unwrap(),
+                r["limited"].as_u64().unwrap(),
+            );
+            u64::from(own > 0) + u64::from(all > own)
+        })
+        .sum();
+    assert!(
+        page.contains(&format!("<figure class=\"chart\" data-marks=\"{marks}\">")),
+        "{marks} marks"
+    );
+    assert!(
+        page.contains("<td>5 (current)</td>"),
+        "the current value is marked"
+    );
+    assert!(!page.contains("http://") && !page.contains("https://"));
     // Only bob-ci calls session_create more than once a minute: its bursts are what max 1 limits.
     assert_eq!(rows[0]["identities"], 1);
     assert_eq!(rows[0]["tools"], 1);

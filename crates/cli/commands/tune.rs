@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 use verdict_policy::{LimitField, LimitTarget};
 use verdict_replay::tune;
 
-use crate::args::{Cli, TuneArgs};
+use crate::args::{Cli, SummaryFormat, TuneArgs, TuneFormat};
+use crate::commands::document::write_atomic;
 use crate::commands::replay::load_policy;
 use crate::output;
 use crate::settings::{self, Env};
@@ -41,6 +42,27 @@ pub async fn run(cli: &Cli, a: &TuneArgs, env: &Env, out: &mut dyn Write) -> Res
     .await
     .context("the tune task stopped")?
     .with_context(|| format!("tune over {}", warehouse))?;
-    output::policy::tune_report(out, &report, &a.policy.display().to_string(), a.format)?;
+    let policy_name = a.policy.display().to_string();
+    let mut text = Vec::new();
+    match a.format {
+        TuneFormat::Html => {
+            text = verdict_document::tune_report(&report, &policy_name)?.into_bytes();
+        }
+        TuneFormat::Table => {
+            output::policy::tune_report(&mut text, &report, &policy_name, SummaryFormat::Table)?
+        }
+        TuneFormat::Json => {
+            output::policy::tune_report(&mut text, &report, &policy_name, SummaryFormat::Json)?
+        }
+    }
+    match &a.output {
+        Some(file) => {
+            write_atomic(file, &text)?;
+            if !cli.quiet {
+                output::document_written(out, file, text.len() as u64)?;
+            }
+        }
+        None => out.write_all(&text)?,
+    }
     Ok(Outcome::Ok)
 }
