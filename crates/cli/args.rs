@@ -24,6 +24,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub group_readable: bool,
 
+    /// Sign each commit's link of the integrity chain with this Ed25519 private key (PKCS#8
+    /// PEM, made by `verdict keygen`); read by the commands that write [env: VERDICT_SIGNING_KEY]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 
@@ -90,6 +95,40 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Convert a warehouse of the old layout (manifest) into Delta tables, in place.
     Migrate(MigrateArgs),
+    /// Reread every data file and every link of the integrity chain; exit 2 on any mismatch.
+    Verify(VerifyArgs),
+    /// Write a new Ed25519 key pair for signing commits (`--signing-key`).
+    Keygen(KeygenArgs),
+}
+
+/// `verdict verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Reread only the files added since this time (RFC 3339, a date, or 24h/7d ago); older
+    /// files are checked for presence and size, every link is checked.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Every link must be signed by this Ed25519 public key (SPKI PEM, `verdict keygen`'s `.pub`).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+
+    /// Verify the tables as of this decisions version or instant (RFC 3339).
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<String>,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `verdict keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The private key file to create (mode 0600; refused if it exists); the public key goes
+    /// beside it as FILE.pub.
+    #[arg(long, value_name = "FILE", default_value = "verdict-signing.key")]
+    pub out: PathBuf,
 }
 
 /// `verdict history`.

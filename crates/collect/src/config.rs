@@ -28,6 +28,9 @@ pub struct CollectConfig {
     pub http: Option<HttpConfig>,
     /// Secret redaction (`[redaction]`): the built-in rules are on by default.
     pub redaction: RedactionConfig,
+    /// An Ed25519 private key file (PKCS#8 PEM, as `verdict keygen` writes) that signs each
+    /// commit's link of the integrity chain (default: the `--signing-key` flag's, else none).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `[redaction]`: which values are secrets (README "Security").
