@@ -694,6 +694,11 @@ pub struct ComplianceArgs {
     #[arg(long, value_name = "TEXT")]
     pub generated_at: Option<String>,
 
+    /// Read the warehouse as it was at this decisions version or instant (RFC 3339): the same
+    /// `--as-of` gives the same document.
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<String>,
+
     /// The Chromium binary for --format pdf [env: VERDICT_CHROMIUM] [default: chromium,
     /// chromium-browser, google-chrome or google-chrome-stable on PATH].
     #[arg(long, value_name = "FILE")]

@@ -435,7 +435,8 @@ pub fn verify(
     }
     for t in &r.tables {
         let chain = match (&t.chain_start, &t.head) {
-            (None, _) => "no chained commit".to_string(),
+            (None, _) if t.unchained_commits == 0 => "no data committed yet".to_string(),
+            (None, _) => "no chained commit (written before the integrity chain)".to_string(),
             (Some(s), Some(h)) => format!(
                 "chain from version {s}, {} link(s) ({} signed), head version {} sha256 {}",
                 thousands(t.links),
