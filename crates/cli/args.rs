@@ -1157,4 +1157,60 @@ mod tests {
         assert!(Cli::try_parse_from(["verdict", "ingest", "a", "--threads", "0"]).is_err());
         assert!(Cli::try_parse_from(["verdict", "ingest", "a", "--zstd-level", "30"]).is_err());
     }
+
+    #[test]
+    fn verify_keygen_and_the_signing_key() {
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "verify",
+            "--public-key",
+            "k.pub",
+            "--since",
+            "7d",
+            "--as-of",
+            "3",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Verify(a) = cli.command else {
+            panic!("not verify")
+        };
+        assert_eq!(a.public_key, Some(PathBuf::from("k.pub")));
+        assert_eq!(a.since.as_deref(), Some("7d"));
+        assert_eq!(a.as_of.as_deref(), Some("3"));
+        assert_eq!(a.format, SummaryFormat::Json);
+        let cli = Cli::try_parse_from(["verdict", "keygen"]).unwrap();
+        let Command::Keygen(k) = cli.command else {
+            panic!("not keygen")
+        };
+        assert_eq!(k.out, PathBuf::from("verdict-signing.key"));
+        // Global: before or after the subcommand.
+        let cli = Cli::try_parse_from(["verdict", "ingest", "x.jsonl", "--signing-key", "s.key"])
+            .unwrap();
+        assert_eq!(cli.signing_key, Some(PathBuf::from("s.key")));
+        let cli = Cli::try_parse_from(["verdict", "--signing-key", "s.key", "compact"]).unwrap();
+        assert_eq!(cli.signing_key, Some(PathBuf::from("s.key")));
+        let cli = Cli::try_parse_from([
+            "verdict",
+            "report",
+            "compliance",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-02",
+            "-o",
+            "r.html",
+            "--as-of",
+            "2026-11-05T00:00:00Z",
+        ])
+        .unwrap();
+        let Command::Report(r) = cli.command else {
+            panic!("not report")
+        };
+        let Some(ReportDocument::Compliance(c)) = r.document else {
+            panic!("not compliance")
+        };
+        assert_eq!(c.as_of.as_deref(), Some("2026-11-05T00:00:00Z"));
+    }
 }

@@ -649,3 +649,87 @@ fn actions_mismatch(p: &ParsedCommit) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::{Commit, Operation};
+    use crate::Location;
+
+    fn add(wh: &Warehouse, dir: &std::path::Path, name: &str, bytes: &[u8]) -> NewFile {
+        let local = dir.join(name);
+        std::fs::write(&local, bytes).unwrap();
+        let path = format!("day=2026-11-02/{name}");
+        crate::block_on(wh.put_file(Table::Decisions, &path, &local)).unwrap();
+        NewFile {
+            path,
+            size: bytes.len() as u64,
+            rows: 1,
+            partition: Some("2026-11-02".into()),
+            stats: "{\"numRecords\":1}".into(),
+        }
+    }
+
+    #[test]
+    fn a_commit_from_a_stale_snapshot_links_to_the_latest_and_conflicting_removals_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let base = crate::block_on(wh.open_for_write(Table::Decisions)).unwrap();
+        let mut c = Commit::new(Operation::Append);
+        c.adds
+            .push(add(&wh, dir.path(), "part-a.parquet", b"first"));
+        let v1 = crate::block_on(wh.commit(&base, c)).unwrap();
+        // The same stale base again: the commit lands at version 2, linked to version 1.
+        let mut c = Commit::new(Operation::Append);
+        c.adds
+            .push(add(&wh, dir.path(), "part-b.parquet", b"second"));
+        let v2 = crate::block_on(wh.commit(&base, c)).unwrap();
+        assert_eq!((v1.version, v2.version), (1, 2));
+        let bytes = crate::block_on(wh.commit_bytes(Table::Decisions, 2)).unwrap();
+        let found = chain::record_in(&bytes).unwrap().unwrap();
+        assert_eq!(found.record.version, 2);
+        assert_eq!(
+            found.record.prev,
+            crate::block_on(wh.link_digest(Table::Decisions, 1)).unwrap()
+        );
+        assert_eq!(found.record.adds[0].sha256, chain::sha256_hex(b"second"));
+        let snap = crate::block_on(wh.snapshot(None)).unwrap();
+        let r = crate::block_on(wh.verify(&snap, &VerifyOptions::default())).unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.decisions().unwrap().links, 2);
+        assert_eq!(r.decisions().unwrap().bytes_hashed, 11);
+
+        // Two compactions of the same file from one snapshot: the second is refused.
+        let removes: Vec<_> = v2
+            .files
+            .iter()
+            .filter(|f| f.path.ends_with("part-a.parquet"))
+            .cloned()
+            .collect();
+        let mut c = Commit::new(Operation::Compact);
+        c.removes = removes.clone();
+        c.adds
+            .push(add(&wh, dir.path(), "part-c.parquet", b"first"));
+        crate::block_on(wh.commit(&v2, c)).unwrap();
+        let mut c = Commit::new(Operation::Compact);
+        c.removes = removes;
+        c.adds
+            .push(add(&wh, dir.path(), "part-d.parquet", b"first"));
+        let err = crate::block_on(wh.commit(&v2, c)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Conflict { version: 3, path, .. } if path.ends_with("part-a.parquet")),
+            "{err}"
+        );
+        // part-d was put but never committed: verify names it as added outside verdict.
+        let snap = crate::block_on(wh.snapshot(None)).unwrap();
+        let r = crate::block_on(wh.verify(&snap, &VerifyOptions::default())).unwrap();
+        assert_eq!(r.problems.len(), 1, "{r:?}");
+        assert_eq!(r.problems[0].kind, FindingKind::FileAdded);
+        assert_eq!(
+            r.problems[0].path.as_deref(),
+            Some("day=2026-11-02/part-d.parquet")
+        );
+        assert_eq!(r.removals.len(), 1);
+        assert_eq!(r.removals[0].operation, "compact");
+    }
+}
