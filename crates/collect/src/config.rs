@@ -529,6 +529,28 @@ max_bad_bytes = 8
     }
 
     #[test]
+    fn the_signing_key_is_read_at_build_and_a_bad_one_names_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.key");
+        let signer = verdict_table::SigningKey::generate().unwrap();
+        std::fs::write(&key, signer.to_pem()).unwrap();
+        let text = format!(
+            "signing_key = {:?}\n[[files]]\npaths = [\"x.log\"]\n",
+            key.display().to_string()
+        );
+        let mut c: CollectConfig = toml::from_str(&text).unwrap();
+        let wh = verdict_table::Location::from(dir.path().join("wh").as_path());
+        let o = c.build(wh.clone(), false).unwrap();
+        assert_eq!(
+            o.signing_key.map(|k| k.public_key()),
+            Some(signer.public_key())
+        );
+        c.signing_key = Some(dir.path().join("missing.key"));
+        let e = c.build(wh, false).unwrap_err().to_string();
+        assert!(e.starts_with("signing_key: reading "), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_setting() {
         let e = parse_duration("5 parsecs", "commit.interval")
             .unwrap_err()
