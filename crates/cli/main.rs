@@ -69,6 +69,10 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
         Command::Migrate(a) => commands::table::migrate(&cli, a, &env, out)
             .await
             .map(|()| Outcome::Ok),
+        Command::Verify(a) => commands::table::verify(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Keygen(a) => commands::table::keygen(a, out).map(|()| Outcome::Ok),
         Command::Formats(a) => commands::ingest::formats(a, out).map(|()| Outcome::Ok),
         Command::Policy(PolicyCommand::Check { file }) => {
             commands::policy::check(file, out).map(|()| Outcome::Ok)

@@ -418,6 +418,86 @@ pub fn doctor(
     Ok(())
 }
 
+/// Writes what `verdict verify` found: per table the version, the chain and what was reread,
+/// the authorised removals, then every problem (the first found first), or OK.
+pub fn verify(
+    w: &mut dyn Write,
+    r: &verdict_table::VerifyReport,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        serde_json::to_writer_pretty(&mut *w, r)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    for t in &r.tables {
+        let chain = match (&t.chain_start, &t.head) {
+            (None, _) if t.unchained_commits == 0 => "no data committed yet".to_string(),
+            (None, _) => "no chained commit (written before the integrity chain)".to_string(),
+            (Some(s), Some(h)) => format!(
+                "chain from version {s}, {} link(s) ({} signed), head version {} sha256 {}",
+                thousands(t.links),
+                thousands(t.signed_links),
+                h.version,
+                h.digest
+            ),
+            (Some(s), None) => format!(
+                "chain from version {s}, {} link(s) ({} signed), version {} has no link",
+                thousands(t.links),
+                thousands(t.signed_links),
+                t.version
+            ),
+        };
+        writeln!(w, "{} version {}: {chain}", t.table, t.version)?;
+        writeln!(
+            w,
+            "  files reread: {} ({} bytes){}",
+            thousands(t.files_hashed),
+            thousands(t.bytes_hashed),
+            if t.files_listed_only > 0 {
+                format!(
+                    ", {} older than --since checked for presence and size",
+                    thousands(t.files_listed_only)
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        if t.unchained_commits > 0 || t.unchained_files > 0 {
+            writeln!(
+                w,
+                "  unchained history: {} commit(s) before the chain started; {} live file(s) \
+                 from them read, with no digest to compare",
+                thousands(t.unchained_commits),
+                thousands(t.unchained_files)
+            )?;
+        }
+        if t.expired_commits > 0 {
+            writeln!(
+                w,
+                "  {} early commit(s) no longer in the log (cleaned up after a checkpoint)",
+                thousands(t.expired_commits)
+            )?;
+        }
+    }
+    for m in &r.removals {
+        writeln!(
+            w,
+            "authorised removal: {} version {} ({}): {} file(s)",
+            m.table, m.version, m.operation, m.files
+        )?;
+    }
+    if r.problems.is_empty() {
+        writeln!(w, "OK: every link and every file matches")?;
+        return Ok(());
+    }
+    writeln!(w, "FAILED: {} problem(s)", r.problems.len())?;
+    for p in &r.problems {
+        writeln!(w, "{}: {}: {}", p.kind.label(), p.table, p.message)?;
+    }
+    Ok(())
+}
+
 /// The policy files a replay compared, for the report's title.
 pub struct ReplayNames {
     /// The candidate's path.

@@ -47,6 +47,8 @@ pub struct Env {
     pub group_readable: bool,
     /// Object store settings from `AWS_*`, `GOOGLE_*` and `AZURE_*` (keys lowercased).
     pub storage: Vec<(String, String)>,
+    /// `VERDICT_SIGNING_KEY`: the private key file that signs commits.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Env {
@@ -81,8 +83,43 @@ impl Env {
             group_readable: get("VERDICT_GROUP_READABLE")
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             storage,
+            signing_key: get("VERDICT_SIGNING_KEY").map(PathBuf::from),
         }
     }
+}
+
+/// The key that signs commits: `--signing-key`, else `VERDICT_SIGNING_KEY`, else none.
+pub fn signing_key(cli: &Cli, env: &Env) -> Result<Option<verdict_table::SigningKey>> {
+    let Some(path) = cli.signing_key.as_ref().or(env.signing_key.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        verdict_table::SigningKey::from_file(path).context("--signing-key")?,
+    ))
+}
+
+/// The warehouse, signing what it commits with the key of [`signing_key`].
+pub fn writable_warehouse(cli: &Cli, env: &Env) -> Result<verdict_table::Warehouse> {
+    Ok(verdict_table::Warehouse::new(warehouse(cli, env)?)?
+        .with_signing_key(signing_key(cli, env)?))
+}
+
+/// Options of `verdict verify`.
+pub fn verify(a: &crate::args::VerifyArgs, env: &Env) -> Result<verdict_table::VerifyOptions> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time(s, env.now))
+        .transpose()
+        .context("--since")?
+        .and_then(chrono::DateTime::from_timestamp_micros);
+    let public_key = a
+        .public_key
+        .as_deref()
+        .map(verdict_table::PublicKey::from_file)
+        .transpose()
+        .context("--public-key")?;
+    Ok(verdict_table::VerifyOptions { since, public_key })
 }
 
 /// The warehouse: `--warehouse`, else `VERDICT_WAREHOUSE`, else `./verdict-warehouse`; with the
@@ -114,6 +151,7 @@ pub fn ingest(
     stderr_is_tty: bool,
 ) -> Result<(IngestOptions, bool)> {
     let mut o = IngestOptions::new(warehouse(cli, env)?, args.paths.clone());
+    o.signing_key = signing_key(cli, env)?;
     o.format = input_format(&args.input_format, args.mapping.as_deref())?;
     o.envelope = match &args.envelope {
         Some(spec) => Some(Arc::new(
@@ -251,12 +289,17 @@ pub fn collect(
     if cli.warehouse.is_some() || env.warehouse.is_some() {
         config.warehouse = None;
     }
-    Ok(config.build(warehouse(cli, env)?, args.reset_checkpoints)?)
+    let mut o = config.build(warehouse(cli, env)?, args.reset_checkpoints)?;
+    if o.signing_key.is_none() {
+        o.signing_key = signing_key(cli, env)?;
+    }
+    Ok(o)
 }
 
 /// Options of `verdict compact`.
 pub fn compact(cli: &Cli, args: &CompactArgs, env: &Env) -> Result<verdict_ingest::CompactOptions> {
     let mut o = verdict_ingest::CompactOptions::new(warehouse(cli, env)?);
+    o.signing_key = signing_key(cli, env)?;
     o.day = args.day.clone();
     o.abort_at = env
         .abort_at

@@ -23,3 +23,4 @@ mod suggest;
 mod table;
 mod trust;
 mod tune;
+mod verify;

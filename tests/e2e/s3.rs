@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::collect::{files_survive_sigkill, free_port};
 use crate::util::TestDir;
 
-struct Moto {
+pub struct Moto {
     child: Child,
     port: u16,
 }
@@ -25,7 +25,7 @@ impl Drop for Moto {
 impl Moto {
     /// Starts the server with a bucket `verdict`, or `None` (with the reason printed) when
     /// `moto_server` is not installed.
-    fn start() -> Option<Moto> {
+    pub fn start() -> Option<Moto> {
         let port = free_port();
         let child = match Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -55,21 +55,28 @@ impl Moto {
     }
 
     fn request(&self, method: &str, path: &str) -> Option<String> {
+        self.request_with(method, path, b"")
+    }
+
+    /// Sends one request with a body (an object written behind verdict's back).
+    pub fn request_with(&self, method: &str, path: &str, body: &[u8]) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
         )
         .ok()?;
+        s.write_all(body).ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         Some(out)
     }
 
     /// The environment that points verdict at the server.
-    fn env(&self) -> Vec<(String, String)> {
+    pub fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
@@ -83,7 +90,7 @@ impl Moto {
     }
 }
 
-fn run(t: &TestDir, env: &[(String, String)], args: &[&str]) -> crate::util::Output {
+pub fn run(t: &TestDir, env: &[(String, String)], args: &[&str]) -> crate::util::Output {
     let mut c = t.cmd(args);
     for (k, v) in env {
         c = c.env(k, v);

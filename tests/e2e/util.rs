@@ -86,7 +86,8 @@ impl TestDir {
         c.current_dir(self.path())
             .args(args)
             .env_remove("VERDICT_WAREHOUSE")
-            .env_remove("VERDICT_ABORT_AT");
+            .env_remove("VERDICT_ABORT_AT")
+            .env_remove("VERDICT_SIGNING_KEY");
         TestCmd {
             cmd: c,
             stdin: None,
@@ -94,7 +95,7 @@ impl TestDir {
     }
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
+pub fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap() {
         let e = e.unwrap();

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use verdict_document::{compliance as build, ComplianceOptions, Fidelity};
+use verdict_document::{compliance as build, ComplianceOptions, Fidelity, Integrity};
 use verdict_query::{Catalog, Risk};
 use verdict_replay::{replay, ReplayOptions};
 
@@ -49,6 +49,7 @@ async fn fidelity(
         since: Some(since),
         until: Some(until),
         changes: Some(changes.clone()),
+        as_of: settings::as_of(a.as_of.as_deref())?,
         ..ReplayOptions::default()
     };
     let report = tokio::task::spawn_blocking(move || {
@@ -80,8 +81,18 @@ pub async fn compliance(
     };
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let fidelity = fidelity(cli, a, env, period, scratch.path()).await?;
-    let (_snapshot, engine) = open_engine(cli, env, a.catalog.as_deref(), None).await?;
+    let (snapshot, engine) =
+        open_engine(cli, env, a.catalog.as_deref(), a.as_of.as_deref()).await?;
+    let verify = snapshot
+        .warehouse()
+        .verify(&snapshot, &verdict_table::VerifyOptions::default())
+        .await
+        .context("verifying the warehouse for the integrity section")?;
     let opts = ComplianceOptions {
+        integrity: Some(Integrity {
+            version: snapshot.version(),
+            verify,
+        }),
         since: period.0,
         until: period.1,
         title: a.title.clone(),

@@ -28,6 +28,9 @@ pub struct CollectConfig {
     pub http: Option<HttpConfig>,
     /// Secret redaction (`[redaction]`): the built-in rules are on by default.
     pub redaction: RedactionConfig,
+    /// An Ed25519 private key file (PKCS#8 PEM, as `verdict keygen` writes) that signs each
+    /// commit's link of the integrity chain (default: the `--signing-key` flag's, else none).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `[redaction]`: which values are secrets (README "Security").
@@ -523,6 +526,28 @@ max_bad_bytes = 8
         let d: CollectConfig = toml::from_str("").unwrap();
         assert_eq!(d, CollectConfig::default());
         assert_eq!(d.commit.build().unwrap().interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_signing_key_is_read_at_build_and_a_bad_one_names_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.key");
+        let signer = verdict_table::SigningKey::generate().unwrap();
+        std::fs::write(&key, signer.to_pem()).unwrap();
+        let text = format!(
+            "signing_key = {:?}\n[[files]]\npaths = [\"x.log\"]\n",
+            key.display().to_string()
+        );
+        let mut c: CollectConfig = toml::from_str(&text).unwrap();
+        let wh = verdict_table::Location::from(dir.path().join("wh").as_path());
+        let o = c.build(wh.clone(), false).unwrap();
+        assert_eq!(
+            o.signing_key.map(|k| k.public_key()),
+            Some(signer.public_key())
+        );
+        c.signing_key = Some(dir.path().join("missing.key"));
+        let e = c.build(wh, false).unwrap_err().to_string();
+        assert!(e.starts_with("signing_key: reading "), "{e}");
     }
 
     #[test]

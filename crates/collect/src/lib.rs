@@ -84,6 +84,8 @@ pub struct CollectOptions {
     pub http: Option<HttpSource>,
     /// Secret redaction.
     pub redaction: verdict_ingest::RedactionRules,
+    /// The key that signs each commit's link of the integrity chain.
+    pub signing_key: Option<verdict_table::SigningKey>,
 }
 
 impl CollectConfig {
@@ -126,6 +128,15 @@ impl CollectConfig {
             files,
             http,
             redaction: self.redaction.rules(),
+            signing_key: self
+                .signing_key
+                .as_deref()
+                .map(verdict_table::SigningKey::from_file)
+                .transpose()
+                .map_err(|e| Error::Config {
+                    setting: "signing_key".into(),
+                    message: e.to_string(),
+                })?,
         })
     }
 }
@@ -152,6 +163,7 @@ pub async fn run(
     let mut ingest_opts = IngestOptions::new(opts.warehouse.clone(), Vec::new());
     ingest_opts.keep_raw = opts.commit.keep_raw;
     ingest_opts.redaction = opts.redaction.clone();
+    ingest_opts.signing_key = opts.signing_key.clone();
     ingest_opts.earliest_micros = opts.commit.earliest_micros;
     ingest_opts.max_future_days = opts.commit.max_future_days;
     ingest_opts.commit_rows = None;

@@ -68,6 +68,17 @@ pub struct ComplianceOptions {
     pub generated_at: Option<String>,
     /// The live-policy replay of the period, for the fidelity figure.
     pub fidelity: Option<Fidelity>,
+    /// The version read and what `verify` found, for the integrity section.
+    pub integrity: Option<Integrity>,
+}
+
+/// The warehouse's integrity when the report was generated.
+#[derive(Debug, Clone)]
+pub struct Integrity {
+    /// The `decisions` version the report reads.
+    pub version: Option<i64>,
+    /// What `verdict verify` found at that version.
+    pub verify: verdict_table::VerifyReport,
 }
 
 /// `2026-11-02T00:00:00Z` (fractions only when present): a literal for SQL and for people.
@@ -186,6 +197,9 @@ pub async fn compliance(engine: &Engine, opts: &ComplianceOptions) -> Result<Str
         unused_section(engine, &p).await?,
     ];
     sections.push(policy_section(engine, &p, opts.fidelity.as_ref()).await?);
+    if let Some(i) = &opts.integrity {
+        sections.push(integrity_section(i));
+    }
     let mut header = vec![
         format!(
             "Period: <strong>{}</strong> (inclusive) to <strong>{}</strong> (exclusive). All times are UTC.",
@@ -194,6 +208,12 @@ pub async fn compliance(engine: &Engine, opts: &ComplianceOptions) -> Result<Str
         ),
         "Every figure can be reproduced with <code>verdict sql</code>: each section carries its query, collapsed under the table.".to_string(),
     ];
+    if let Some(v) = opts.integrity.as_ref().and_then(|i| i.version) {
+        header.push(format!(
+            "Reads <code>decisions</code> version <strong>{v}</strong>: the same command with \
+             <code>--as-of {v}</code> gives the same document."
+        ));
+    }
     if let Some(g) = &opts.generated_at {
         header.push(format!("Generated at {} (UTC).", esc(g)));
     }
@@ -203,6 +223,114 @@ pub async fn compliance(engine: &Engine, opts: &ComplianceOptions) -> Result<Str
         sections,
     }
     .render())
+}
+
+/// The integrity section: the version read, the chain's head, and what `verify` found.
+fn integrity_section(i: &Integrity) -> Section {
+    let r = &i.verify;
+    let mut body = para(&match i.version {
+        Some(v) => format!(
+            "This report reads version <strong>{v}</strong> of the <code>decisions</code> table."
+        ),
+        None => "The warehouse holds no decisions yet.".to_string(),
+    });
+    for t in &r.tables {
+        let head = match (&t.head, t.chain_start) {
+            (Some(h), _) => format!(
+                "chain head: version {}, SHA-256 <code>{}</code>; chain from version {}, \
+                 {} link(s), {} signed",
+                h.version,
+                esc(&h.digest),
+                t.chain_start.unwrap_or(h.version),
+                group_thousands(t.links),
+                group_thousands(t.signed_links)
+            ),
+            (None, Some(s)) => format!(
+                "version {} carries no link (chain from version {s})",
+                t.version
+            ),
+            (None, None) if t.unchained_commits == 0 => "no data committed yet".to_string(),
+            (None, None) => "no chained commit (written before the integrity chain)".to_string(),
+        };
+        body.push_str(&para(&format!(
+            "<code>{}</code> version {}: {head}. Files reread: {} ({} bytes).{}",
+            t.table,
+            t.version,
+            group_thousands(t.files_hashed),
+            group_thousands(t.bytes_hashed),
+            if t.unchained_commits > 0 {
+                format!(
+                    " Unchained history: {} commit(s) before the chain started.",
+                    group_thousands(t.unchained_commits)
+                )
+            } else {
+                String::new()
+            }
+        )));
+    }
+    let verdict = if r.ok {
+        "<strong>OK</strong>: every link and every live file matched.".to_string()
+    } else {
+        format!(
+            "<strong>FAILED</strong>: {} problem(s); the first: {}.",
+            group_thousands(r.problems.len()),
+            r.problems
+                .first()
+                .map(|p| esc(&format!("{}: {}", p.kind.label(), p.message)))
+                .unwrap_or_default()
+        )
+    };
+    body.push_str(&para(&format!(
+        "<code>verdict verify</code> at generation time: {verdict} \
+         Run <code>verdict verify --as-of VERSION</code> to check again."
+    )));
+    if !r.problems.is_empty() {
+        let rows = r
+            .problems
+            .iter()
+            .map(|p| {
+                vec![
+                    Cell::text(p.kind.label()),
+                    Cell::text(p.table),
+                    p.version.map_or(Cell::Text(None), Cell::Int),
+                    Cell::Text(p.path.clone()),
+                    Cell::text(p.message.clone()),
+                ]
+            })
+            .collect();
+        let t = Table {
+            columns: ["problem", "table", "version", "file", "what"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        };
+        body.push_str(&t.html("data"));
+    }
+    if !r.removals.is_empty() {
+        body.push_str(&para(
+            "Files removed by recorded, chained commits (authorised):",
+        ));
+        let rows = r
+            .removals
+            .iter()
+            .map(|m| {
+                vec![
+                    Cell::text(m.table),
+                    Cell::Int(m.version),
+                    Cell::text(m.operation.clone()),
+                    Cell::Int(m.files as i64),
+                ]
+            })
+            .collect();
+        let t = Table {
+            columns: ["table", "version", "operation", "files"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        };
+        body.push_str(&t.html("data"));
+    }
+    section("integrity", "Integrity", body)
 }
 
 async fn period_section(engine: &Engine, p: &Period) -> Result<Section> {

@@ -19,7 +19,7 @@ mod whatif;
 
 pub use chart::{heatmap, stacked_bars, Chart, Series};
 pub use compliance::{
-    compliance, silent_hours, ComplianceOptions, Fidelity, SilentHours, CHANGES_TABLE,
+    compliance, silent_hours, ComplianceOptions, Fidelity, Integrity, SilentHours, CHANGES_TABLE,
 };
 pub use error::{Error, Result};
 pub use pdf::{print_pdf, PDF_FLAGS};

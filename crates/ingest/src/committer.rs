@@ -181,7 +181,7 @@ impl<'a> Committer<'a> {
     /// # Errors
     /// When the warehouse cannot be opened or its quarantine read.
     pub fn open(opts: IngestOptions, clock: &'a dyn Clock, names: Vec<String>) -> Result<Self> {
-        let wh = Warehouse::new(opts.warehouse.clone())?;
+        let wh = Warehouse::new(opts.warehouse.clone())?.with_signing_key(opts.signing_key.clone());
         let decisions = block_on(wh.open_for_write(Table::Decisions))?;
         let quarantine = block_on(wh.open_for_write(Table::Quarantine))?;
         let mut derived = Vec::new();

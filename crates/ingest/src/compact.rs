@@ -37,6 +37,8 @@ pub struct CompactOptions {
     pub row_group_rows: usize,
     /// Test hook: abort the process after the first file is put in place, before its commit.
     pub abort_at: Option<CommitStep>,
+    /// The key that signs each commit's link of the integrity chain.
+    pub signing_key: Option<verdict_table::SigningKey>,
 }
 
 impl CompactOptions {
@@ -48,6 +50,7 @@ impl CompactOptions {
             zstd_level: 1,
             row_group_rows: 64 * 1024,
             abort_at: None,
+            signing_key: None,
         }
     }
 }
@@ -83,7 +86,7 @@ pub struct CompactSummary {
 /// When a file cannot be read or written, when a day's files do not hold the rows their commits
 /// recorded (nothing is committed then), or a commit fails.
 pub fn compact(opts: &CompactOptions, clock: &dyn Clock) -> Result<CompactSummary> {
-    let wh = Warehouse::new(opts.warehouse.clone())?;
+    let wh = Warehouse::new(opts.warehouse.clone())?.with_signing_key(opts.signing_key.clone());
     let Some(snap) = block_on(wh.latest(Table::Decisions))? else {
         return Err(verdict_table::Error::NotFound {
             location: opts.warehouse.to_string(),

@@ -69,6 +69,8 @@ pub struct IngestOptions {
     pub max_quarantine_records: Option<u64>,
     /// Bytes of quarantined text of one run at most, likewise.
     pub max_quarantine_bytes: Option<u64>,
+    /// The key that signs each commit's link of the integrity chain; `None`: unsigned links.
+    pub signing_key: Option<verdict_table::SigningKey>,
 }
 
 /// 2000-01-01T00:00:00Z in microseconds: the default earliest accepted time.
@@ -98,6 +100,7 @@ impl IngestOptions {
             max_future_days: 36_525,
             max_quarantine_records: None,
             max_quarantine_bytes: None,
+            signing_key: None,
         }
     }
 }

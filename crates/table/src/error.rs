@@ -76,6 +76,32 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A key file that holds no usable key.
+    #[error("{path}: {message}")]
+    Key {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A commit that raced with others more times than a writer retries.
+    #[error("{table}: gave up committing after {attempts} attempts (other writers kept committing first)")]
+    Contended {
+        /// The table.
+        table: &'static str,
+        /// How many times it tried.
+        attempts: u32,
+    },
+    /// A commit that conflicts with one made since its snapshot was read.
+    #[error("{table}: version {version} removed {path}, which this commit also removes or rewrites; run it again")]
+    Conflict {
+        /// The table.
+        table: &'static str,
+        /// The other commit.
+        version: i64,
+        /// The file both touch.
+        path: String,
+    },
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),

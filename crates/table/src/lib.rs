@@ -3,9 +3,11 @@
 //! `rollup_minute`, `rollup_hour`, `quarantine` and the dedup index `event_keys`. This crate
 //! knows their paths, schemas and partitioning, reads snapshots (one version for a whole
 //! command), commits files written elsewhere with their statistics, and keeps the tables:
-//! history, vacuum, restore and integrity checks. No other crate spells a path in the warehouse.
+//! history, vacuum, restore, integrity checks and the
+//! integrity chain of signed commit links that `verify` rereads. No other crate spells a path in the warehouse.
 #![deny(missing_docs)]
 
+mod chain;
 mod error;
 mod legacy;
 mod location;
@@ -15,8 +17,10 @@ mod snapshot;
 pub mod stats;
 pub mod store;
 mod tables;
+mod verify;
 mod warehouse;
 
+pub use chain::{ChainRecord, FileDigest, PublicKey, SigningKey};
 pub use error::{Error, Result};
 pub use legacy::Adopted;
 pub use location::Location;
@@ -25,6 +29,9 @@ pub use snapshot::Snapshot;
 pub use store::{FileEntry, SnapshotStore};
 pub use tables::{
     event_keys_schema, key_bucket, quarantine_col, quarantine_schema, Table, KEY_BUCKETS,
+};
+pub use verify::{
+    ChainHead, Finding, FindingKind, Removal, TableIntegrity, VerifyOptions, VerifyReport,
 };
 pub use warehouse::{AsOf, Commit, NewFile, Operation, TableSnapshot, Warehouse, COVERS_APP_ID};
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::tables::Table;
-use crate::warehouse::{Commit, Operation, TableSnapshot, Warehouse};
+use crate::warehouse::{Commit, NewFile, Operation, TableSnapshot, Warehouse};
 
 /// One commit of a table, as `verdict history` lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -186,7 +186,7 @@ impl Warehouse {
     /// When the commit fails.
     pub async fn remove_files(&self, t: Table, paths: &[String]) -> Result<Option<i64>> {
         let snap = self.open_for_write(t).await?;
-        let mut c = Commit::new(Operation::Append);
+        let mut c = Commit::new(Operation::RemoveDamaged);
         c.removes = snap
             .files
             .iter()
@@ -219,18 +219,54 @@ impl Warehouse {
     /// # Errors
     /// When the version does not exist or its files are gone.
     pub async fn restore(&self, version: i64) -> Result<i64> {
-        let ls = self.log_store(Table::Decisions);
-        let mut table = DeltaTable::new(ls.clone());
-        table
-            .load()
-            .await
-            .map_err(|e| crate::warehouse::delta_err(&ls, Table::Decisions, e))?;
-        let (table, _) = table
-            .restore()
-            .with_version_to_restore(version as u64)
-            .await
-            .map_err(|e| crate::warehouse::delta_err(&ls, Table::Decisions, e))?;
-        Ok(table.version().map_or(-1, |v| v as i64))
+        let t = Table::Decisions;
+        let latest = self.load(t, None).await?.ok_or_else(|| Error::NotFound {
+            location: self.location().to_string(),
+        })?;
+        let target = self
+            .load(t, Some(&crate::AsOf::Version(version)))
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                location: self.location().to_string(),
+            })?;
+        let now: std::collections::HashSet<&str> =
+            latest.files.iter().map(|f| f.path.as_str()).collect();
+        let then: std::collections::HashSet<&str> =
+            target.files.iter().map(|f| f.path.as_str()).collect();
+        let mut c = Commit::new(Operation::Restore(version));
+        c.removes = latest
+            .files
+            .iter()
+            .filter(|f| !then.contains(f.path.as_str()))
+            .cloned()
+            .collect();
+        let stats = target.stats_by_path();
+        for f in target
+            .files
+            .iter()
+            .filter(|f| !now.contains(f.path.as_str()))
+        {
+            c.adds.push(NewFile {
+                path: f.path.clone(),
+                size: f.size,
+                rows: f.rows.unwrap_or(0),
+                partition: f.partition.clone(),
+                stats: stats.get(&f.path).cloned().unwrap_or_default(),
+            });
+        }
+        // Every file to bring back must still be there (not vacuumed).
+        for f in &c.adds {
+            if let Err(e) = self.hash_file(t, &f.path).await {
+                return Err(Error::Internal(format!(
+                    "version {version} cannot be restored: its file {} cannot be read ({e}); \
+                     `verdict vacuum` may have deleted it",
+                    f.path
+                )));
+            }
+        }
+        c.info
+            .insert("verdict.restored".into(), Value::from(version));
+        Ok(self.commit(&latest, c).await?.version)
     }
 
     /// Deletes the files of every table that no version younger than `retention` needs, and

@@ -116,6 +116,12 @@ impl Table {
         )
     }
 
+    /// Whether the table's commits are links of the integrity chain (the recorded tables:
+    /// `decisions` and `quarantine`; the derived tables can be recomputed from them).
+    pub fn is_chained(self) -> bool {
+        matches!(self, Table::Decisions | Table::Quarantine)
+    }
+
     /// The Delta schema: the file columns plus the partition column.
     pub(crate) fn delta_fields(self) -> Result<Vec<StructField>> {
         let mut fields = self

@@ -22,6 +22,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 
+use crate::chain::{self, ChainRecord, SigningKey};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::store::FileEntry;
@@ -110,6 +111,15 @@ impl TableSnapshot {
             .filter(move |f| f.partition.as_deref() == Some(value))
     }
 
+    /// The `stats` JSON of each file, by path.
+    pub(crate) fn stats_by_path(&self) -> HashMap<String, String> {
+        self.state
+            .log_data()
+            .iter()
+            .map(|f| (f.path().to_string(), f.stats().unwrap_or_default()))
+            .collect()
+    }
+
     /// The commit timestamp of this version (ms).
     pub fn timestamp_ms(&self) -> Option<i64> {
         self.timestamp_of(self.version)
@@ -129,6 +139,73 @@ pub(crate) fn delta_err(ls: &LogStoreRef, table: Table, e: DeltaTableError) -> E
         table: table.name(),
         source: Box::new(e),
     }
+}
+
+/// How many times a chained commit is tried before giving up.
+const COMMIT_ATTEMPTS: u32 = 30;
+
+/// Whether a commit failed only because another writer took its version first.
+fn lost_race(e: &DeltaTableError) -> bool {
+    use deltalake::kernel::transaction::TransactionError;
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_)
+            }
+    )
+}
+
+fn record_operation(c: &Commit) -> String {
+    match (
+        c.operation,
+        c.info.get("verdict.operation").and_then(Value::as_str),
+    ) {
+        (Operation::Append, Some(named)) => named.to_string(),
+        (op, _) => op.name().to_string(),
+    }
+}
+
+fn sorted_paths(files: &[FileEntry]) -> Vec<String> {
+    let mut v: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    v.sort_unstable();
+    v
+}
+
+fn commit_actions(c: &Commit, part: &Option<String>, now: i64) -> Vec<Action> {
+    let data_change = c.operation != Operation::Compact;
+    let mut actions = Vec::with_capacity(c.adds.len() + c.removes.len());
+    for f in &c.removes {
+        actions.push(Action::Remove(Remove {
+            path: f.path.clone(),
+            data_change,
+            deletion_timestamp: Some(now),
+            extended_file_metadata: Some(true),
+            partition_values: Some(partition_values(part, f.partition.as_deref())),
+            size: Some(f.size as i64),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+        }));
+    }
+    for f in &c.adds {
+        actions.push(Action::Add(Add {
+            path: f.path.clone(),
+            partition_values: partition_values(part, f.partition.as_deref()),
+            size: f.size as i64,
+            modification_time: now,
+            data_change,
+            stats: Some(f.stats.clone()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        }));
+    }
+    actions
 }
 
 /// A file to add in a commit.
@@ -155,6 +232,56 @@ pub enum Operation {
     Compact,
     /// Replaces every file of a derived table with a recomputation.
     Rebuild,
+    /// Brings the table back to the files of an earlier version.
+    Restore(i64),
+    /// Removes files `doctor` found damaged or lost.
+    RemoveDamaged,
+    /// Removes rows on request (erasure).
+    Erase,
+    /// Removes rows past a retention period.
+    Retention,
+}
+
+impl Operation {
+    /// Its name in the integrity chain's record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Append => "append",
+            Operation::Compact => "compact",
+            Operation::Rebuild => "rebuild",
+            Operation::Restore(_) => "restore",
+            Operation::RemoveDamaged => "remove_damaged",
+            Operation::Erase => "erase",
+            Operation::Retention => "retention",
+        }
+    }
+
+    fn delta(self, part: &Option<String>) -> DeltaOperation {
+        let partition_by = part.clone().map(|p| vec![p]);
+        match self {
+            Operation::Append => DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by,
+                predicate: None,
+            },
+            Operation::Rebuild => DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by,
+                predicate: None,
+            },
+            Operation::Compact => DeltaOperation::Optimize {
+                predicate: None,
+                target_size: 0,
+            },
+            Operation::Restore(v) => DeltaOperation::Restore {
+                version: u64::try_from(v).ok(),
+                datetime: None,
+            },
+            Operation::RemoveDamaged | Operation::Erase | Operation::Retention => {
+                DeltaOperation::Delete { predicate: None }
+            }
+        }
+    }
 }
 
 /// One commit to one table.
@@ -190,6 +317,7 @@ impl Commit {
 pub struct Warehouse {
     loc: Location,
     root: Arc<dyn ObjectStore>,
+    signer: Option<SigningKey>,
 }
 
 impl Warehouse {
@@ -209,7 +337,18 @@ impl Warehouse {
             });
         }
         let root = loc.root_store()?;
-        Ok(Self { loc, root })
+        Ok(Self {
+            loc,
+            root,
+            signer: None,
+        })
+    }
+
+    /// The same warehouse, signing each link of the integrity chain it commits with `key`.
+    #[must_use]
+    pub fn with_signing_key(mut self, key: Option<SigningKey>) -> Self {
+        self.signer = key;
+        self
     }
 
     /// Where it is.
@@ -332,80 +471,136 @@ impl Warehouse {
 
     /// Commits to a table read at `base`; returns the table after the commit.
     ///
+    /// A commit to a chained table ([`Table::is_chained`]) carries its link of the integrity
+    /// chain ([`crate::ChainRecord`]): the digests of the files it adds (read back from the
+    /// store) and of the previous commit's record, signed when the warehouse has a signing key.
+    /// Since the link names its version, such a commit is retried here (never by the Delta
+    /// writer, which would reuse the bytes at a later version), each attempt at the version after
+    /// the latest, after checking that no commit since `base` removed a file it removes.
+    ///
     /// # Errors
     /// When the commit conflicts with a concurrent one that cannot be reconciled, or the store
-    /// fails.
+    /// fails, or a file it adds cannot be read.
     pub async fn commit(&self, base: &TableSnapshot, c: Commit) -> Result<TableSnapshot> {
         let t = base.table;
         let now = chrono::Utc::now().timestamp_millis();
         let part = t.partition().map(|p| p.0.to_string());
-        let data_change = c.operation == Operation::Append || c.operation == Operation::Rebuild;
-        let mut actions = Vec::with_capacity(c.adds.len() + c.removes.len());
-        for f in &c.removes {
-            actions.push(Action::Remove(Remove {
-                path: f.path.clone(),
-                data_change,
-                deletion_timestamp: Some(now),
-                extended_file_metadata: Some(true),
-                partition_values: Some(partition_values(&part, f.partition.as_deref())),
-                size: Some(f.size as i64),
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-            }));
-        }
-        for f in &c.adds {
-            actions.push(Action::Add(Add {
-                path: f.path.clone(),
-                partition_values: partition_values(&part, f.partition.as_deref()),
-                size: f.size as i64,
-                modification_time: now,
-                data_change,
-                stats: Some(f.stats.clone()),
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-                clustering_provider: None,
-            }));
-        }
-        let operation = match c.operation {
-            Operation::Append => DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: part.clone().map(|p| vec![p]),
-                predicate: None,
-            },
-            Operation::Rebuild => DeltaOperation::Write {
-                mode: SaveMode::Overwrite,
-                partition_by: part.clone().map(|p| vec![p]),
-                predicate: None,
-            },
-            Operation::Compact => DeltaOperation::Optimize {
-                predicate: None,
-                target_size: 0,
-            },
-        };
+        let actions = commit_actions(&c, &part, now);
+        let operation = c.operation.delta(&part);
         let mut info = c.info.clone();
         info.insert(
             "verdict.version".into(),
             Value::from(env!("CARGO_PKG_VERSION")),
         );
-        let props = CommitProperties::default()
-            .with_metadata(info)
-            .with_application_transactions(
-                c.app_txns
-                    .iter()
-                    .map(|(id, v)| Transaction::new_with_last_update(id, *v, Some(now)))
-                    .collect(),
+        let props = |info: serde_json::Map<String, Value>| {
+            CommitProperties::default()
+                .with_metadata(info)
+                .with_application_transactions(
+                    c.app_txns
+                        .iter()
+                        .map(|(id, v)| Transaction::new_with_last_update(id, *v, Some(now)))
+                        .collect(),
+                )
+        };
+        let ls = &base.log_store;
+        if !t.is_chained() {
+            let reference: &dyn TableReference = &base.state;
+            let done = CommitBuilder::from(props(info))
+                .with_actions(actions)
+                .build(Some(reference), ls.clone(), operation)
+                .await
+                .map_err(|e| delta_err(ls, t, e))?;
+            return Ok(state_snapshot(t, done.snapshot(), ls.clone()));
+        }
+        let adds = self.file_digests(t, &c.adds).await?;
+        let mut read = base.state.clone();
+        for _ in 0..COMMIT_ATTEMPTS {
+            let head = ls
+                .get_latest_version(read.version())
+                .await
+                .map_err(|e| delta_err(ls, t, e))?;
+            if head > read.version() {
+                self.check_removes(t, &c, read.version() as i64, head as i64)
+                    .await?;
+                read.update(ls.as_ref(), Some(head))
+                    .await
+                    .map_err(|e| delta_err(ls, t, e))?;
+            }
+            let record = ChainRecord {
+                adds: adds.clone(),
+                format: chain::FORMAT,
+                operation: record_operation(&c),
+                prev: self.link_digest(t, head as i64).await?,
+                removes: sorted_paths(&c.removes),
+                table: t.name().to_string(),
+                version: head as i64 + 1,
+            };
+            let mut info = info.clone();
+            if let Some(key) = &self.signer {
+                info.insert(
+                    chain::SIGNATURE_KEY.into(),
+                    Value::from(key.sign_hex(&record.canonical_bytes())),
+                );
+                info.insert(
+                    chain::SIGNER_KEY.into(),
+                    Value::from(key.public_key().hex()),
+                );
+            }
+            info.insert(
+                chain::RECORD_KEY.into(),
+                serde_json::to_value(&record).expect("a record serialises"),
             );
-        let reference: &dyn TableReference = &base.state;
-        let done = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(reference), base.log_store.clone(), operation)
-            .await
-            .map_err(|e| delta_err(&base.log_store, t, e))?;
-        Ok(state_snapshot(t, done.snapshot(), base.log_store.clone()))
+            let reference: &dyn TableReference = &read;
+            let r = CommitBuilder::from(props(info).with_max_retries(0))
+                .with_actions(actions.clone())
+                .build(Some(reference), ls.clone(), operation.clone())
+                .await;
+            match r {
+                Ok(done) => return Ok(state_snapshot(t, done.snapshot(), ls.clone())),
+                Err(e) if lost_race(&e) => continue,
+                Err(e) => return Err(delta_err(ls, t, e)),
+            }
+        }
+        Err(Error::Contended {
+            table: t.name(),
+            attempts: COMMIT_ATTEMPTS,
+        })
+    }
+
+    /// Fails when a commit in `(from, to]` removed a file `c` removes.
+    async fn check_removes(&self, t: Table, c: &Commit, from: i64, to: i64) -> Result<()> {
+        if c.removes.is_empty() {
+            return Ok(());
+        }
+        for v in from + 1..=to {
+            for a in self.commit_actions(t, v).await? {
+                let Some(p) = a.pointer("/remove/path").and_then(Value::as_str) else {
+                    continue;
+                };
+                if c.removes.iter().any(|f| f.path == p) {
+                    return Err(Error::Conflict {
+                        table: t.name(),
+                        version: v,
+                        path: p.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest a link names for commit `version`: of its record, or of its log file's
+    /// bytes when it has none.
+    pub(crate) async fn link_digest(&self, t: Table, version: i64) -> Result<String> {
+        let bytes = self.commit_bytes(t, version).await?;
+        match chain::record_in(&bytes) {
+            Ok(Some(found)) => Ok(found.record.digest()),
+            Ok(None) => Ok(chain::sha256_hex(&bytes)),
+            Err(message) => Err(Error::Internal(format!(
+                "{} commit {version}: {message}",
+                t.name()
+            ))),
+        }
     }
 
     /// Writes a local file into a table's directory at `rel` (a rename on local disk, an upload
@@ -514,14 +709,7 @@ impl Warehouse {
     /// # Errors
     /// When the commit does not exist any more or cannot be read.
     pub async fn commit_actions(&self, t: Table, version: i64) -> Result<Vec<Value>> {
-        let ls = self.log_store(t);
-        let bytes = ls
-            .read_commit_entry(version as u64)
-            .await
-            .map_err(|e| delta_err(&ls, t, e))?
-            .ok_or_else(|| {
-                Error::Internal(format!("{}: no commit {version} in the log", t.name()))
-            })?;
+        let bytes = self.commit_bytes(t, version).await?;
         let text = String::from_utf8_lossy(&bytes);
         text.lines()
             .filter(|l| !l.trim().is_empty())
@@ -530,6 +718,31 @@ impl Warehouse {
                     .map_err(|e| Error::Internal(format!("{} commit {version}: {e}", t.name())))
             })
             .collect()
+    }
+
+    /// The bytes of one commit's log file.
+    ///
+    /// # Errors
+    /// When the commit does not exist any more or cannot be read.
+    pub async fn commit_bytes(&self, t: Table, version: i64) -> Result<bytes::Bytes> {
+        self.try_commit_bytes(t, version)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("{}: no commit {version} in the log", t.name())))
+    }
+
+    /// The bytes of one commit's log file, `None` when the log holds no such commit.
+    pub(crate) async fn try_commit_bytes(
+        &self,
+        t: Table,
+        version: i64,
+    ) -> Result<Option<bytes::Bytes>> {
+        let ls = self.log_store(t);
+        let Ok(v) = u64::try_from(version) else {
+            return Ok(None);
+        };
+        ls.read_commit_entry(v)
+            .await
+            .map_err(|e| delta_err(&ls, t, e))
     }
 
     /// Lists the files under a table's directory (for vacuum and doctor).
