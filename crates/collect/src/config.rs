@@ -86,6 +86,9 @@ pub struct CommitConfig {
     pub earliest: Option<String>,
     /// Rows dated more than this many days after now are quarantined likewise (default 36,525).
     pub max_future_days: u32,
+    /// Keep this period (`400d`) and apply retention (as `verdict retention --keep`) at start-up
+    /// and then at most once a UTC day; none by default.
+    pub retention: Option<String>,
 }
 
 impl Default for CommitConfig {
@@ -97,6 +100,7 @@ impl Default for CommitConfig {
             keep_raw: true,
             earliest: None,
             max_future_days: 36_525,
+            retention: None,
         }
     }
 }
@@ -278,6 +282,8 @@ pub struct CommitSettings {
     pub earliest_micros: i64,
     /// See [`CommitConfig::max_future_days`].
     pub max_future_days: u32,
+    /// See [`CommitConfig::retention`].
+    pub retention: Option<Duration>,
 }
 
 impl CommitConfig {
@@ -314,6 +320,19 @@ impl CommitConfig {
                 }
             },
             max_future_days: self.max_future_days,
+            retention: match &self.retention {
+                None => None,
+                Some(r) => {
+                    let d = parse_duration(r, "commit.retention")?;
+                    if d < Duration::from_secs(86_400) {
+                        return Err(Error::Config {
+                            setting: "commit.retention".into(),
+                            message: format!("`{r}` is shorter than a day"),
+                        });
+                    }
+                    Some(d)
+                }
+            },
         })
     }
 }

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod holds;
 mod legacy;
 mod location;
 mod maintenance;
@@ -18,6 +19,7 @@ mod tables;
 mod warehouse;
 
 pub use error::{Error, Result};
+pub use holds::Hold;
 pub use legacy::Adopted;
 pub use location::Location;
 pub use maintenance::{DoctorReport, HistoryEntry, Problem};

@@ -155,6 +155,14 @@ pub enum Operation {
     Compact,
     /// Replaces every file of a derived table with a recomputation.
     Rebuild,
+    /// Removes data older than a retention period (whole days; files rewritten without the
+    /// old rows where a file spans days). The commit info says who, why and what went.
+    Retention,
+    /// Deletes the rows of one subject on request (erasure), recorded with who asked, why, how
+    /// many rows and the digests of the files removed.
+    Erase,
+    /// Replaces one subject's identifiers by keyed pseudonyms, keeping every row.
+    Pseudonymise,
 }
 
 /// One commit to one table.
@@ -339,7 +347,7 @@ impl Warehouse {
         let t = base.table;
         let now = chrono::Utc::now().timestamp_millis();
         let part = t.partition().map(|p| p.0.to_string());
-        let data_change = c.operation == Operation::Append || c.operation == Operation::Rebuild;
+        let data_change = c.operation != Operation::Compact;
         let mut actions = Vec::with_capacity(c.adds.len() + c.removes.len());
         for f in &c.removes {
             actions.push(Action::Remove(Remove {
@@ -385,6 +393,10 @@ impl Warehouse {
                 predicate: None,
                 target_size: 0,
             },
+            // What was removed is in the commit info, never in a predicate: an erased value
+            // must not be written into the log.
+            Operation::Retention | Operation::Erase => DeltaOperation::Delete { predicate: None },
+            Operation::Pseudonymise => DeltaOperation::Update { predicate: None },
         };
         let mut info = c.info.clone();
         info.insert(
