@@ -259,6 +259,8 @@ pub fn parse_duration(s: &str, setting: &str) -> Result<Duration> {
         "s" | "" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        "w" => n * 604_800.0,
         _ => return Err(bad()),
     };
     if !secs.is_finite() || secs <= 0.0 {
@@ -542,6 +544,25 @@ max_bad_bytes = 8
         let d: CollectConfig = toml::from_str("").unwrap();
         assert_eq!(d, CollectConfig::default());
         assert_eq!(d.commit.build().unwrap().interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn retention_is_a_period_of_a_day_or_more() {
+        let c: CollectConfig = toml::from_str("[commit]\nretention = \"400d\"\n").unwrap();
+        assert_eq!(
+            c.commit.build().unwrap().retention,
+            Some(Duration::from_secs(400 * 86_400))
+        );
+        assert_eq!(
+            CollectConfig::default().commit.build().unwrap().retention,
+            None
+        );
+        let c: CollectConfig = toml::from_str("[commit]\nretention = \"12h\"\n").unwrap();
+        let e = c.commit.build().unwrap_err().to_string();
+        assert!(
+            e.contains("commit.retention") && e.contains("shorter than a day"),
+            "{e}"
+        );
     }
 
     #[test]

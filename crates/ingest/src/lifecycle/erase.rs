@@ -493,3 +493,46 @@ fn erase_quarantine(
     }
     Ok(w)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_keyed_stable_and_replace_longest_first() {
+        let k = Pseudonyms(vec![7; 32]);
+        let p = k.of("alice");
+        assert!(p.starts_with("pseudonym:") && p.len() == 26, "{p}");
+        assert_eq!(p, k.of("alice"));
+        assert_ne!(p, Pseudonyms(vec![8; 32]).of("alice"));
+        let r = k.replacer(&["alice", "gr_alice", "a\"b"]);
+        assert_eq!(
+            r.apply(r#"{"grant_id":"gr_alice","grant_label":"alice","x":"a\"b"}"#),
+            format!(
+                r#"{{"grant_id":"{}","grant_label":"{p}","x":"{}"}}"#,
+                k.of("gr_alice"),
+                k.of("a\"b")
+            )
+        );
+    }
+
+    #[test]
+    fn a_range_reaches_the_days_it_overlaps() {
+        let opts = |since: Option<&str>, until: Option<&str>| EraseOptions {
+            warehouse: Location::from(std::path::Path::new("/nowhere")),
+            identity: "x".into(),
+            since: since.and_then(verdict_schema::time::parse_rfc3339_micros),
+            until: until.and_then(verdict_schema::time::parse_rfc3339_micros),
+            pseudonymise: false,
+            dry_run: true,
+            trace: Trace::default(),
+        };
+        let o = opts(Some("2026-11-02T10:00:00Z"), Some("2026-11-04T00:00:00Z"));
+        let days: Vec<bool> = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+            .iter()
+            .map(|d| day_in_range(Some(d), &o))
+            .collect();
+        assert_eq!(days, [false, true, true, false]);
+        assert!(day_in_range(Some("1999-01-01"), &opts(None, None)));
+    }
+}
