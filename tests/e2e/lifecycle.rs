@@ -476,3 +476,72 @@ fn a_hold_stops_erasure_and_names_itself() {
     assert_exit!(o, 0);
     assert_eq!(o.json()["rows"], 8);
 }
+
+#[test]
+fn the_collector_applies_its_retention_setting_once_a_day() {
+    let t = TestDir::new();
+    let mut log = lines("2001-01-01", "bob", 2);
+    log.push_str(&lines("2001-01-02", "bob", 3));
+    t.write("old.jsonl", &log);
+    assert_exit!(t.cmd(&["ingest", "old.jsonl"]).run(), 0);
+    let o = t
+        .cmd(&[
+            "hold",
+            "add",
+            "--name",
+            "audit",
+            "--since",
+            "2001-01-02",
+            "--until",
+            "2001-01-03",
+            "--reason",
+            "audit 2001",
+        ])
+        .run();
+    assert_exit!(o, 0);
+    std::fs::create_dir_all(t.join("incoming")).unwrap();
+    t.write(
+        "collect.toml",
+        "[commit]\nretention = \"400d\"\ninterval = \"100ms\"\n[[files]]\npaths = [\"incoming/*.jsonl\"]\n",
+    );
+    let retention_commits = || {
+        log_actions(&t.join("verdict-warehouse"), "decisions")
+            .iter()
+            .filter(|(_, a)| a["commitInfo"]["verdict.operation"] == "retention")
+            .count()
+    };
+    for _ in 0..2 {
+        let run = crate::collect::Running::start(&t, &["--config", "collect.toml"]).started();
+        crate::collect::wait_for(20, "the retention run", || {
+            run.stderr().contains("retention")
+        });
+        let (code, _, err) = run.term();
+        assert_eq!(code, Some(0), "{err}");
+    }
+    // Once: the second run found today's retention recorded in the warehouse.
+    assert_eq!(retention_commits(), 1);
+    let info = last_retention(&t);
+    assert_eq!(info["verdict.requested_by"], "verdict collect");
+    assert_eq!(info["verdict.reason"], "retention setting: keep 400d");
+    let o = t
+        .cmd(&[
+            "sql",
+            "--format",
+            "json",
+            "SELECT CAST(day AS VARCHAR) AS d, COUNT(*) AS n FROM decisions GROUP BY 1",
+        ])
+        .run();
+    assert_exit!(o, 0);
+    assert_eq!(o.json(), serde_json::json!([{"d": "2001-01-02", "n": 3}]));
+}
+
+fn last_retention(t: &TestDir) -> Value {
+    log_actions(&t.join("verdict-warehouse"), "decisions")
+        .into_iter()
+        .rev()
+        .find_map(|(_, a)| {
+            let ci = a.get("commitInfo")?;
+            (ci["verdict.operation"] == "retention").then(|| ci.clone())
+        })
+        .unwrap()
+}

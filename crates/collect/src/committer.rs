@@ -162,6 +162,7 @@ impl Loop<'_> {
             && self.committer.app_version(RETENTION_APP_ID)? == Some(i64::from(today))
         {
             self.retention_day = Some(today);
+            tracing::info!("retention already applied today");
             return Ok(());
         }
         self.commit()?;
