@@ -12,7 +12,7 @@ const MAX_STRING_STAT: usize = 64;
 
 /// Columns that may name a person or carry what they sent: no min/max for them, so that the
 /// Delta log (kept after `vacuum`) never holds such a value and an erasure leaves none behind
-/// (README "Erasure").
+/// (README "Retention, holds and erasure").
 pub const PERSONAL_COLUMNS: [&str; 9] = [
     "identity",
     "identity_id",
