@@ -298,7 +298,7 @@ impl Loop<'_> {
 /// A period in whole days where it is one (`400d`), else seconds.
 fn humantime_days(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs % 86_400 == 0 {
+    if secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
     } else {
         format!("{secs}s")
