@@ -99,6 +99,14 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write a new Ed25519 key pair for signing commits (`--signing-key`).
     Keygen(KeygenArgs),
+    /// Remove whole days older than a period from every table, as one recorded commit per
+    /// table (held days stay); `verdict vacuum` then deletes the files.
+    Retention(RetentionArgs),
+    /// Place, lift or list legal holds: rows retention and erasure must not touch.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+    /// Delete (or pseudonymise) one identity's rows on request, with a recorded trace.
+    Erase(EraseArgs),
 }
 
 /// `verdict verify`.
@@ -173,6 +181,113 @@ pub struct RestoreArgs {
     /// The decisions version to go back to (see `verdict history`).
     #[arg(long, value_name = "VERSION")]
     pub to: i64,
+}
+
+/// `verdict retention`.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// The period kept: a day leaves once all of it is older than this (400d, 52w).
+    #[arg(long, value_name = "DURATION")]
+    pub keep: String,
+
+    /// Show what would leave; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Why (recorded in the commits).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Who asked (recorded in the commits; default: the user running verdict).
+    #[arg(long, value_name = "WHO")]
+    pub requested_by: Option<String>,
+
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `verdict hold ...`.
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a hold on a time range and/or identities.
+    Add(HoldAddArgs),
+    /// Lift a hold (a copy is kept with when it was lifted).
+    Remove {
+        /// The hold's name.
+        name: String,
+    },
+    /// List the holds in place.
+    List {
+        /// How to print the list.
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+        format: SummaryFormat,
+    },
+}
+
+/// `verdict hold add`.
+#[derive(Debug, Args)]
+pub struct HoldAddArgs {
+    /// The hold's name (letters, digits, `.`, `_`, `-`).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// The first instant held (RFC 3339 or a date); default: no lower bound.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// The first instant after the hold (exclusive); default: no upper bound.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// An identity held (matched on identity or identity_id; repeatable); default: everyone.
+    #[arg(long, value_name = "ID")]
+    pub identity: Vec<String>,
+
+    /// Why (required).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    /// Who placed it (default: the user running verdict).
+    #[arg(long, value_name = "WHO")]
+    pub requested_by: Option<String>,
+}
+
+/// `verdict erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The identity whose rows go (matched on identity or identity_id).
+    #[arg(long, value_name = "ID")]
+    pub identity: String,
+
+    /// Only rows at or after this time (RFC 3339, a date, or 7d for 7 days ago).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only rows before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Why (required; recorded in the commits).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    /// Who asked (recorded in the commits; default: the user running verdict).
+    #[arg(long, value_name = "WHO")]
+    pub requested_by: Option<String>,
+
+    /// Replace the identity by a keyed pseudonym (pseudonym:<16 hex>) instead of deleting,
+    /// keeping every count.
+    #[arg(long)]
+    pub pseudonymise: bool,
+
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
 }
 
 /// `verdict migrate`.

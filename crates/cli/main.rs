@@ -73,6 +73,15 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
             .await
             .map(|()| Outcome::Ok),
         Command::Keygen(a) => commands::table::keygen(a, out).map(|()| Outcome::Ok),
+        Command::Retention(a) => commands::lifecycle::retention(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Hold(h) => commands::lifecycle::hold(&cli, h, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
+        Command::Erase(a) => commands::lifecycle::erase(&cli, a, &env, out)
+            .await
+            .map(|()| Outcome::Ok),
         Command::Formats(a) => commands::ingest::formats(a, out).map(|()| Outcome::Ok),
         Command::Policy(PolicyCommand::Check { file }) => {
             commands::policy::check(file, out).map(|()| Outcome::Ok)

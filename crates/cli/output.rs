@@ -371,6 +371,152 @@ pub fn history(
     Ok(())
 }
 
+/// Writes the JSON of a summary, pretty.
+fn json<T: serde::Serialize>(w: &mut dyn Write, v: &T) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *w, v)?;
+    writeln!(w)?;
+    Ok(())
+}
+
+/// The per-table changes of a retention or erasure.
+fn table_changes(
+    w: &mut dyn Write,
+    tables: &[verdict_ingest::lifecycle::TableChange],
+) -> Result<()> {
+    let mut t = table();
+    t.set_header(vec![
+        "table",
+        "files removed",
+        "files added",
+        "rows removed",
+        "rows rewritten",
+        "version",
+    ]);
+    for c in tables {
+        t.add_row(vec![
+            c.table.to_string(),
+            c.files_removed.to_string(),
+            c.files_added.to_string(),
+            thousands(c.rows_removed),
+            thousands(c.rows_rewritten),
+            c.version.map_or_else(|| "-".into(), |v| v.to_string()),
+        ]);
+    }
+    right_align(&mut t, 1..6);
+    writeln!(w, "{t}")?;
+    Ok(())
+}
+
+/// Writes what `verdict retention` did (or would do).
+pub fn retention(
+    w: &mut dyn Write,
+    s: &verdict_ingest::lifecycle::RetentionSummary,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        return json(w, s);
+    }
+    let verb = if s.dry_run { "would remove" } else { "removed" };
+    let days = match (s.days_removed.first(), s.days_removed.last()) {
+        (Some(a), Some(b)) if a == b => format!(" ({a})"),
+        (Some(a), Some(b)) => format!(" ({a} .. {b})"),
+        _ => String::new(),
+    };
+    writeln!(
+        w,
+        "retention keeps {} onwards: {verb} {} day(s){days}, {} decision row(s), {} quarantined line(s)",
+        s.keep_from,
+        s.days_removed.len(),
+        thousands(s.rows_removed),
+        thousands(s.quarantined_removed)
+    )?;
+    for h in &s.held {
+        writeln!(w, "kept {} (held by {})", h.day, h.holds.join(", "))?;
+    }
+    if !s.dry_run && !s.days_removed.is_empty() || s.quarantined_removed > 0 {
+        table_changes(w, &s.tables)?;
+    }
+    if !s.dry_run && (s.rows_removed > 0 || s.quarantined_removed > 0) {
+        writeln!(w, "the files stay until `verdict vacuum` deletes them")?;
+    }
+    Ok(())
+}
+
+/// Writes what `verdict erase` did (or would do).
+pub fn erase(
+    w: &mut dyn Write,
+    s: &verdict_ingest::lifecycle::EraseSummary,
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        return json(w, s);
+    }
+    let verb = match (s.dry_run, s.pseudonymised) {
+        (true, true) => "would pseudonymise",
+        (true, false) => "would erase",
+        (false, true) => "pseudonymised",
+        (false, false) => "erased",
+    };
+    writeln!(
+        w,
+        "{verb} {} decision row(s) and {} quarantined line(s) of subject {} over {} day(s)",
+        thousands(s.rows),
+        thousands(s.quarantined),
+        s.subject,
+        s.days.len()
+    )?;
+    table_changes(w, &s.tables)?;
+    if !s.dry_run && s.rows + s.quarantined > 0 {
+        writeln!(
+            w,
+            "the old files stay until `verdict vacuum --retention 0d` deletes them"
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the legal holds in place.
+pub fn holds(
+    w: &mut dyn Write,
+    holds: &[verdict_table::Hold],
+    format: SummaryFormat,
+) -> Result<()> {
+    if format == SummaryFormat::Json {
+        return json(w, &holds);
+    }
+    if holds.is_empty() {
+        writeln!(w, "no holds in place")?;
+        return Ok(());
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "name",
+        "since",
+        "until",
+        "identities",
+        "reason",
+        "placed by",
+        "placed at",
+    ]);
+    for h in holds {
+        t.add_row(vec![
+            h.name.clone(),
+            h.since.clone().unwrap_or_else(|| "-".into()),
+            h.until.clone().unwrap_or_else(|| "-".into()),
+            if h.identities.is_empty() {
+                "(everyone)".into()
+            } else {
+                h.identities.join(", ")
+            },
+            h.reason.clone(),
+            h.placed_by.clone().unwrap_or_default(),
+            h.placed_at.clone(),
+        ]);
+    }
+    writeln!(w, "{t}")?;
+    Ok(())
+}
+
 /// Writes what `verdict doctor` found, with how to recover from each problem.
 pub fn doctor(
     w: &mut dyn Write,

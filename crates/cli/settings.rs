@@ -49,6 +49,8 @@ pub struct Env {
     pub storage: Vec<(String, String)>,
     /// `VERDICT_SIGNING_KEY`: the private key file that signs commits.
     pub signing_key: Option<PathBuf>,
+    /// `USER` (else `LOGNAME`): who asked for a retention, hold or erasure, unless named.
+    pub user: Option<String>,
 }
 
 impl Env {
@@ -84,6 +86,7 @@ impl Env {
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             storage,
             signing_key: get("VERDICT_SIGNING_KEY").map(PathBuf::from),
+            user: get("USER").or_else(|| get("LOGNAME")),
         }
     }
 }
@@ -120,6 +123,67 @@ pub fn verify(a: &crate::args::VerifyArgs, env: &Env) -> Result<verdict_table::V
         .transpose()
         .context("--public-key")?;
     Ok(verdict_table::VerifyOptions { since, public_key })
+}
+
+/// Who asked for a change: `--requested-by`, else the user running verdict.
+pub fn requested_by(flag: Option<&String>, env: &Env) -> Option<String> {
+    flag.cloned().or_else(|| env.user.clone())
+}
+
+/// Options of `verdict retention`.
+pub fn retention(
+    cli: &Cli,
+    a: &crate::args::RetentionArgs,
+    env: &Env,
+) -> Result<verdict_ingest::lifecycle::RetentionOptions> {
+    Ok(verdict_ingest::lifecycle::RetentionOptions {
+        warehouse: warehouse(cli, env)?,
+        keep_micros: parse_duration(&a.keep).context("--keep")?,
+        dry_run: a.dry_run,
+        trace: verdict_ingest::lifecycle::Trace {
+            requested_by: requested_by(a.requested_by.as_ref(), env),
+            reason: a.reason.clone(),
+        },
+    })
+}
+
+/// Options of `verdict erase`.
+pub fn erase(
+    cli: &Cli,
+    a: &crate::args::EraseArgs,
+    env: &Env,
+) -> Result<verdict_ingest::lifecycle::EraseOptions> {
+    let (since, until) = time_range(a.since.as_deref(), a.until.as_deref(), env)?;
+    if a.reason.trim().is_empty() {
+        return Err(anyhow!("--reason must say why"));
+    }
+    Ok(verdict_ingest::lifecycle::EraseOptions {
+        warehouse: warehouse(cli, env)?,
+        identity: a.identity.clone(),
+        since,
+        until,
+        pseudonymise: a.pseudonymise,
+        dry_run: a.dry_run,
+        trace: verdict_ingest::lifecycle::Trace {
+            requested_by: requested_by(a.requested_by.as_ref(), env),
+            reason: Some(a.reason.clone()),
+        },
+    })
+}
+
+/// The hold `verdict hold add` places.
+pub fn hold(a: &crate::args::HoldAddArgs, env: &Env) -> Result<verdict_table::Hold> {
+    let (since, until) = time_range(a.since.as_deref(), a.until.as_deref(), env)?;
+    Ok(verdict_table::Hold {
+        name: a.name.clone(),
+        since: since.map(format_micros),
+        until: until.map(format_micros),
+        identities: a.identity.clone(),
+        reason: a.reason.clone(),
+        placed_by: requested_by(a.requested_by.as_ref(), env),
+        placed_at: format_micros(env.now),
+        lifted_at: None,
+    })
 }
 
 /// The warehouse: `--warehouse`, else `VERDICT_WAREHOUSE`, else `./verdict-warehouse`; with the

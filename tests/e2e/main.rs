@@ -12,6 +12,7 @@ mod exit_codes;
 mod formats;
 mod grants;
 mod ingest;
+mod lifecycle;
 mod policy_diff;
 mod regression;
 mod replay;

@@ -525,7 +525,7 @@ fn trust_ingest_quarantine_budget() {
 
 /// Every file under a warehouse, decompressed: Parquet files as the text of every value,
 /// gzip and zstd files inflated, others as they are.
-fn warehouse_text(dir: &Path, out: &mut Vec<(String, String)>) {
+pub(crate) fn warehouse_text(dir: &Path, out: &mut Vec<(String, String)>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {

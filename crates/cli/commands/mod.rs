@@ -6,6 +6,7 @@ pub mod docs;
 pub mod document;
 pub mod empty;
 pub mod ingest;
+pub mod lifecycle;
 pub mod policy;
 pub mod query;
 pub mod replay;

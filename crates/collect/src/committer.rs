@@ -87,6 +87,8 @@ pub fn run(
     }
     metrics.ready.store(true, Ordering::SeqCst);
     let mut state = Loop {
+        clock: clock.clone(),
+        retention_day: None,
         committer,
         settings,
         store,
@@ -97,6 +99,7 @@ pub fn run(
         summary: CollectSummary::default(),
     };
     loop {
+        state.retention()?;
         let wait = state
             .since
             .map_or(Duration::from_millis(200), |t| {
@@ -129,6 +132,9 @@ type Ack = (
 );
 
 struct Loop<'a> {
+    clock: Arc<dyn Clock>,
+    /// The UTC day retention last ran (or found it had run).
+    retention_day: Option<i32>,
     committer: Committer<'a>,
     settings: CommitSettings,
     store: Option<CheckpointStore>,
@@ -140,6 +146,49 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
+    /// Applies the retention setting when it has not run this UTC day: commits what waits,
+    /// removes the old days, and reads the tables again.
+    fn retention(&mut self) -> Result<()> {
+        use verdict_ingest::lifecycle::{retention, RetentionOptions, Trace, RETENTION_APP_ID};
+        let Some(keep) = self.settings.retention else {
+            return Ok(());
+        };
+        let today = verdict_schema::time::day_number(self.clock.now_micros());
+        if self.retention_day == Some(today) {
+            return Ok(());
+        }
+        // A run of today before a restart counts (its commit records the day).
+        if self.retention_day.is_none()
+            && self.committer.app_version(RETENTION_APP_ID)? == Some(i64::from(today))
+        {
+            self.retention_day = Some(today);
+            tracing::info!("retention already applied today");
+            return Ok(());
+        }
+        self.commit()?;
+        let opts = RetentionOptions {
+            warehouse: self.committer.warehouse().location().clone(),
+            keep_micros: i64::try_from(keep.as_micros()).unwrap_or(i64::MAX),
+            dry_run: false,
+            trace: Trace {
+                requested_by: Some("verdict collect".into()),
+                reason: Some(format!("retention setting: keep {}", humantime_days(keep))),
+            },
+        };
+        let s = retention(&opts, self.clock.as_ref())?;
+        self.committer.reload()?;
+        self.retention_day = Some(today);
+        tracing::info!(
+            keep_from = %s.keep_from,
+            days = s.days_removed.len(),
+            rows = s.rows_removed,
+            quarantined = s.quarantined_removed,
+            held_days = s.held.len(),
+            "retention"
+        );
+        Ok(())
+    }
+
     fn take(&mut self, b: Batch) -> Result<()> {
         let input = self.committer.add_input(&b.input);
         let info = if b.bytes.is_empty() {
@@ -243,6 +292,16 @@ impl Loop<'_> {
             tracing::debug!(files, requests, "nothing new to commit");
         }
         Ok(())
+    }
+}
+
+/// A period in whole days where it is one (`400d`), else seconds.
+fn humantime_days(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs.is_multiple_of(86_400) {
+        format!("{}d", secs / 86_400)
+    } else {
+        format!("{secs}s")
     }
 }
 

@@ -89,6 +89,9 @@ pub struct CommitConfig {
     pub earliest: Option<String>,
     /// Rows dated more than this many days after now are quarantined likewise (default 36,525).
     pub max_future_days: u32,
+    /// Keep this period (`400d`) and apply retention (as `verdict retention --keep`) at start-up
+    /// and then at most once a UTC day; none by default.
+    pub retention: Option<String>,
 }
 
 impl Default for CommitConfig {
@@ -100,6 +103,7 @@ impl Default for CommitConfig {
             keep_raw: true,
             earliest: None,
             max_future_days: 36_525,
+            retention: None,
         }
     }
 }
@@ -258,6 +262,8 @@ pub fn parse_duration(s: &str, setting: &str) -> Result<Duration> {
         "s" | "" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        "w" => n * 604_800.0,
         _ => return Err(bad()),
     };
     if !secs.is_finite() || secs <= 0.0 {
@@ -281,6 +287,8 @@ pub struct CommitSettings {
     pub earliest_micros: i64,
     /// See [`CommitConfig::max_future_days`].
     pub max_future_days: u32,
+    /// See [`CommitConfig::retention`].
+    pub retention: Option<Duration>,
 }
 
 impl CommitConfig {
@@ -317,6 +325,19 @@ impl CommitConfig {
                 }
             },
             max_future_days: self.max_future_days,
+            retention: match &self.retention {
+                None => None,
+                Some(r) => {
+                    let d = parse_duration(r, "commit.retention")?;
+                    if d < Duration::from_secs(86_400) {
+                        return Err(Error::Config {
+                            setting: "commit.retention".into(),
+                            message: format!("`{r}` is shorter than a day"),
+                        });
+                    }
+                    Some(d)
+                }
+            },
         })
     }
 }
@@ -548,6 +569,25 @@ max_bad_bytes = 8
         c.signing_key = Some(dir.path().join("missing.key"));
         let e = c.build(wh, false).unwrap_err().to_string();
         assert!(e.starts_with("signing_key: reading "), "{e}");
+    }
+
+    #[test]
+    fn retention_is_a_period_of_a_day_or_more() {
+        let c: CollectConfig = toml::from_str("[commit]\nretention = \"400d\"\n").unwrap();
+        assert_eq!(
+            c.commit.build().unwrap().retention,
+            Some(Duration::from_secs(400 * 86_400))
+        );
+        assert_eq!(
+            CollectConfig::default().commit.build().unwrap().retention,
+            None
+        );
+        let c: CollectConfig = toml::from_str("[commit]\nretention = \"12h\"\n").unwrap();
+        let e = c.commit.build().unwrap_err().to_string();
+        assert!(
+            e.contains("commit.retention") && e.contains("shorter than a day"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -249,6 +249,27 @@ impl<'a> Committer<'a> {
         self.snaps.decisions.version
     }
 
+    /// Reads the tables again after another writer of this process changed them (a retention
+    /// run between two commits): fresh snapshots, dedup index and quarantine keys.
+    ///
+    /// # Errors
+    /// With a transaction open, or when the tables cannot be read.
+    pub fn reload(&mut self) -> Result<()> {
+        if self.has_pending() {
+            return Err(Error::Internal(
+                "the tables were read again with rows waiting for a commit".into(),
+            ));
+        }
+        self.snaps.decisions = block_on(self.wh.open_for_write(Table::Decisions))?;
+        self.snaps.quarantine = block_on(self.wh.open_for_write(Table::Quarantine))?;
+        for d in &mut self.snaps.derived {
+            *d = block_on(self.wh.open_for_write(d.table))?;
+        }
+        self.index = KeyIndex::new(self.opts.max_dedup_keys);
+        self.quarantined_keys = load_quarantine_keys(&self.wh, &self.snaps.quarantine)?;
+        self.catch_up_all()
+    }
+
     /// Registers one more input name (stored in `ingest_file`); returns its index.
     pub fn add_input(&mut self, name: &str) -> usize {
         if let Some(i) = self.names.iter().position(|n| n == name) {

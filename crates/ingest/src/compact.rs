@@ -228,7 +228,7 @@ fn compact_day(
 }
 
 /// Writes the rows in row groups of `step` rows and fsyncs the file.
-fn write_batches(
+pub(crate) fn write_batches(
     path: &Path,
     batch: &RecordBatch,
     props: &WriterProperties,

@@ -88,6 +88,14 @@ pub enum Error {
         /// What differs.
         message: String,
     },
+    /// A legal hold covers rows a change would touch: nothing was changed.
+    #[error("{operation} refused, nothing was changed: {holds}; lift a hold with `verdict hold remove NAME` or narrow the request")]
+    Held {
+        /// `erasure`, `pseudonymisation`.
+        operation: &'static str,
+        /// Each hold met, with its rows and reason.
+        holds: String,
+    },
     /// A worker thread stopped unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),

@@ -41,6 +41,7 @@ mod compact;
 mod decode;
 mod error;
 mod index;
+pub mod lifecycle;
 mod migrate;
 mod pipeline;
 mod preview;

@@ -102,6 +102,14 @@ pub enum Error {
         /// The file both touch.
         path: String,
     },
+    /// A legal hold that is malformed, unknown, or in the way.
+    #[error("hold {name}: {message}")]
+    Hold {
+        /// The hold (or the object that should be one).
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),

@@ -9,6 +9,7 @@
 
 mod chain;
 mod error;
+mod holds;
 mod legacy;
 mod location;
 mod maintenance;
@@ -22,6 +23,7 @@ mod warehouse;
 
 pub use chain::{ChainRecord, FileDigest, PublicKey, SigningKey};
 pub use error::{Error, Result};
+pub use holds::Hold;
 pub use legacy::Adopted;
 pub use location::Location;
 pub use maintenance::{DoctorReport, HistoryEntry, Problem};

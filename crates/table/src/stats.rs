@@ -10,6 +10,21 @@ use verdict_schema::time::format_micros;
 /// Strings longer than this are left out of min/max (Delta readers compare whole values).
 const MAX_STRING_STAT: usize = 64;
 
+/// Columns that may name a person or carry what they sent: no min/max for them, so that the
+/// Delta log (kept after `vacuum`) never holds such a value and an erasure leaves none behind
+/// (README "Retention, holds and erasure").
+pub const PERSONAL_COLUMNS: [&str; 9] = [
+    "identity",
+    "identity_id",
+    "session",
+    "args",
+    "message",
+    "raw",
+    "client_addr",
+    "ingest_principal",
+    "ingest_peer",
+];
+
 #[derive(Default)]
 struct Acc {
     min: Option<Value>,
@@ -56,6 +71,9 @@ pub fn file_stats(meta: &ParquetMetaData, schema: &SchemaRef) -> (u64, String) {
             continue;
         }
         nulls.insert(name.clone(), Value::from(acc.nulls));
+        if PERSONAL_COLUMNS.contains(&name.as_str()) {
+            continue;
+        }
         if let (Some(lo), Some(hi)) = (acc.min, acc.max) {
             mins.insert(name.clone(), lo);
             maxs.insert(name, hi);

@@ -236,10 +236,14 @@ pub enum Operation {
     Restore(i64),
     /// Removes files `doctor` found damaged or lost.
     RemoveDamaged,
-    /// Removes rows on request (erasure).
+    /// Deletes the rows of one subject on request (erasure), recorded with who asked, why, how
+    /// many rows and the digests of the files removed.
     Erase,
-    /// Removes rows past a retention period.
+    /// Removes data older than a retention period (whole days; files rewritten without the
+    /// old rows where a file spans days). The commit info says who, why and what went.
     Retention,
+    /// Replaces one subject's identifiers by keyed pseudonyms, keeping every row.
+    Pseudonymise,
 }
 
 impl Operation {
@@ -253,6 +257,7 @@ impl Operation {
             Operation::RemoveDamaged => "remove_damaged",
             Operation::Erase => "erase",
             Operation::Retention => "retention",
+            Operation::Pseudonymise => "pseudonymise",
         }
     }
 
@@ -277,9 +282,12 @@ impl Operation {
                 version: u64::try_from(v).ok(),
                 datetime: None,
             },
+            // What was removed is in the commit info, never in a predicate: an erased value
+            // must not be written into the log.
             Operation::RemoveDamaged | Operation::Erase | Operation::Retention => {
                 DeltaOperation::Delete { predicate: None }
             }
+            Operation::Pseudonymise => DeltaOperation::Update { predicate: None },
         }
     }
 }
