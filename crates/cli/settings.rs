@@ -48,6 +48,8 @@ pub struct Env {
     pub group_readable: bool,
     /// Object store settings from `AWS_*`, `GOOGLE_*` and `AZURE_*` (keys lowercased).
     pub storage: Vec<(String, String)>,
+    /// `VERDICT_CLUSTER`: the cluster queries run on without `--cluster`.
+    pub cluster: Option<String>,
 }
 
 impl Env {
@@ -82,6 +84,7 @@ impl Env {
             group_readable: get("VERDICT_GROUP_READABLE")
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             storage,
+            cluster: get("VERDICT_CLUSTER"),
         }
     }
 }
@@ -94,12 +97,28 @@ pub fn warehouse(cli: &Cli, env: &Env) -> Result<Location> {
         .clone()
         .or_else(|| env.warehouse.clone())
         .unwrap_or_else(|| DEFAULT_WAREHOUSE.to_string());
-    let options = env.storage.iter().cloned().chain(
-        cli.storage_options
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
-    );
-    Ok(Location::parse(&given, options)?)
+    Ok(Location::parse(&given, storage(cli, env))?)
+}
+
+/// The object store settings: the environment's, overridden by `--storage-option`.
+pub fn storage(cli: &Cli, env: &Env) -> Vec<(String, String)> {
+    env.storage
+        .iter()
+        .cloned()
+        .chain(
+            cli.storage_options
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+        )
+        .collect()
+}
+
+/// The cluster a query runs on: `--cluster`, else `VERDICT_CLUSTER`, else none (a local run).
+pub fn cluster(given: Option<&str>, env: &Env) -> Result<Option<verdict_query::Cluster>> {
+    Ok(given
+        .or(env.cluster.as_deref())
+        .map(verdict_query::Cluster::parse)
+        .transpose()?)
 }
 
 /// `--as-of`, parsed.
