@@ -252,7 +252,7 @@ fn same_answers(t: &TestDir, env: &[(String, String)], warehouse: &str, cluster:
         assert_eq!(r, l, "{name}: the cluster's answer differs");
         asked += 1;
     }
-    assert_eq!(asked, 23);
+    assert_eq!(asked, 27);
     // VERDICT_CLUSTER does what --cluster does.
     let mut e = env.to_vec();
     e.push(("VERDICT_CLUSTER".into(), cluster.url()));
@@ -331,7 +331,8 @@ fn cluster_answers_as_the_local_run_and_survives_a_lost_executor() {
     let mut lost = cluster.executors.remove(1);
     lost.child.kill().unwrap();
     lost.child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(150);
+    // The scheduler notices the loss when the executor's heartbeats stop (30 s).
+    let deadline = Instant::now() + Duration::from_secs(240);
     let mut query = query;
     let status = loop {
         if let Some(s) = query.try_wait().unwrap() {

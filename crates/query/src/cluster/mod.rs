@@ -70,6 +70,13 @@ impl Cluster {
         runtime: Arc<RuntimeEnv>,
     ) -> Result<SessionContext> {
         let config = config
+            // Ballista 55's adaptive planner can leave a job waiting forever after an executor
+            // is lost mid-stage; the static planner runs the lost tasks again elsewhere.
+            .with_ballista_adaptive_query_planner(false)
+            // Its static planner swaps hash join inputs after DataFusion built the join's
+            // dynamic filter, which fails the job: no dynamic filters on a cluster (the master
+            // switch; the join's own switch is reset by it when the settings reach the nodes).
+            .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false)
             .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
             .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
         let state = SessionStateBuilder::new()
