@@ -403,3 +403,53 @@ fn cluster_over_an_s3_warehouse() {
     let cluster = Cluster::start(&t, &env);
     same_answers(&t, &env, s3, &cluster);
 }
+
+#[test]
+fn nodes_refuse_open_addresses_and_stop_on_sigterm() {
+    let t = TestDir::new();
+    let port = free_port().to_string();
+    for args in [
+        vec!["cluster", "scheduler", "--bind", "0.0.0.0:1"],
+        vec![
+            "cluster",
+            "executor",
+            "--scheduler",
+            "127.0.0.1:1",
+            "--bind",
+            "0.0.0.0:0",
+        ],
+    ] {
+        let out = t.cmd(&args).run();
+        assert_exit!(out, 2);
+        assert!(
+            out.stderr.contains("refusing to listen on 0.0.0.0:")
+                && out.stderr.contains("--insecure-bind"),
+            "{}",
+            out.stderr
+        );
+    }
+    // A scheduler stops cleanly on SIGTERM.
+    let bind = format!("127.0.0.1:{port}");
+    let mut node = Node::start(&t, "scheduler", &[], &["scheduler", "--bind", &bind]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err() {
+        assert!(Instant::now() < deadline, "no scheduler: {}", node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = node.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = node.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the scheduler ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0), "{}", node.log());
+    assert!(node.log().contains("scheduler stopping"), "{}", node.log());
+}
