@@ -107,6 +107,9 @@ pub enum Command {
     Hold(HoldCommand),
     /// Delete (or pseudonymise) one identity's rows on request, with a recorded trace.
     Erase(EraseArgs),
+    /// Run a node of a query cluster (Apache DataFusion Ballista) for `--cluster`.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
 }
 
 /// `verdict verify`.
@@ -288,6 +291,55 @@ pub struct EraseArgs {
     /// How to print the summary.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     pub format: SummaryFormat,
+}
+
+/// `verdict cluster`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run the scheduler: clients send it their plans, it splits them into stages and hands
+    /// the tasks to the executors. Runs until SIGTERM or Ctrl-C.
+    Scheduler(SchedulerArgs),
+    /// Run an executor: it registers with the scheduler and runs the tasks it is given. Runs
+    /// until SIGTERM or Ctrl-C.
+    Executor(ExecutorArgs),
+}
+
+/// `verdict cluster scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Where to listen for clients and executors.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+    /// Listen on an address off the loopback interface although the cluster has no
+    /// authentication nor TLS: only on a private network that holds nothing but the cluster.
+    #[arg(long)]
+    pub insecure_bind: bool,
+}
+
+/// `verdict cluster executor`.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// Where to listen for shuffle and result fetches (port 0: a free port; the executor's
+    /// task service takes the next port, or another free one).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    pub bind: std::net::SocketAddr,
+    /// The host name the scheduler and the other executors reach this executor by [default:
+    /// the bind address].
+    #[arg(long, value_name = "HOST")]
+    pub advertise: Option<String>,
+    /// Tasks run at once [default: one per core].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub concurrency: usize,
+    /// Directory for shuffle files [default: a temporary directory removed on exit].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Listen on an address off the loopback interface although the cluster has no
+    /// authentication nor TLS (see `verdict cluster scheduler --insecure-bind`).
+    #[arg(long)]
+    pub insecure_bind: bool,
 }
 
 /// `verdict migrate`.
@@ -720,6 +772,10 @@ pub struct QueryOutputArgs {
     /// Read the warehouse as it was at this decisions version or instant (RFC 3339).
     #[arg(long, value_name = "VERSION|TIMESTAMP")]
     pub as_of: Option<String>,
+    /// Run the query on this cluster (`verdict cluster scheduler`), with the answers of a local
+    /// run [env: VERDICT_CLUSTER].
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// The time range and the identity, tool and server filters that `report` and `replay` share.

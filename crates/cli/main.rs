@@ -82,6 +82,9 @@ async fn run(cli: Cli, env: Env, out: &mut dyn Write) -> Result<Outcome> {
         Command::Erase(a) => commands::lifecycle::erase(&cli, a, &env, out)
             .await
             .map(|()| Outcome::Ok),
+        Command::Cluster(c) => commands::cluster::run(&cli, c, &env)
+            .await
+            .map(|()| Outcome::Ok),
         Command::Formats(a) => commands::ingest::formats(a, out).map(|()| Outcome::Ok),
         Command::Policy(PolicyCommand::Check { file }) => {
             commands::policy::check(file, out).map(|()| Outcome::Ok)

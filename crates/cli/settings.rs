@@ -51,6 +51,8 @@ pub struct Env {
     pub signing_key: Option<PathBuf>,
     /// `USER` (else `LOGNAME`): who asked for a retention, hold or erasure, unless named.
     pub user: Option<String>,
+    /// `VERDICT_CLUSTER`: the cluster queries run on without `--cluster`.
+    pub cluster: Option<String>,
 }
 
 impl Env {
@@ -87,6 +89,7 @@ impl Env {
             storage,
             signing_key: get("VERDICT_SIGNING_KEY").map(PathBuf::from),
             user: get("USER").or_else(|| get("LOGNAME")),
+            cluster: get("VERDICT_CLUSTER"),
         }
     }
 }
@@ -194,12 +197,28 @@ pub fn warehouse(cli: &Cli, env: &Env) -> Result<Location> {
         .clone()
         .or_else(|| env.warehouse.clone())
         .unwrap_or_else(|| DEFAULT_WAREHOUSE.to_string());
-    let options = env.storage.iter().cloned().chain(
-        cli.storage_options
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
-    );
-    Ok(Location::parse(&given, options)?)
+    Ok(Location::parse(&given, storage(cli, env))?)
+}
+
+/// The object store settings: the environment's, overridden by `--storage-option`.
+pub fn storage(cli: &Cli, env: &Env) -> Vec<(String, String)> {
+    env.storage
+        .iter()
+        .cloned()
+        .chain(
+            cli.storage_options
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+        )
+        .collect()
+}
+
+/// The cluster a query runs on: `--cluster`, else `VERDICT_CLUSTER`, else none (a local run).
+pub fn cluster(given: Option<&str>, env: &Env) -> Result<Option<verdict_query::Cluster>> {
+    Ok(given
+        .or(env.cluster.as_deref())
+        .map(verdict_query::Cluster::parse)
+        .transpose()?)
 }
 
 /// `--as-of`, parsed.

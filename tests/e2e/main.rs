@@ -5,6 +5,7 @@
 mod macros;
 mod util;
 
+mod cluster;
 mod collect;
 mod conventions;
 mod document;

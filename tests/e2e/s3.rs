@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::collect::{files_survive_sigkill, free_port};
 use crate::util::TestDir;
 
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
     port: u16,
 }
@@ -25,7 +25,7 @@ impl Drop for Moto {
 impl Moto {
     /// Starts the server with a bucket `verdict`, or `None` (with the reason printed) when
     /// `moto_server` is not installed.
-    pub fn start() -> Option<Moto> {
+    pub(crate) fn start() -> Option<Moto> {
         let port = free_port();
         let child = match Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -76,7 +76,7 @@ impl Moto {
     }
 
     /// The environment that points verdict at the server.
-    pub fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
             ("AWS_ACCESS_KEY_ID", "testing".into()),

@@ -38,7 +38,7 @@ pub async fn run(cli: &Cli, args: &CollectArgs, env: &Env, out: &mut dyn Write) 
 }
 
 /// A future that completes on the first SIGINT or SIGTERM; the handlers are installed at once.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -1,6 +1,7 @@
 //! One small function per subcommand: build the library objects, run them, hand the results
 //! to `output`.
 
+pub mod cluster;
 pub mod collect;
 pub mod docs;
 pub mod document;

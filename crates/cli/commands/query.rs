@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{anyhow, Context, Result};
-use verdict_query::{Catalog, Engine, QueryStream};
+use verdict_query::{Catalog, Cluster, Engine, QueryStream};
 use verdict_table::{Snapshot, Warehouse};
 
 use crate::args::{Cli, QueryOutputArgs, ReportArgs, SqlArgs, TimelineArgs};
@@ -12,7 +12,15 @@ use crate::output;
 use crate::settings::{self, Env};
 
 async fn engine(cli: &Cli, env: &Env, o: &QueryOutputArgs) -> Result<(Snapshot, Engine)> {
-    open_engine(cli, env, o.catalog.as_deref(), o.as_of.as_deref()).await
+    let cluster = settings::cluster(o.cluster.as_deref(), env).context("--cluster")?;
+    open_engine_on(
+        cli,
+        env,
+        o.catalog.as_deref(),
+        o.as_of.as_deref(),
+        cluster.as_ref(),
+    )
+    .await
 }
 
 /// The snapshot every question of the command reads (one `decisions` version: the latest, or
@@ -24,12 +32,23 @@ pub async fn open_engine(
     catalog: Option<&std::path::Path>,
     as_of: Option<&str>,
 ) -> Result<(Snapshot, Engine)> {
+    open_engine_on(cli, env, catalog, as_of, None).await
+}
+
+/// [`open_engine`], with every query of the engine run on `cluster` when one is given.
+async fn open_engine_on(
+    cli: &Cli,
+    env: &Env,
+    catalog: Option<&std::path::Path>,
+    as_of: Option<&str>,
+    cluster: Option<&Cluster>,
+) -> Result<(Snapshot, Engine)> {
     let loc = settings::warehouse(cli, env)?;
     let as_of = settings::as_of(as_of)?;
     let wh = Warehouse::new(loc)?;
     let snapshot = wh.snapshot(as_of.as_ref()).await?;
     let catalog = Catalog::load(catalog).context("--catalog")?;
-    let engine = Engine::open(&snapshot, catalog).await?;
+    let engine = Engine::open_on(&snapshot, catalog, cluster).await?;
     Ok((snapshot, engine))
 }
 

@@ -315,6 +315,48 @@ impl Catalog {
     }
 }
 
+/// The catalogue as shipped to a cluster's scheduler and executors with the functions that use
+/// it (`tool_risk()` classifies a row where it runs): both layers of entries, so that a node
+/// classifies every tool exactly as the client would.
+#[derive(serde::Serialize, Deserialize)]
+struct WireCatalog {
+    builtin: Vec<(Option<String>, String, String)>,
+    user: Vec<(Option<String>, String, String)>,
+}
+
+impl Catalog {
+    /// The catalogue as bytes, for [`Catalog::from_wire`] on another node.
+    pub(crate) fn to_wire(&self) -> Vec<u8> {
+        let layer = |m: &BTreeMap<Key, Risk>| {
+            m.iter()
+                .map(|((s, t), r)| (s.clone(), t.clone(), r.as_str().to_string()))
+                .collect()
+        };
+        let wire = WireCatalog {
+            builtin: layer(&self.builtin),
+            user: layer(&self.user),
+        };
+        serde_json::to_vec(&wire).expect("a catalogue of strings always serialises")
+    }
+
+    /// The catalogue [`Catalog::to_wire`] wrote.
+    ///
+    /// # Errors
+    /// A message when the bytes are not such a catalogue.
+    pub(crate) fn from_wire(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let wire: WireCatalog = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let layer = |v: Vec<(Option<String>, String, String)>| {
+            v.into_iter()
+                .map(|(s, t, r)| Ok(((s, t), r.parse::<Risk>()?)))
+                .collect::<std::result::Result<BTreeMap<Key, Risk>, String>>()
+        };
+        Ok(Self {
+            builtin: layer(wire.builtin)?,
+            user: layer(wire.user)?,
+        })
+    }
+}
+
 #[derive(Clone, Copy)]
 enum FileFormat {
     Json,

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::datasource::MemTable;
+use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -20,6 +21,7 @@ use verdict_schema::{col, decisions_schema, rollup_schema};
 use verdict_table::{quarantine_schema, Snapshot, Table};
 
 use crate::catalog::Catalog;
+use crate::cluster::{CatalogEntries, Cluster, FilesSpec, SnapshotFiles};
 use crate::error::{Error, Result};
 use crate::udf::{tool_risk_source_udf, tool_risk_udf};
 
@@ -222,6 +224,21 @@ impl Engine {
     /// # Errors
     /// [`Error::DataFusion`] if registration fails.
     pub async fn open(snapshot: &Snapshot, catalog: Catalog) -> Result<Engine> {
+        Self::open_on(snapshot, catalog, None).await
+    }
+
+    /// As [`Engine::open`]; with a [`Cluster`], every query runs on it (see [`crate::cluster`]):
+    /// the tables name the snapshot's files explicitly and the catalogue travels with the plan,
+    /// so the answers are those of a local run. A query the cluster cannot run fails; it never
+    /// falls back to a local run.
+    ///
+    /// # Errors
+    /// As [`Engine::open`]; [`Error::Cluster`] when the cluster's session cannot be set up.
+    pub async fn open_on(
+        snapshot: &Snapshot,
+        catalog: Catalog,
+        cluster: Option<&Cluster>,
+    ) -> Result<Engine> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .set_bool(
@@ -242,7 +259,13 @@ impl Engine {
                     .with_list_files_cache_limit(0),
             )
             .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = match cluster {
+            Some(c) => c.context(config, runtime).await?,
+            None => SessionContext::new_with_config_rt(config, runtime),
+        };
+        let tables = Tables {
+            cluster: cluster.is_some(),
+        };
 
         let (mut days, files) = match &snapshot.decisions {
             Some(d) => (
@@ -260,11 +283,10 @@ impl Engine {
         let tag = version.unwrap_or(-1);
 
         if files > 0 {
-            let t = snapshot_table(&ctx, snapshot, Table::Decisions, tag, scan_schema(), true)?;
+            let t = tables.data(&ctx, snapshot, Table::Decisions, tag, scan_schema(), true)?;
             ctx.register_table(DECISIONS_TABLE, t)?;
         } else {
-            let empty = MemTable::try_new(table_schema(), vec![vec![]])?;
-            ctx.register_table(DECISIONS_TABLE, Arc::new(empty))?;
+            ctx.register_table(DECISIONS_TABLE, tables.empty(table_schema())?)?;
         }
 
         let mut rollups = Vec::new();
@@ -273,18 +295,16 @@ impl Engine {
             let Some(r) = snapshot.table(stored) else {
                 if snapshot.decisions.is_none() {
                     // Nothing stored at all: an empty rollup answers exactly.
-                    let empty = MemTable::try_new(rollup_table_schema(), vec![vec![]])?;
-                    ctx.register_table(rollup.table(), Arc::new(empty))?;
+                    ctx.register_table(rollup.table(), tables.empty(rollup_table_schema())?)?;
                     rollups.push(rollup);
                 }
                 continue;
             };
             if r.files.is_empty() {
-                let empty = MemTable::try_new(rollup_table_schema(), vec![vec![]])?;
-                ctx.register_table(rollup.table(), Arc::new(empty))?;
+                ctx.register_table(rollup.table(), tables.empty(rollup_table_schema())?)?;
             } else {
                 let schema = as_views(&rollup_schema());
-                let t = snapshot_table(&ctx, snapshot, stored, tag, schema, true)?;
+                let t = tables.data(&ctx, snapshot, stored, tag, schema, true)?;
                 ctx.register_table(rollup.table(), t)?;
             }
             rollups.push(rollup);
@@ -292,7 +312,7 @@ impl Engine {
 
         match snapshot.quarantine.as_ref().filter(|q| !q.files.is_empty()) {
             Some(_) => {
-                let t = snapshot_table(
+                let t = tables.data(
                     &ctx,
                     snapshot,
                     Table::Quarantine,
@@ -303,8 +323,7 @@ impl Engine {
                 ctx.register_table(QUARANTINE_TABLE, t)?;
             }
             None => {
-                let empty = MemTable::try_new(quarantine_schema(), vec![vec![]])?;
-                ctx.register_table(QUARANTINE_TABLE, Arc::new(empty))?;
+                ctx.register_table(QUARANTINE_TABLE, tables.empty(quarantine_schema())?)?;
             }
         }
 
@@ -314,7 +333,7 @@ impl Engine {
         let tool_risk_source = Arc::new(tool_risk_source_udf(Arc::clone(&catalog)));
         ctx.register_udf(tool_risk_source.as_ref().clone());
         ctx.register_udaf(crate::udaf::weighted_mode_udaf());
-        ctx.register_table(CATALOG_ENTRIES_TABLE, catalog_entries_table(&catalog)?)?;
+        ctx.register_table(CATALOG_ENTRIES_TABLE, tables.catalog_entries(&catalog)?)?;
         ctx.sql(
             "CREATE VIEW tools AS \
              SELECT tool, server, tool_risk(tool, server) AS risk, \
@@ -495,16 +514,80 @@ fn snapshot_table(
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-fn catalog_entries_table(catalog: &Catalog) -> Result<Arc<MemTable>> {
-    let entries = catalog.entries();
-    let schema = Arc::new(Schema::new(vec![
+/// How the engine's tables are made: over the snapshot's own store for a local run, or as
+/// tables a cluster plan can carry (see [`crate::cluster`]).
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    cluster: bool,
+}
+
+impl Tables {
+    /// The data files of `t` in the snapshot, read with `schema` (plus the partition column).
+    fn data(
+        self,
+        ctx: &SessionContext,
+        snapshot: &Snapshot,
+        t: Table,
+        version: i64,
+        schema: SchemaRef,
+        partitioned: bool,
+    ) -> Result<Arc<dyn TableProvider>> {
+        if !self.cluster {
+            return Ok(snapshot_table(
+                ctx,
+                snapshot,
+                t,
+                version,
+                schema,
+                partitioned,
+            )?);
+        }
+        let spec = FilesSpec::of(snapshot, t, partitioned)?;
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if let (Some(name), Some((_, ty))) = (&spec.partition, t.partition()) {
+            fields.push(Field::new(name, ty, false));
+        }
+        Ok(Arc::new(SnapshotFiles::new(
+            spec,
+            Arc::new(Schema::new(fields)),
+        )?))
+    }
+
+    /// A table of `schema` with no row.
+    fn empty(self, schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+        Ok(if self.cluster {
+            Arc::new(EmptyTable::new(schema))
+        } else {
+            Arc::new(MemTable::try_new(schema, vec![vec![]])?)
+        })
+    }
+
+    /// The `catalog_entries` table.
+    fn catalog_entries(self, catalog: &Arc<Catalog>) -> Result<Arc<dyn TableProvider>> {
+        Ok(if self.cluster {
+            Arc::new(CatalogEntries::new(Arc::clone(catalog)))
+        } else {
+            let batch = catalog_entries_batch(catalog)?;
+            Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)
+        })
+    }
+}
+
+/// The columns of `catalog_entries`.
+pub(crate) fn catalog_entries_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
         Field::new("tool", DataType::Utf8, false),
         Field::new("server", DataType::Utf8, true),
         Field::new("risk", DataType::Utf8, false),
         Field::new("risk_source", DataType::Utf8, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
+    ]))
+}
+
+/// The rows of `catalog_entries`: the catalogue's explicit entries.
+pub(crate) fn catalog_entries_batch(catalog: &Catalog) -> arrow::error::Result<RecordBatch> {
+    let entries = catalog.entries();
+    RecordBatch::try_new(
+        catalog_entries_schema(),
         vec![
             Arc::new(StringArray::from_iter_values(
                 entries.iter().map(|e| e.tool.as_str()),
@@ -519,8 +602,7 @@ fn catalog_entries_table(catalog: &Catalog) -> Result<Arc<MemTable>> {
                 entries.iter().map(|e| e.source.as_str()),
             )),
         ],
-    )?;
-    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    )
 }
 
 #[cfg(test)]

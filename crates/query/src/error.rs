@@ -58,6 +58,16 @@ pub enum Error {
     #[error("query engine: {0}")]
     DataFusion(#[from] Box<DataFusionError>),
 
+    /// The cluster named by `--cluster` cannot be used (a malformed URL, or the scheduler
+    /// refused the session).
+    #[error("cluster {url}: {message}")]
+    Cluster {
+        /// The cluster URL, as given.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// Arrow failed while formatting or building a batch.
     #[error("formatting results: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -64,6 +64,7 @@
 //! ```
 
 mod catalog;
+pub mod cluster;
 mod engine;
 mod error;
 pub mod output;
@@ -76,6 +77,7 @@ mod udf;
 pub(crate) mod testutil;
 
 pub use catalog::{heuristic_risk, Catalog, CatalogEntry, Classification, Risk, RiskSource};
+pub use cluster::Cluster;
 pub use engine::{
     rollup_table_schema, table_schema, Engine, QueryOutput, QueryStream, Rollup,
     CATALOG_ENTRIES_TABLE, DAY_TYPE, DECISIONS_TABLE, QUARANTINE_TABLE, ROLLUP_HOUR_TABLE,

@@ -59,6 +59,23 @@ pub(crate) fn tool_risk_source_udf(catalog: Arc<Catalog>) -> ScalarUDF {
     ScalarUDF::new_from_impl(ToolRiskUdf::new(catalog, Output::Source))
 }
 
+/// The catalogue a `tool_risk`/`tool_risk_source` UDF is bound to (`None` for any other
+/// function): what a cluster codec ships with the function.
+pub(crate) fn bound_catalog(udf: &ScalarUDF) -> Option<&Arc<Catalog>> {
+    udf.inner()
+        .downcast_ref::<ToolRiskUdf>()
+        .map(|u| &u.catalog)
+}
+
+/// The catalogue function called `name` bound to `catalog` (`None` for another name).
+pub(crate) fn catalog_udf(name: &str, catalog: Arc<Catalog>) -> Option<ScalarUDF> {
+    match name {
+        TOOL_RISK => Some(tool_risk_udf(catalog)),
+        TOOL_RISK_SOURCE => Some(tool_risk_source_udf(catalog)),
+        _ => None,
+    }
+}
+
 impl ToolRiskUdf {
     fn new(catalog: Arc<Catalog>, output: Output) -> Self {
         Self {

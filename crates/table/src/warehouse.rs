@@ -373,6 +373,12 @@ impl Warehouse {
         Arc::new(PrefixStore::new(self.root.clone(), self.table_prefix(t)))
     }
 
+    /// The URL of a table's directory (`s3://bucket/audit/decisions/`): where a query engine on
+    /// another machine finds the table's files, in the store [`Location::url`] names.
+    pub fn table_url(&self, t: Table) -> url::Url {
+        self.loc.child_url(t.name())
+    }
+
     /// The store rooted at the warehouse root.
     pub fn root_store(&self) -> Arc<dyn ObjectStore> {
         Arc::new(PrefixStore::new(self.root.clone(), self.loc.root_path()))
