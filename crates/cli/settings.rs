@@ -143,6 +143,7 @@ pub fn retention(
         warehouse: warehouse(cli, env)?,
         keep_micros: parse_duration(&a.keep).context("--keep")?,
         dry_run: a.dry_run,
+        signing_key: signing_key(cli, env)?,
         trace: verdict_ingest::lifecycle::Trace {
             requested_by: requested_by(a.requested_by.as_ref(), env),
             reason: a.reason.clone(),
@@ -167,6 +168,7 @@ pub fn erase(
         until,
         pseudonymise: a.pseudonymise,
         dry_run: a.dry_run,
+        signing_key: signing_key(cli, env)?,
         trace: verdict_ingest::lifecycle::Trace {
             requested_by: requested_by(a.requested_by.as_ref(), env),
             reason: Some(a.reason.clone()),

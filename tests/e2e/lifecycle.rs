@@ -545,3 +545,73 @@ fn last_retention(t: &TestDir) -> Value {
         })
         .unwrap()
 }
+
+/// Erasure and pseudonymisation are links of the integrity chain: signed with the writers' key,
+/// `verify` passes under the public key and lists them as authorised removals.
+#[test]
+fn a_signed_erasure_verifies_and_is_listed_as_authorised() {
+    let t = TestDir::new();
+    assert_exit!(cmd(&t, &["keygen", "--out", "signer.key"]), 0);
+    let log = format!(
+        "{}{}{}",
+        lines("2026-11-02", "alice", 4),
+        lines("2026-11-02", "bob", 3),
+        lines("2026-11-02", "carol", 2)
+    );
+    t.write("gw.jsonl", &log);
+    let signed = |args: &[&str]| {
+        t.cmd(args)
+            .env("VERDICT_NOW", NOW)
+            .env("VERDICT_SIGNING_KEY", "signer.key")
+            .run()
+    };
+    assert_exit!(signed(&["ingest", "gw.jsonl", "-q"]), 0);
+    assert_exit!(
+        signed(&["erase", "--identity", "alice", "--reason", "request 42"]),
+        0
+    );
+    assert_exit!(
+        signed(&[
+            "erase",
+            "--identity",
+            "bob",
+            "--pseudonymise",
+            "--reason",
+            "request 43"
+        ]),
+        0
+    );
+    assert_eq!(volume(&t).values().sum::<u64>(), 5);
+    let v = cmd(
+        &t,
+        &[
+            "verify",
+            "--public-key",
+            "signer.key.pub",
+            "--format",
+            "json",
+        ],
+    );
+    assert_exit!(v, 0);
+    let json = v.json();
+    let ops: Vec<&str> = json["removals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["table"] == "decisions")
+        .map(|r| r["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["erase", "pseudonymise"], "{}", v.stdout);
+    let d = &json["tables"][0];
+    assert_eq!(d["links"], d["signed_links"], "{}", v.stdout);
+    // An unsigned erasure fails under the key.
+    assert_exit!(
+        cmd(
+            &t,
+            &["erase", "--identity", "carol", "--reason", "request 44"]
+        ),
+        0
+    );
+    let v = cmd(&t, &["verify", "--public-key", "signer.key.pub"]);
+    assert_exit!(v, 2);
+}

@@ -170,6 +170,7 @@ impl Loop<'_> {
             warehouse: self.committer.warehouse().location().clone(),
             keep_micros: i64::try_from(keep.as_micros()).unwrap_or(i64::MAX),
             dry_run: false,
+            signing_key: self.committer.warehouse().signing_key().cloned(),
             trace: Trace {
                 requested_by: Some("verdict collect".into()),
                 reason: Some(format!("retention setting: keep {}", humantime_days(keep))),

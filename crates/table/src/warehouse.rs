@@ -359,6 +359,11 @@ impl Warehouse {
         self
     }
 
+    /// The key that signs its links, if any.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signer.as_ref()
+    }
+
     /// Where it is.
     pub fn location(&self) -> &Location {
         &self.loc

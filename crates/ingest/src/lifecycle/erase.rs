@@ -40,6 +40,8 @@ pub struct EraseOptions {
     pub dry_run: bool,
     /// Who asked and why.
     pub trace: Trace,
+    /// Signs the change's links of the integrity chain (`--signing-key`).
+    pub signing_key: Option<verdict_table::SigningKey>,
 }
 
 /// What an erasure did.
@@ -129,7 +131,13 @@ pub fn erase(opts: &EraseOptions, clock: &dyn Clock) -> Result<EraseSummary> {
     } else {
         "erase"
     };
-    let mut run = Run::open(&opts.warehouse, clock, operation, &opts.trace)?;
+    let mut run = Run::open(
+        &opts.warehouse,
+        opts.signing_key.clone(),
+        clock,
+        operation,
+        &opts.trace,
+    )?;
     let keys = Pseudonyms(verdict_table::block_on(run.wh.redaction_key())?);
     let subject = keys.of(&opts.identity);
     run.info
@@ -526,6 +534,7 @@ mod tests {
             pseudonymise: false,
             dry_run: true,
             trace: Trace::default(),
+            signing_key: None,
         };
         let o = opts(Some("2026-11-02T10:00:00Z"), Some("2026-11-04T00:00:00Z"));
         let days: Vec<bool> = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]

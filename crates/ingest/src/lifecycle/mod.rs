@@ -128,19 +128,23 @@ impl Run {
     /// Opens the warehouse for a change: refuses one where nothing was ever committed, and
     /// brings the derived tables up to the latest `decisions` version first (as every writer
     /// does), so that the change starts from tables that agree.
-    fn open(loc: &Location, clock: &dyn Clock, operation: &str, trace: &Trace) -> Result<Self> {
-        let wh = Warehouse::new(loc.clone())?;
+    fn open(
+        loc: &Location,
+        signing_key: Option<verdict_table::SigningKey>,
+        clock: &dyn Clock,
+        operation: &str,
+        trace: &Trace,
+    ) -> Result<Self> {
+        let wh = Warehouse::new(loc.clone())?.with_signing_key(signing_key.clone());
         if block_on(wh.latest(Table::Decisions))?.is_none() {
             return Err(verdict_table::Error::NotFound {
                 location: loc.to_string(),
             }
             .into());
         }
-        drop(Committer::open(
-            IngestOptions::new(loc.clone(), Vec::new()),
-            clock,
-            Vec::new(),
-        )?);
+        let mut catch_up = IngestOptions::new(loc.clone(), Vec::new());
+        catch_up.signing_key = signing_key;
+        drop(Committer::open(catch_up, clock, Vec::new())?);
         let now = clock.now_micros();
         let mut h = Xxh3::new();
         h.update(&now.to_le_bytes());

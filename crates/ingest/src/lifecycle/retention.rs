@@ -40,6 +40,8 @@ pub struct RetentionOptions {
     pub dry_run: bool,
     /// Who asked and why.
     pub trace: Trace,
+    /// Signs the change's links of the integrity chain (`--signing-key`).
+    pub signing_key: Option<verdict_table::SigningKey>,
 }
 
 /// A day retention kept because of holds.
@@ -84,7 +86,13 @@ pub fn retention(opts: &RetentionOptions, clock: &dyn Clock) -> Result<Retention
     let now = clock.now_micros();
     let first_kept = day_number(now.saturating_sub(opts.keep_micros));
     let cutoff = i64::from(first_kept) * DAY_MICROS;
-    let mut run = Run::open(&opts.warehouse, clock, "retention", &opts.trace)?;
+    let mut run = Run::open(
+        &opts.warehouse,
+        opts.signing_key.clone(),
+        clock,
+        "retention",
+        &opts.trace,
+    )?;
     run.info.insert(
         "verdict.retention.keep_from".into(),
         Value::from(day_string(first_kept)),
