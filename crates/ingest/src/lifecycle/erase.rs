@@ -477,27 +477,10 @@ fn erase_quarantine(
         } else {
             w.rows_removed += matched;
         }
-        let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
-        if opts.dry_run || rows == 0 {
+        if opts.dry_run {
             continue;
         }
-        let all = arrow::compute::concat_batches(&schema, &out)?;
-        let rel = Table::Quarantine.file_path(None, &run.id, Some(n));
-        let path = run.staged_path(Table::Quarantine, &rel);
-        write_batches(&path, &all, &Default::default(), 64 * 1024)?;
-        let bytes = std::fs::metadata(&path)
-            .map_err(Error::io("reading", &path))?
-            .len();
-        w.adds.push(StagedPart {
-            staged: path,
-            table: Table::Quarantine,
-            rel_final: rel,
-            day: String::new(),
-            rows: rows as u64,
-            bytes,
-            min_ts: 0,
-            max_ts: 0,
-        });
+        w.adds.extend(run.stage_quarantine(n, &schema, &out)?);
     }
     Ok(w)
 }

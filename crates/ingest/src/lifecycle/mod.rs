@@ -174,6 +174,37 @@ impl Run {
         Ok(block_on(self.wh.latest(t))?)
     }
 
+    /// Writes what remains of quarantine file `n` of this run (`out`, in `schema`) to a staged
+    /// file; `None` when nothing remains.
+    fn stage_quarantine(
+        &self,
+        n: usize,
+        schema: &arrow::datatypes::SchemaRef,
+        out: &[RecordBatch],
+    ) -> Result<Option<StagedPart>> {
+        let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return Ok(None);
+        }
+        let all = arrow::compute::concat_batches(schema, out)?;
+        let rel = Table::Quarantine.file_path(None, &self.id, Some(n));
+        let path = self.staged_path(Table::Quarantine, &rel);
+        crate::compact::write_batches(&path, &all, &Default::default(), 64 * 1024)?;
+        let bytes = std::fs::metadata(&path)
+            .map_err(Error::io("reading", &path))?
+            .len();
+        Ok(Some(StagedPart {
+            staged: path,
+            table: Table::Quarantine,
+            rel_final: rel,
+            day: String::new(),
+            rows: rows as u64,
+            bytes,
+            min_ts: 0,
+            max_ts: 0,
+        }))
+    }
+
     /// Where a new file of `t` is staged before it is put in place.
     fn staged_path(&self, t: Table, rel: &str) -> PathBuf {
         self.staging

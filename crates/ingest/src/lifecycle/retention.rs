@@ -17,7 +17,6 @@ use verdict_table::{
 };
 
 use super::{covers, opt, read, read_bytes, Run, TableChange, Trace, Work};
-use crate::compact::write_batches;
 use crate::decode::dedup_key;
 use crate::error::{Error, Result};
 use crate::index::write_keys;
@@ -325,27 +324,10 @@ fn trim_quarantine(run: &Run, cutoff: i64, holds: &[Hold], dry_run: bool) -> Res
         }
         w.rows_removed += gone;
         w.remove(f, sha);
-        let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
-        if dry_run || rows == 0 {
+        if dry_run {
             continue;
         }
-        let all = arrow::compute::concat_batches(&schema, &out)?;
-        let rel = Table::Quarantine.file_path(None, &run.id, Some(n));
-        let path = run.staged_path(Table::Quarantine, &rel);
-        write_batches(&path, &all, &Default::default(), 64 * 1024)?;
-        let bytes = std::fs::metadata(&path)
-            .map_err(Error::io("reading", &path))?
-            .len();
-        w.adds.push(StagedPart {
-            staged: path,
-            table: Table::Quarantine,
-            rel_final: rel,
-            day: String::new(),
-            rows: rows as u64,
-            bytes,
-            min_ts: 0,
-            max_ts: 0,
-        });
+        w.adds.extend(run.stage_quarantine(n, &schema, &out)?);
     }
     Ok(w)
 }
