@@ -368,6 +368,16 @@ pub struct CollectArgs {
     #[arg(long, short = 'f', value_name = "NAME")]
     pub input_format: Option<String>,
 
+    /// A TOML mapping for the followed files (a proxy verdict has no built-in format for, or
+    /// columns of one overridden with `base = "NAME"`); `verdict formats --template` prints one.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+
+    /// Take each followed line's record out of a prefix verdict does not know: a regular
+    /// expression with a named group `json`, or `logfmt` for `key=value` lines.
+    #[arg(long, value_name = "REGEX|logfmt")]
+    pub envelope: Option<String>,
+
     /// Receive HTTP uploads on this address (IP:PORT, e.g. 127.0.0.1:8181).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,

@@ -5,8 +5,7 @@ use anyhow::{anyhow, Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use verdict_formats::Format;
-use verdict_formats::{Decoder, Mapping};
+use verdict_formats::Decoder;
 use verdict_ingest::{CommitStep, IngestOptions, InputFormat, RedactionRules};
 use verdict_table::{AsOf, Location};
 
@@ -318,6 +317,12 @@ pub fn collect(
         if let Some(name) = &args.input_format {
             f.input_format = name.clone();
         }
+        if let Some(m) = &args.mapping {
+            f.mapping = Some(m.clone());
+        }
+        if let Some(e) = &args.envelope {
+            f.envelope = Some(e.clone());
+        }
         if let Some(p) = &args.poll_interval {
             f.poll_interval = p.clone();
         }
@@ -400,30 +405,17 @@ pub fn compact(cli: &Cli, args: &CompactArgs, env: &Env) -> Result<verdict_inges
 /// The input format: `auto`, a built-in name, or a mapping file (whose `base`, if any, must
 /// agree with a named format).
 pub fn input_format(name: &str, mapping: Option<&std::path::Path>) -> Result<InputFormat> {
-    let named = if name.eq_ignore_ascii_case("auto") {
-        None
-    } else {
-        Some(
-            name.parse::<Format>()
-                .map_err(|e| anyhow!("--input-format: {e}"))?,
-        )
+    let text = match mapping {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the mapping {}", path.display()))?,
+        ),
+        None => None,
     };
-    let Some(path) = mapping else {
-        return Ok(named.map_or(InputFormat::Auto, InputFormat::from));
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the mapping {}", path.display()))?;
-    let m = Mapping::from_toml(&text).map_err(|e| anyhow!("mapping {}: {e}", path.display()))?;
-    if let Some(f) = named {
-        if m.base() != Some(f) {
-            return Err(anyhow!(
-                "--input-format {f} and the mapping {} (base {}) disagree: name the format in the mapping's `base`",
-                path.display(),
-                m.base().map_or("none", Format::name)
-            ));
-        }
-    }
-    Ok(InputFormat::Use(Decoder::Mapping(Arc::new(m))))
+    let file = mapping.map(|p| p.display().to_string());
+    let chosen = Decoder::choose(name, file.as_deref().zip(text.as_deref()))
+        .map_err(|e| anyhow!("--input-format: {e}"))?;
+    Ok(chosen.map_or(InputFormat::Auto, InputFormat::Use))
 }
 
 /// A duration such as `90s`, `30m`, `24h`, `7d`, `2w`, in microseconds.

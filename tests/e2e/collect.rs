@@ -634,6 +634,101 @@ fn collect_waits_for_a_detectable_record_before_choosing_a_format() {
     assert!(crate::util::quarantine(&wh).is_empty());
 }
 
+/// `--envelope` takes each followed line's record out of a prefix verdict does not know, as
+/// ingest does: the format is detected inside the envelope, and a line that does not match is
+/// quarantined as `envelope_mismatch`. A collect.toml names a mapping and an envelope per source.
+#[test]
+fn collect_reads_records_out_of_a_user_envelope_and_a_mapping() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("logs")).unwrap();
+    let wh = t.join("verdict-warehouse");
+    let text = format!(
+        "gw-7 audit {}\nnot a record at all, but long enough to count as a line of text\ngw-7 audit {}\n",
+        line("env-1", 0),
+        line("env-2", 1)
+    );
+    std::fs::write(t.join("logs/gw.log"), text).unwrap();
+    let run = Running::start(
+        &t,
+        &[
+            "--follow",
+            "logs/gw.log",
+            "--envelope",
+            r"^\S+ audit (?P<json>\{.*\})$",
+            "--commit-interval",
+            "50ms",
+            "--poll-interval",
+            "20ms",
+        ],
+    )
+    .started();
+    wait_for(20, "2 rows", || manifest_rows(&wh) == 2);
+    let (code, _stdout, stderr) = run.term();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(event_ids(&wh), ["env-1", "env-2"]);
+    let q = crate::util::quarantine(&wh);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(
+        (q[0]["line"].as_u64(), q[0]["error"].as_str()),
+        (Some(2), Some("envelope_mismatch"))
+    );
+
+    // A mapping and a logfmt envelope from collect.toml, for a proxy with no built-in format.
+    let wh2 = t.join("wh-mapped");
+    t.write(
+        "m.toml",
+        r#"name = "tinyproxy"
+[columns]
+ts = "at"
+event_id = "id"
+identity = "who"
+tool = "tool"
+
+[decision]
+path = "verdict"
+"#,
+    );
+    std::fs::write(
+        t.join("logs/tiny.log"),
+        "at=2026-11-02T10:00:00Z id=m-1 who=alice tool=navigate verdict=allow note=padding-to-reach-the-fingerprint-size-of-the-file-0123456789\n\
+         at=2026-11-02T10:00:01Z id=m-2 who=bob tool=navigate verdict=deny note=padding-to-reach-the-fingerprint-size-of-the-file-0123456789\n",
+    )
+    .unwrap();
+    t.write(
+        "collect.toml",
+        &format!(
+            "warehouse = {:?}\n[commit]\ninterval = \"50ms\"\n[[files]]\npaths = [\"logs/tiny.log\"]\nmapping = \"m.toml\"\nenvelope = \"logfmt\"\npoll_interval = \"20ms\"\n",
+            wh2.display().to_string()
+        ),
+    );
+    let run = Running::start(&t, &["--config", "collect.toml"]).started();
+    wait_for(20, "2 mapped rows", || manifest_rows(&wh2) == 2);
+    let (code, _stdout, stderr) = run.term();
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut got: Vec<_> = read_rows(&wh2)
+        .iter()
+        .map(|r| {
+            (
+                val(r, "event_id").map(str::to_string),
+                val(r, "identity").map(str::to_string),
+                val(r, "decision").map(str::to_string),
+                val(r, "source").map(str::to_string),
+            )
+        })
+        .collect();
+    got.sort();
+    let row = |id: &str, who: &str, d: &str| {
+        (
+            Some(id.to_string()),
+            Some(who.to_string()),
+            Some(d.to_string()),
+            Some("tinyproxy".to_string()),
+        )
+    };
+    assert_eq!(got, [row("m-1", "alice", "allow"), row("m-2", "bob", "deny")]);
+    assert!(crate::util::quarantine(&wh2).is_empty());
+}
+
 /// A corrupt checkpoint stops the collector with an error naming the file; with
 /// --reset-checkpoints it reads the files again and the warehouse drops what it holds.
 #[test]

@@ -35,6 +35,8 @@ pub struct Batch {
     pub bytes: Vec<u8>,
     /// How to decode them.
     pub decoder: Decoder,
+    /// The envelope to take each line's record out of first (`[[files]] envelope`).
+    pub envelope: Option<std::sync::Arc<verdict_formats::UserEnvelope>>,
     /// For a file: its checkpoint once these lines are committed.
     pub checkpoint: Option<Checkpoint>,
     /// For an HTTP request: where to answer, and who sent it.
@@ -192,6 +194,7 @@ impl Loop<'_> {
 
     fn take(&mut self, b: Batch) -> Result<()> {
         let input = self.committer.add_input(&b.input);
+        self.committer.set_envelope(input, b.envelope.clone());
         let info = if b.bytes.is_empty() {
             AppendInfo::default()
         } else if let Some(ack) = &b.ack {

@@ -4,11 +4,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use verdict_formats::Decoder;
-use verdict_formats::Format;
+use verdict_formats::{Decoder, UserEnvelope};
 
 use crate::error::{Error, Result};
 
@@ -119,6 +119,14 @@ pub struct FilesConfig {
     /// The input format: `auto` (detected per file from its first lines) or a name from
     /// `verdict formats` (default `auto`).
     pub input_format: String,
+    /// A TOML mapping (`verdict formats --template`) for a proxy verdict has no built-in format
+    /// for, or to override columns of one (with `base`); a path as given (relative to the
+    /// collector's working directory).
+    pub mapping: Option<PathBuf>,
+    /// Take each line's record out of a prefix verdict does not know: a regular expression with
+    /// a named group `json`, or `logfmt`; a line that does not match is quarantined as
+    /// `envelope_mismatch`.
+    pub envelope: Option<String>,
     /// How often the paths are listed and files checked for growth (default `250ms`).
     pub poll_interval: String,
     /// Bytes hashed for a file's fingerprint (default 256); a file is read once it holds that many.
@@ -134,6 +142,8 @@ impl Default for FilesConfig {
         Self {
             paths: Vec::new(),
             input_format: "auto".into(),
+            mapping: None,
+            envelope: None,
             poll_interval: "250ms".into(),
             fingerprint_bytes: 256,
             read_bytes: 4 << 20,
@@ -226,20 +236,30 @@ pub enum FormatChoice {
     Use(Decoder),
 }
 
-/// Parses `auto` or a built-in format name.
+/// Parses `auto` or a built-in format name, and reads the mapping, if any.
 ///
 /// # Errors
-/// An unknown name, with the known ones.
-pub fn format_choice(name: &str, setting: &str) -> Result<FormatChoice> {
-    if name.eq_ignore_ascii_case("auto") {
-        return Ok(FormatChoice::Auto);
-    }
-    name.parse::<Format>()
-        .map(|f| FormatChoice::Use(Decoder::Builtin(f)))
-        .map_err(|message| Error::Config {
-            setting: setting.into(),
-            message,
-        })
+/// An unknown name (with the known ones), an unreadable or malformed mapping, or a name and a
+/// mapping that disagree.
+pub fn format_choice(
+    name: &str,
+    mapping: Option<&std::path::Path>,
+    setting: &str,
+) -> Result<FormatChoice> {
+    let error = |message: String| Error::Config {
+        setting: setting.into(),
+        message,
+    };
+    let text = match mapping {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| error(format!("reading the mapping {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let file = mapping.map(|p| p.display().to_string());
+    let chosen = Decoder::choose(name, file.as_deref().zip(text.as_deref())).map_err(error)?;
+    Ok(chosen.map_or(FormatChoice::Auto, FormatChoice::Use))
 }
 
 /// A duration such as `250ms`, `5s`, `2m`, `1h`.
@@ -347,8 +367,10 @@ impl CommitConfig {
 pub struct FilesSource {
     /// See [`FilesConfig::paths`].
     pub paths: Vec<String>,
-    /// See [`FilesConfig::input_format`].
+    /// See [`FilesConfig::input_format`] and [`FilesConfig::mapping`].
     pub format: FormatChoice,
+    /// See [`FilesConfig::envelope`].
+    pub envelope: Option<Arc<UserEnvelope>>,
     /// See [`FilesConfig::poll_interval`].
     pub poll_interval: Duration,
     /// See [`FilesConfig::fingerprint_bytes`].
@@ -379,7 +401,20 @@ impl FilesConfig {
         }
         Ok(FilesSource {
             paths: self.paths.clone(),
-            format: format_choice(&self.input_format, "files.input_format")?,
+            format: format_choice(
+                &self.input_format,
+                self.mapping.as_deref(),
+                "files.input_format",
+            )?,
+            envelope: match &self.envelope {
+                Some(spec) => Some(Arc::new(UserEnvelope::parse(spec).map_err(|message| {
+                    Error::Config {
+                        setting: "files.envelope".into(),
+                        message,
+                    }
+                })?)),
+                None => None,
+            },
             poll_interval: parse_duration(&self.poll_interval, "files.poll_interval")?,
             fingerprint_bytes: self.fingerprint_bytes.clamp(16, 1 << 20),
             read_bytes: self.read_bytes.max(4096),
@@ -618,6 +653,47 @@ max_bad_bytes = 8
             .unwrap_err()
             .to_string()
             .starts_with("http.listen: `localhost` is not IP:PORT"));
+    }
+
+    #[test]
+    fn a_files_source_takes_a_mapping_and_an_envelope() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("m.toml");
+        std::fs::write(&m, verdict_formats::mapping::TEMPLATE).unwrap();
+        let f = FilesConfig {
+            paths: vec!["x".into()],
+            mapping: Some(m.clone()),
+            envelope: Some("logfmt".into()),
+            ..Default::default()
+        };
+        let s = f.build().unwrap();
+        assert!(matches!(s.format, FormatChoice::Use(Decoder::Mapping(_))));
+        assert!(matches!(s.envelope.as_deref(), Some(UserEnvelope::Logfmt)));
+        let e = FilesConfig {
+            envelope: Some("(no group)".into()),
+            ..f.clone()
+        }
+        .build()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("files.envelope: --envelope `(no group)` has no named group `json`"),
+            "{e}"
+        );
+        let e = FilesConfig {
+            mapping: Some(dir.path().join("missing.toml")),
+            ..f.clone()
+        }
+        .build()
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("files.input_format: reading the mapping "), "{e}");
+        std::fs::write(&m, "columns = 3\n").unwrap();
+        let e = f.build().unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("files.input_format: mapping {}: ", m.display())),
+            "{e}"
+        );
     }
 
     #[test]

@@ -390,7 +390,11 @@ impl Tailer {
         };
         if t.decoder.is_none() {
             let text = String::from_utf8_lossy(&bytes);
-            let d = match detect(text.lines(), t.cp.line) {
+            let detected = match &self.src.envelope {
+                Some(e) => e.detect(text.lines(), t.cp.line),
+                None => detect(text.lines(), t.cp.line),
+            };
+            let d = match detected {
                 Ok(d) => d.format,
                 Err(e)
                     if can_wait
@@ -427,6 +431,7 @@ impl Tailer {
                 .decoder
                 .clone()
                 .unwrap_or(Decoder::Builtin(Format::PolicyLayer)),
+            envelope: self.src.envelope.clone(),
             checkpoint: Some(t.cp.clone()),
             ack: None,
         };
@@ -444,6 +449,7 @@ fn empty_batch(cp: &Checkpoint, decoder: Option<Decoder>) -> Batch {
         first_line: cp.line,
         bytes: Vec::new(),
         decoder: decoder.unwrap_or(Decoder::Builtin(Format::PolicyLayer)),
+        envelope: None,
         checkpoint: Some(cp.clone()),
         ack: None,
     }

@@ -389,6 +389,7 @@ async fn receive(
         first_line: 1,
         bytes: lines,
         decoder,
+        envelope: None,
         checkpoint: None,
         ack: Some(HttpAck {
             reserved: records,

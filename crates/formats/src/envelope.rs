@@ -346,6 +346,23 @@ impl UserEnvelope {
         Ok(UserEnvelope::Regex(re))
     }
 
+    /// Detects the format of the records inside lines wrapped in this envelope, as
+    /// [`crate::detect`] does for bare lines; a line that does not match counts as blank.
+    ///
+    /// # Errors
+    /// As [`crate::detect`].
+    pub fn detect<'l>(
+        &self,
+        lines: impl IntoIterator<Item = &'l str>,
+        first_line: u64,
+    ) -> Result<crate::Detected, crate::DetectError> {
+        let inner: Vec<Cow<'l, str>> = lines
+            .into_iter()
+            .map(|l| self.unwrap(l).unwrap_or(Cow::Borrowed("")))
+            .collect();
+        crate::detect(inner.iter().map(|l| l.as_ref()), first_line)
+    }
+
     /// Takes the record out of one line.
     ///
     /// # Errors
@@ -474,5 +491,20 @@ mod tests {
             .contains("not a regular expression"));
         let l = UserEnvelope::parse("logfmt").unwrap();
         assert_eq!(l.unwrap("a=1 b=x").unwrap(), r#"{"a":1,"b":"x"}"#);
+    }
+
+    #[test]
+    fn detection_looks_inside_a_user_envelope() {
+        let e = UserEnvelope::parse(r"^\S+ \S+ (?P<json>\{.*\})$").unwrap();
+        let rec = r#"{"timestamp":"2025-06-01T10:00:00Z","request_id":"r1","grant_label":"a","method":"tools/call","tool":"t","decision":"allow"}"#;
+        let lines = [
+            "starting up".to_string(),
+            format!("gw-1 audit {rec}"),
+            format!("gw-1 audit {rec}"),
+        ];
+        let d = e.detect(lines.iter().map(String::as_str), 1).unwrap();
+        assert_eq!(d.format, crate::Format::PolicyLayer);
+        // Bare, the same lines hold no record of a known format.
+        assert!(crate::detect(lines.iter().map(String::as_str), 1).is_err());
     }
 }

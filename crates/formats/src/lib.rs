@@ -397,6 +397,34 @@ impl Decoder {
         }
     }
 
+    /// The decoder the user chose: a format name (`auto`: none, detect it per input) and
+    /// perhaps a mapping, given as (its file's name, its TOML text). A mapping with a `base`
+    /// must agree with a named format.
+    ///
+    /// # Errors
+    /// An unknown name, a malformed mapping, or a name and a mapping that disagree; the message
+    /// names the mapping's file.
+    pub fn choose(name: &str, mapping: Option<(&str, &str)>) -> Result<Option<Decoder>, String> {
+        let named = if name.trim().eq_ignore_ascii_case("auto") {
+            None
+        } else {
+            Some(name.parse::<Format>()?)
+        };
+        let Some((file, text)) = mapping else {
+            return Ok(named.map(Decoder::Builtin));
+        };
+        let m = Mapping::from_toml(text).map_err(|e| format!("mapping {file}: {e}"))?;
+        if let Some(f) = named {
+            if m.base() != Some(f) {
+                return Err(format!(
+                    "input format {f} and the mapping {file} (base {}) disagree: name the format in the mapping's `base`",
+                    m.base().map_or("none", Format::name)
+                ));
+            }
+        }
+        Ok(Some(Decoder::Mapping(Arc::new(m))))
+    }
+
     /// Decodes one input line (without its terminator): takes the record out of its envelope,
     /// fans a JSON array out into one record per element, decodes each, and hands rows, skipped
     /// and rejected records to `sink`. Returns how many rows it emitted.

@@ -24,7 +24,7 @@ use parquet::arrow::ArrowWriter;
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use serde_json::Value;
-use verdict_formats::Decoder;
+use verdict_formats::{Decoder, UserEnvelope};
 use verdict_schema::time::{day_number, format_micros, Clock};
 use verdict_table::{
     block_on, quarantine_schema, stats::describe, Commit, Operation, Table, TableSnapshot,
@@ -153,6 +153,8 @@ pub struct Committer<'a> {
     opts: IngestOptions,
     clock: &'a dyn Clock,
     pub(crate) names: Vec<String>,
+    /// Inputs whose lines come in an envelope of their own (else `opts.envelope`).
+    envelopes: BTreeMap<usize, Arc<UserEnvelope>>,
     index: KeyIndex,
     absorbed: u64,
     quarantined_keys: FxHashSet<u128>,
@@ -210,6 +212,7 @@ impl<'a> Committer<'a> {
             opts,
             clock,
             names,
+            envelopes: BTreeMap::new(),
             absorbed: 0,
             quarantined_keys,
             txn: None,
@@ -281,6 +284,15 @@ impl<'a> Committer<'a> {
             ..Default::default()
         });
         self.names.len() - 1
+    }
+
+    /// Takes the records of input `input` out of `envelope` from now on (`None`: the
+    /// options' envelope, if any), for a source with an envelope of its own.
+    pub fn set_envelope(&mut self, input: usize, envelope: Option<Arc<UserEnvelope>>) {
+        match envelope {
+            Some(e) => self.envelopes.insert(input, e),
+            None => self.envelopes.remove(&input),
+        };
     }
 
     /// Rows accepted since the last commit.
@@ -374,7 +386,10 @@ impl<'a> Committer<'a> {
         let d = decode_chunk(
             chunk,
             decoder,
-            self.opts.envelope.as_deref(),
+            self.envelopes
+                .get(&input)
+                .or(self.opts.envelope.as_ref())
+                .map(|e| &**e),
             &name,
             self.opts.keep_raw,
             self.opts.max_line_bytes,

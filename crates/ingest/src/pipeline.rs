@@ -552,12 +552,7 @@ pub(crate) fn detect_chunk(
         .map(|l| std::str::from_utf8(l).unwrap_or(""));
     match envelope {
         None => detect(lines, c.first_line),
-        Some(e) => {
-            let inner: Vec<std::borrow::Cow<'_, str>> = lines
-                .map(|l| e.unwrap(l).unwrap_or(std::borrow::Cow::Borrowed("")))
-                .collect();
-            detect(inner.iter().map(|l| l.as_ref()), c.first_line)
-        }
+        Some(e) => e.detect(lines, c.first_line),
     }
     .map_err(|e| e.to_string())
 }
