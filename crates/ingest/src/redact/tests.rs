@@ -152,3 +152,29 @@ fn user_rules_and_turning_builtins_off() {
     assert!(off.is_empty());
     assert_eq!(off.redact_json(text, "raw", &mut paths), Ok(None));
 }
+
+#[test]
+fn both_prefilters_find_every_word_in_any_case_and_nothing_else() {
+    let fast = Prefilter::new();
+    let automaton = Prefilter::Automaton(
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(PREFILTER)
+            .unwrap(),
+    );
+    for p in [&fast, &automaton] {
+        for w in PREFILTER {
+            let upper = format!("{{\"k\":\"x {} y\"}}", w.to_ascii_uppercase());
+            let mixed: String = w
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c })
+                .collect();
+            assert!(p.is_match(&upper), "{w} in {upper}");
+            assert!(p.is_match(&mixed), "{w} as {mixed}");
+            assert!(p.is_match(w), "{w}");
+        }
+        assert!(!p.is_match(r#"{"tool":"navigate","url":"https://example.com/a?b=c","n":1}"#));
+        assert!(!p.is_match(""));
+    }
+}
