@@ -184,12 +184,14 @@ impl<'a> Committer<'a> {
     /// When the warehouse cannot be opened or its quarantine read.
     pub fn open(opts: IngestOptions, clock: &'a dyn Clock, names: Vec<String>) -> Result<Self> {
         let wh = Warehouse::new(opts.warehouse.clone())?.with_signing_key(opts.signing_key.clone());
-        let decisions = block_on(wh.open_for_write(Table::Decisions))?;
-        let quarantine = block_on(wh.open_for_write(Table::Quarantine))?;
-        let mut derived = Vec::new();
-        for t in [Table::EventKeys, Table::RollupMinute, Table::RollupHour] {
-            derived.push(block_on(wh.open_for_write(t))?);
-        }
+        let [decisions, quarantine, keys, minute, hour] = block_on(wh.open_many_for_write([
+            Table::Decisions,
+            Table::Quarantine,
+            Table::EventKeys,
+            Table::RollupMinute,
+            Table::RollupHour,
+        ]))?;
+        let derived = vec![keys, minute, hour];
         let quarantined_keys = load_quarantine_keys(&wh, &quarantine)?;
         let checks = row_checks(&wh, &opts, clock)?;
         let mut c = Self {

@@ -488,6 +488,20 @@ impl Warehouse {
         }
     }
 
+    /// [`Warehouse::open_for_write`] of several tables at once (a first ingest creates five).
+    ///
+    /// # Errors
+    /// As [`Warehouse::open_for_write`], for the first table that fails.
+    pub async fn open_many_for_write<const N: usize>(
+        &self,
+        tables: [Table; N],
+    ) -> Result<[TableSnapshot; N]> {
+        let all =
+            futures::future::try_join_all(tables.iter().map(|t| self.open_for_write(*t))).await?;
+        all.try_into()
+            .map_err(|_| Error::Internal("a table was opened twice or not at all".into()))
+    }
+
     /// Commits to a table read at `base`; returns the table after the commit.
     ///
     /// A commit to a chained table ([`Table::is_chained`]) carries its link of the integrity
