@@ -97,10 +97,12 @@ def main():
     ap.add_argument("--work", default="/tmp/verdict-bench-cluster")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--skip-build", action="store_true")
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    build_release()
+    if not a.skip_build:
+        build_release()
     wh = ensure_warehouse(work / f"wh-{a.lines}-{a.seed}", a.lines, a.seed, work)
     verdict = [str(RELEASE / "verdict"), "-w", str(wh)]
     rows = json.loads(subprocess.run(

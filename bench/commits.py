@@ -3,7 +3,7 @@ second writes them), then the time to open the warehouse and answer `report volu
 size of the Delta log. Target: under 1 s to answer. Also ingest into a local S3 server
 (`moto_server`, when installed) against local disk, same lines, and reports the ratio.
 
-    python3 bench/commits.py [--commits 3600]
+    python3 bench/commits.py [--commits 3600] [--work DIR]
 """
 
 import argparse
@@ -38,12 +38,19 @@ def dir_size(p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--commits", type=int, default=3600)
+    ap.add_argument("--work", help="keep the warehouses in this directory (default: a temporary one, removed)")
+    ap.add_argument("--skip-build", action="store_true")
     args = ap.parse_args()
-    build_release()
+    if not args.skip_build:
+        build_release()
     verdict = str(RELEASE / "verdict")
-    work = Path(tempfile.mkdtemp(prefix="verdict-commits-"))
+    keep = args.work is not None
+    work = Path(args.work) if keep else Path(tempfile.mkdtemp(prefix="verdict-commits-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         wh = work / "wh"
+        for old in (wh, work / "local"):
+            shutil.rmtree(old, ignore_errors=True)
         src = work / "one.jsonl"
         started = time.perf_counter()
         for i in range(args.commits):
@@ -84,7 +91,8 @@ def main():
         else:
             print(f"ingest 200,000 lines: local {local_secs:.2f} s (moto_server not installed: no S3 figure)")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
