@@ -519,8 +519,9 @@ pub fn silent_hours(active: &[(String, String)]) -> Vec<SilentHours> {
 
 async fn silent_html(engine: &Engine, p: &Period) -> Result<String> {
     let sql = format!(
-        "SELECT CAST(source AS VARCHAR) AS source, to_char(date_trunc('hour', ts), '%Y-%m-%d %H:00') AS hour, count(*) AS calls\n\
-         FROM decisions\nWHERE {}\nGROUP BY 1, 2\nORDER BY 1, 2",
+        "SELECT source, to_char(h, '%Y-%m-%d %H:00') AS hour, calls\n\
+         FROM (SELECT CAST(source AS VARCHAR) AS source, date_bin(INTERVAL '1 hour', ts) AS h, count(*) AS calls\n\
+         FROM decisions\nWHERE {}\nGROUP BY 1, 2)\nORDER BY 1, 2",
         p.filter()
     );
     let t = run(engine, &sql).await?;
@@ -700,8 +701,9 @@ async fn rate_limit_section(engine: &Engine, p: &Period) -> Result<Section> {
         ("day", "%Y-%m-%d", "UTC day")
     };
     let sql = format!(
-        "SELECT to_char(date_trunc('{grain}', ts), '{fmt}') AS {grain}, count(*) AS rate_limited\n\
-         FROM decisions\nWHERE {} AND decision = 'rate_limited'\nGROUP BY 1\nORDER BY 1",
+        "SELECT to_char(t, '{fmt}') AS {grain}, rate_limited\n\
+         FROM (SELECT date_bin(INTERVAL '1 {grain}', ts) AS t, count(*) AS rate_limited\n\
+         FROM decisions\nWHERE {} AND decision = 'rate_limited'\nGROUP BY 1)\nORDER BY 1",
         p.filter()
     );
     let t = run(engine, &sql).await?;
