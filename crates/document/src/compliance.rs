@@ -184,19 +184,25 @@ pub async fn compliance(engine: &Engine, opts: &ComplianceOptions) -> Result<Str
         since: opts.since,
         until: opts.until,
     };
-    let mut sections = vec![
-        period_section(engine, &p).await?,
-        inputs_section(engine, &p).await?,
-        completeness_section(engine, &p).await?,
-        calls_section(engine, &p).await?,
-        denials_section(engine, &p).await?,
-        rules_section(engine, &p).await?,
-        rate_limit_section(engine, &p).await?,
-        destructive_section(engine, &p).await?,
-        first_seen_section(engine, &p).await?,
-        unused_section(engine, &p).await?,
-    ];
-    sections.push(policy_section(engine, &p, opts.fidelity.as_ref()).await?);
+    // The sections' queries run a few at a time: each has phases on one core (a final merge, a
+    // sort, formatting), so together they keep the cores busy, in two groups so that memory stays
+    // that of a few queries. The order of the document is fixed.
+    let (a, b, c, d, e, f) = futures::try_join!(
+        period_section(engine, &p),
+        inputs_section(engine, &p),
+        completeness_section(engine, &p),
+        calls_section(engine, &p),
+        denials_section(engine, &p),
+        rules_section(engine, &p),
+    )?;
+    let (g, h, i, j, k) = futures::try_join!(
+        rate_limit_section(engine, &p),
+        destructive_section(engine, &p),
+        first_seen_section(engine, &p),
+        unused_section(engine, &p),
+        policy_section(engine, &p, opts.fidelity.as_ref()),
+    )?;
+    let mut sections = vec![a, b, c, d, e, f, g, h, i, j, k];
     if let Some(i) = &opts.integrity {
         sections.push(integrity_section(i));
     }
