@@ -157,7 +157,9 @@ pub struct Committer<'a> {
     envelopes: BTreeMap<usize, Arc<UserEnvelope>>,
     index: KeyIndex,
     absorbed: u64,
-    quarantined_keys: FxHashSet<u128>,
+    /// The dedup keys of every quarantined line, loaded from the quarantine table when this
+    /// writer first quarantines something (a run without bad lines never reads them).
+    quarantined_keys: Option<FxHashSet<u128>>,
     txn: Option<Txn>,
     pub(crate) files: Vec<FileSummary>,
     pub(crate) blank: u64,
@@ -192,7 +194,6 @@ impl<'a> Committer<'a> {
             Table::RollupHour,
         ]))?;
         let derived = vec![keys, minute, hour];
-        let quarantined_keys = load_quarantine_keys(&wh, &quarantine)?;
         let checks = row_checks(&wh, &opts, clock)?;
         let mut c = Self {
             checks,
@@ -216,7 +217,7 @@ impl<'a> Committer<'a> {
             names,
             envelopes: BTreeMap::new(),
             absorbed: 0,
-            quarantined_keys,
+            quarantined_keys: None,
             txn: None,
             blank: 0,
             rows_per_day: BTreeMap::new(),
@@ -271,7 +272,7 @@ impl<'a> Committer<'a> {
             *d = block_on(self.wh.open_for_write(d.table))?;
         }
         self.index = KeyIndex::new(self.opts.max_dedup_keys);
-        self.quarantined_keys = load_quarantine_keys(&self.wh, &self.snaps.quarantine)?;
+        self.quarantined_keys = None;
         self.catch_up_all()
     }
 
@@ -608,7 +609,7 @@ impl<'a> Committer<'a> {
         h.update(&content.to_le_bytes());
         h.update(raw.as_bytes());
         let key = h.digest128();
-        if !self.quarantined_keys.insert(key) {
+        if !self.quarantine_keys()?.insert(key) {
             self.already_quarantined += 1;
             return Ok(());
         }
@@ -634,13 +635,25 @@ impl<'a> Committer<'a> {
         Ok(())
     }
 
+    /// The dedup keys of the quarantine table (the field `quarantined_keys`), loaded on
+    /// first use.
+    fn quarantine_keys(&mut self) -> Result<&mut FxHashSet<u128>> {
+        if self.quarantined_keys.is_none() {
+            self.quarantined_keys = Some(load_quarantine_keys(&self.wh, &self.snaps.quarantine)?);
+        }
+        Ok(self
+            .quarantined_keys
+            .as_mut()
+            .expect("the keys were loaded just above"))
+    }
+
     fn quarantine(&mut self, b: &BadLine) -> Result<()> {
         let mut h = Xxh3::new();
         h.update(&b.line.to_le_bytes());
         h.update(&b.raw_len.to_le_bytes());
         h.update(&b.raw);
         let key = h.digest128();
-        if !self.quarantined_keys.insert(key) {
+        if !self.quarantine_keys()?.insert(key) {
             self.already_quarantined += 1;
             return Ok(());
         }
@@ -809,12 +822,13 @@ impl<'a> Committer<'a> {
     /// A line that is not such an object, or a failed commit.
     pub fn adopt_quarantine(&mut self, lines: &[String]) -> Result<u64> {
         let mut rows = Vec::new();
+        let keys = self.quarantine_keys()?;
         for (i, l) in lines.iter().enumerate() {
             let v: Value = serde_json::from_str(l)
                 .map_err(|e| Error::Internal(format!("old quarantine line {}: {e}", i + 1)))?;
             let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
             let key = text("key");
-            if u128::from_str_radix(&key, 16).is_ok_and(|k| !self.quarantined_keys.insert(k)) {
+            if u128::from_str_radix(&key, 16).is_ok_and(|k| !keys.insert(k)) {
                 continue;
             }
             rows.push(QuarantineRow {
