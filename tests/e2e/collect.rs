@@ -725,7 +725,10 @@ path = "verdict"
             Some("tinyproxy".to_string()),
         )
     };
-    assert_eq!(got, [row("m-1", "alice", "allow"), row("m-2", "bob", "deny")]);
+    assert_eq!(
+        got,
+        [row("m-1", "alice", "allow"), row("m-2", "bob", "deny")]
+    );
     assert!(crate::util::quarantine(&wh2).is_empty());
 }
 

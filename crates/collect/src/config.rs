@@ -687,7 +687,10 @@ max_bad_bytes = 8
         .build()
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("files.input_format: reading the mapping "), "{e}");
+        assert!(
+            e.starts_with("files.input_format: reading the mapping "),
+            "{e}"
+        );
         std::fs::write(&m, "columns = 3\n").unwrap();
         let e = f.build().unwrap_err().to_string();
         assert!(

@@ -168,7 +168,13 @@ fn both_prefilters_find_every_word_in_any_case_and_nothing_else() {
             let mixed: String = w
                 .chars()
                 .enumerate()
-                .map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c })
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
                 .collect();
             assert!(p.is_match(&upper), "{w} in {upper}");
             assert!(p.is_match(&mixed), "{w} as {mixed}");
