@@ -1145,3 +1145,41 @@ fn load_quarantine_keys(wh: &Warehouse, snap: &TableSnapshot) -> Result<FxHashSe
     }
     Ok(keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{ingest, NoProgress};
+    use verdict_formats::Format;
+    use verdict_schema::time::FixedClock;
+
+    #[test]
+    fn quarantine_keys_are_read_only_when_a_line_is_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = r#"{"timestamp":"2026-11-02T10:00:00Z","request_id":"g1","grant_label":"a","method":"tools/call","tool":"t","decision":"allow"}"#;
+        let log = dir.path().join("gw.jsonl");
+        std::fs::write(&log, format!("{good}\n{{}}\n")).unwrap();
+        let opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
+        let clock = FixedClock(0);
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((s.rows_written, s.quarantined), (1, 1));
+
+        let pl = Decoder::Builtin(Format::PolicyLayer);
+        let mut c = Committer::open(opts.clone(), &clock, Vec::new()).unwrap();
+        assert!(c.quarantined_keys.is_none(), "opening must not read them");
+        let input = c.add_input("more.jsonl");
+        let clean = good.replace("g1", "g2") + "\n";
+        c.append(input, 1, clean.into_bytes(), &pl).unwrap();
+        assert!(
+            c.quarantined_keys.is_none(),
+            "a clean line must not read them"
+        );
+        c.append(input, 2, b"not json\n".to_vec(), &pl).unwrap();
+        // The key of the first run's bad line, and of this one.
+        assert_eq!(c.quarantined_keys.as_ref().map(FxHashSet::len), Some(2));
+        // The first run's bad line again: known, not quarantined twice.
+        let again = c.add_input(&log.display().to_string());
+        c.append(again, 2, b"{}\n".to_vec(), &pl).unwrap();
+        assert_eq!(c.already_quarantined, 1);
+    }
+}
