@@ -189,6 +189,25 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// What the steps before the limits found for a call: see [`Evaluator::screen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen<'p> {
+    /// Decided without the counters: hidden, default deny, a missing required argument or a
+    /// matching `deny_if` rule.
+    Decided(Verdict<'p>),
+    /// An argument step could not be decided (`indeterminate`).
+    Unknown {
+        /// Index into the policy's listed tools.
+        tool: usize,
+        /// The step that could not be decided.
+        rule: &'p str,
+        /// What was missing.
+        message: &'p str,
+    },
+    /// On to the limits of the listed tool at this index, or of an unlisted tool (`None`).
+    Limits(Option<usize>),
+}
+
 /// The result of evaluating one call. The strings borrow from the [`Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict<'p> {
@@ -297,29 +316,57 @@ impl<'p> Evaluator<'p> {
     /// Evaluates one `tools/call` against member `member` of the set and updates the shared counters.
     /// A member that does not exist is a grant without a policy: [`Verdict::NO_POLICY`].
     pub fn evaluate_in(&mut self, member: usize, call: &Call<'_>) -> Verdict<'p> {
-        let members = self.members;
-        let Some(p) = members.get(member) else {
+        let Some(p) = self.members.get(member) else {
             return Verdict::NO_POLICY;
         };
-        let t = call.ts_micros.max(self.now);
-        self.now = t;
-        self.counters.advance(t);
+        let screen = self.screen_with(p, call);
+        self.finish_with(p, call, &screen)
+    }
 
+    /// Steps 1 to 4 of evaluating `call` against the policy (the first member of a set): hidden,
+    /// listed, `require` and `deny_if`. They read only the call and the policy's rules, never the
+    /// counters, and change nothing but a scratch buffer; [`Evaluator::finish`] takes it from there.
+    ///
+    /// Policies that differ only in their limits (the values [`crate::LimitTarget::apply`] writes)
+    /// screen every call alike, so one screen serves the evaluators of all of them: this is how
+    /// `tune` evaluates many values of one limit at the cost of one argument check per call.
+    pub fn screen(&mut self, call: &Call<'_>) -> Screen<'p> {
+        match self.members.first() {
+            Some(p) => self.screen_with(p, call),
+            None => Screen::Decided(Verdict::NO_POLICY),
+        }
+    }
+
+    /// Steps 5 to 7 for `call` after `screen` (from this evaluator or from one of a policy that
+    /// differs from this one only in its limits): advances the clock, applies the limits and
+    /// approval, and charges the counters. `evaluate(call)` is `finish(call, &screen(call))`.
+    pub fn finish(&mut self, call: &Call<'_>, screen: &Screen<'p>) -> Verdict<'p> {
+        match self.members.first() {
+            Some(p) => self.finish_with(p, call, screen),
+            None => Verdict::NO_POLICY,
+        }
+    }
+
+    fn screen_with(&mut self, p: &'p Policy, call: &Call<'_>) -> Screen<'p> {
         let slot = p.names.get(call.tool);
         if p.hide_all || slot.is_some_and(|s| s.hidden) {
-            return decided(Outcome::Deny, &p.texts.hidden_rule, &p.texts.hidden_message);
+            return Screen::Decided(decided(
+                Outcome::Deny,
+                &p.texts.hidden_rule,
+                &p.texts.hidden_message,
+            ));
         }
-        let Some(tool) = slot
+        let Some((index, tool)) = slot
             .and_then(|s| s.tool)
-            .and_then(|i| p.tools.get(i as usize))
+            .and_then(|i| p.tools.get(i as usize).map(|t| (i as usize, t)))
         else {
             return match p.default {
-                DefaultAction::Deny => decided(
+                DefaultAction::Deny => Screen::Decided(decided(
                     Outcome::Deny,
                     &p.texts.default_rule,
                     &p.texts.default_message,
-                ),
-                DefaultAction::Allow => self.limit_step(p, &p.unlisted, None, call, t),
+                )),
+                DefaultAction::Allow => Screen::Limits(None),
             };
         };
 
@@ -348,15 +395,39 @@ impl<'p> Evaluator<'p> {
             ),
         };
         match step {
-            ArgStep::Pass => {}
-            ArgStep::Deny(rule, message) => return decided(Outcome::Deny, rule, message),
-            ArgStep::Unknown(rule, message) => {
-                return self.indeterminate(p, tool, rule, message, call, t);
-            }
+            ArgStep::Pass => Screen::Limits(Some(index)),
+            ArgStep::Deny(rule, message) => Screen::Decided(decided(Outcome::Deny, rule, message)),
+            ArgStep::Unknown(rule, message) => Screen::Unknown {
+                tool: index,
+                rule,
+                message,
+            },
         }
+    }
 
-        let approval = tool.approval.then_some(&tool.approval_rule);
-        self.limit_step(p, &tool.limits, approval, call, t)
+    fn finish_with(&mut self, p: &'p Policy, call: &Call<'_>, screen: &Screen<'p>) -> Verdict<'p> {
+        let t = call.ts_micros.max(self.now);
+        self.now = t;
+        self.counters.advance(t);
+        match *screen {
+            Screen::Decided(v) => v,
+            Screen::Limits(None) => self.limit_step(p, &p.unlisted, None, call, t),
+            Screen::Limits(Some(i)) => match p.tools.get(i) {
+                Some(tool) => {
+                    let approval = tool.approval.then_some(&tool.approval_rule);
+                    self.limit_step(p, &tool.limits, approval, call, t)
+                }
+                None => Verdict::NO_POLICY,
+            },
+            Screen::Unknown {
+                tool,
+                rule,
+                message,
+            } => match p.tools.get(tool) {
+                Some(tool) => self.indeterminate(p, tool, rule, message, call, t),
+                None => Verdict::NO_POLICY,
+            },
+        }
     }
 
     /// The hash of the call's key for each scope in the mask `scopes`, indexed by `Scope as usize`.

@@ -91,6 +91,6 @@ mod validate;
 pub use diff::{diff, Access, Change, ChangeKind, PolicyDiff, ToolDiff};
 pub use edit::{LimitField, LimitTarget};
 pub use error::{Error, Result, ValidationError};
-pub use eval::{Args, Call, Evaluator, Outcome, Recorded, RecordedDecision, Verdict};
+pub use eval::{Args, Call, Evaluator, Outcome, Recorded, RecordedDecision, Screen, Verdict};
 pub use policy::{DefaultAction, Policy};
 pub use set::PolicySet;

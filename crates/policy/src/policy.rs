@@ -97,6 +97,31 @@ impl Policy {
     pub fn counter_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.counters.iter().map(|c| &*c.name)
     }
+
+    /// Whether `other` is this policy with only its limits changed: the two documents are equal once
+    /// `all_tools.limits` and every `tools.<name>.limits` are set aside. Such policies screen every
+    /// call alike (see [`crate::Evaluator::screen`]) as long as they list their tools in the same
+    /// order, which is checked too; documents that do not parse are not alike.
+    pub fn alike_but_limits(&self, other: &Policy) -> bool {
+        fn without_limits(source: &str) -> Option<serde_json::Value> {
+            let mut doc: serde_json::Value = serde_json::from_str(source).ok()?;
+            if let Some(all) = doc.get_mut("all_tools").and_then(|v| v.as_object_mut()) {
+                all.remove("limits");
+            }
+            if let Some(tools) = doc.get_mut("tools").and_then(|v| v.as_object_mut()) {
+                for tool in tools.values_mut() {
+                    if let Some(t) = tool.as_object_mut() {
+                        t.remove("limits");
+                    }
+                }
+            }
+            Some(doc)
+        }
+        match (without_limits(&self.source), without_limits(&other.source)) {
+            (Some(a), Some(b)) => a == b && self.tool_names().eq(other.tool_names()),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for Policy {

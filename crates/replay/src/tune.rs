@@ -259,6 +259,9 @@ fn run_lanes(
         .iter()
         .map(|(value, policy)| Lane::new(value, policy))
         .collect();
+    let alike = values
+        .split_first()
+        .is_some_and(|((_, lead), rest)| rest.iter().all(|(_, p)| lead.alike_but_limits(p)));
     let (mut first, mut last) = (None, None);
     calls::for_each_row(
         &calls::snapshot(&opts.warehouse, None)?,
@@ -271,8 +274,17 @@ fn run_lanes(
             first.get_or_insert(call.ts_micros);
             last = Some(call.ts_micros);
             let rec = row.recorded().decision.as_outcome();
+            // The lanes' policies differ only in the tuned limit, so the steps before the limits
+            // (hidden, require, deny_if: the argument checks) run once per call, not once per value.
+            let screen = match (alike, lanes.first_mut()) {
+                (true, Some(lead)) => Some(lead.evaluator.screen(call)),
+                _ => None,
+            };
             for lane in &mut lanes {
-                let v = lane.evaluator.evaluate(call);
+                let v = match &screen {
+                    Some(screen) => lane.evaluator.finish(call, screen),
+                    None => lane.evaluator.evaluate(call),
+                };
                 lane.row.outcomes.add(v.outcome);
                 lane.transitions[Transition::between(rec, v.outcome).index()] += 1;
                 if v.outcome == Outcome::RateLimited && v.rule == rule {

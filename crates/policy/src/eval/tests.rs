@@ -1101,3 +1101,74 @@ fn sliding_counts_stay_exact_beyond_max() {
     .collect();
     assert_eq!(got, [R, R, R, A]);
 }
+
+// ---- one screen, many policies -------------------------------------------------------------------
+
+#[test]
+fn one_screen_finishes_alike_policies_as_their_own_evaluation() {
+    let lead = charge_policy();
+    let target = crate::LimitTarget::resolve(&lead, "/all_tools/limits/per-id").unwrap();
+    let lanes: Vec<Policy> = [0, 1, 3]
+        .iter()
+        .map(|&m| target.apply(&lead, &crate::LimitField::Max(m)).unwrap())
+        .collect();
+    assert!(lanes.iter().all(|p| lanes[0].alike_but_limits(p)));
+    let calls = [
+        keys("create_charge", &["amount", "reason"]),
+        keys("create_charge", &["reason"]),
+        keys("plain", &["debug"]),
+        keys("plain", &["debug"]),
+        keys("plain", &[]),
+        keys("list", &["filter"]),
+        keys("unlisted", &[]),
+        Call {
+            recorded: recorded(RecordedDecision::Allow, None),
+            ..keys("create_charge", &["amount", "reason"])
+        },
+        keys("plain", &["debug"]),
+    ];
+    let mut screened: Vec<Evaluator<'_>> = lanes.iter().map(Evaluator::new).collect();
+    let mut alone: Vec<Evaluator<'_>> = lanes.iter().map(Evaluator::new).collect();
+    let mut outcomes = Vec::new();
+    for c in &calls {
+        let screen = screened[0].screen(c);
+        for (s, a) in screened.iter_mut().zip(alone.iter_mut()) {
+            let v = s.finish(c, &screen);
+            assert_eq!(v, a.evaluate(c));
+            outcomes.push(v.outcome);
+        }
+    }
+    // Per call, the three lanes (max 0, 1, 3): the limits tell them apart and nothing else does.
+    assert_eq!(
+        outcomes,
+        [
+            [I, I, I],
+            [D, D, D],
+            [R, A, A],
+            [R, R, A],
+            [D, D, D],
+            [I, I, I],
+            [D, D, D],
+            [I, I, I],
+            // The recorded allow above charged every lane: max 3 is reached too.
+            [R, R, R],
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn alike_but_limits_sees_any_other_change() {
+    let p = charge_policy();
+    let target = crate::LimitTarget::resolve(&p, "/tools/list/limits/list").unwrap();
+    let edited = target.apply(&p, &crate::LimitField::Max(9)).unwrap();
+    assert!(p.alike_but_limits(&edited));
+    let window = target
+        .apply(&p, &crate::LimitField::Window("hour".into()))
+        .unwrap();
+    assert!(edited.alike_but_limits(&window));
+    let other = policy(json!({"version": "1", "default": "allow",
+        "all_tools": {"limits": [{"counter": "per-id", "window": "minute", "max": 1}]},
+        "tools": {"create_charge": {"require": ["args.reason"]}}}));
+    assert!(!p.alike_but_limits(&other));
+}
