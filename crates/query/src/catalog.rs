@@ -17,11 +17,12 @@
 //! Lookup order for a call of `tool` on `server`: user `server/tool`, user `tool`, built-in
 //! `server/tool`, built-in `tool`, heuristics. Names match exactly (case-sensitive).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -483,24 +484,30 @@ pub(crate) fn tokenize(name: &str) -> Vec<String> {
 /// A per-call memo of classifications, used by the UDFs over one batch.
 pub(crate) struct ClassifyCache<'a> {
     catalog: &'a Catalog,
-    memo: HashMap<(Option<String>, String), Classification>,
+    /// Tool -> the servers it was seen with and their classification: a lookup borrows the row's
+    /// strings (no allocation per row); a tool has few servers, so they are scanned.
+    memo: FxHashMap<Box<str>, Vec<(Option<Box<str>>, Classification)>>,
 }
 
 impl<'a> ClassifyCache<'a> {
     pub(crate) fn new(catalog: &'a Catalog) -> Self {
         Self {
             catalog,
-            memo: HashMap::new(),
+            memo: FxHashMap::default(),
         }
     }
 
     pub(crate) fn classify(&mut self, server: Option<&str>, tool: &str) -> Classification {
-        let key = (server.map(str::to_string), tool.to_string());
-        if let Some(c) = self.memo.get(&key) {
-            return *c;
+        if let Some(seen) = self.memo.get(tool) {
+            if let Some((_, c)) = seen.iter().find(|(s, _)| s.as_deref() == server) {
+                return *c;
+            }
         }
         let c = self.catalog.classify(server, tool);
-        self.memo.insert(key, c);
+        self.memo
+            .entry(Box::from(tool))
+            .or_default()
+            .push((server.map(Box::from), c));
         c
     }
 }
