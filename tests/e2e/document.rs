@@ -218,6 +218,38 @@ fn compliance_report_figures_equal_sql_and_the_file_is_self_contained_and_reprod
     // Deterministic: regenerated, the same bytes.
     let again = compliance(&t, "again.html", &live);
     assert!(again == html, "a second run differs");
+
+    // The counting sections read the hour rollup over a period of whole hours; over one that is
+    // not (a microsecond earlier, before any call) they read `decisions`, with the same figures.
+    let o = t
+        .cmd(&[
+            "report",
+            "compliance",
+            "--since",
+            "2026-10-31T23:59:59.999999Z",
+            "--until",
+            "2026-12-01",
+            "--output",
+            "unaligned.html",
+        ])
+        .run();
+    assert_exit!(o, 0);
+    let unaligned = std::fs::read_to_string(t.join("unaligned.html")).unwrap();
+    for id in ["calls", "denials", "rules", "rate-limits"] {
+        let block = |page: &str| -> (String, Vec<Vec<(bool, String)>>) {
+            let open = format!("<section id=\"{id}\"");
+            let section = elements(page, &open, "</section>")[0];
+            let q = elements(section, "<div class=\"query\"", "</details></div>")[0];
+            let sql = unescape(elements(q, "<pre class=\"sql\"", "</pre>")[0]);
+            (sql, table_rows(q))
+        };
+        let ((rollup_sql, from_rollup), (decisions_sql, from_decisions)) =
+            (block(&html), block(&unaligned));
+        assert!(rollup_sql.contains("FROM rollup_hour"), "{rollup_sql}");
+        assert!(decisions_sql.contains("FROM decisions"), "{decisions_sql}");
+        assert!(!from_rollup.is_empty(), "{id} holds rows");
+        assert_eq!(from_rollup, from_decisions, "{id}");
+    }
 }
 
 #[test]
