@@ -581,8 +581,8 @@ async fn silent_html(engine: &Engine, p: &Period) -> Result<String> {
     ))
 }
 
-/// Where the sections that only count calls per time, identity, tool, decision, rule and message
-/// read: `rollup_hour` (one row per UTC hour x identity x tool x server x decision x rule x message,
+/// Where the sections that only count calls (and find first calls) per time, identity, tool,
+/// decision, rule and message read: `rollup_hour` (one row per UTC hour x identity x tool x server x decision x rule x message,
 /// `calls` rows each) when it covers every decisions file and the period starts and ends on whole
 /// hours, so that it gives exactly the figures of `decisions` from far fewer rows; `decisions`
 /// otherwise. Each section's query names the table it read.
@@ -633,6 +633,14 @@ impl Counts {
         match self {
             Counts::Decisions => "count(*)",
             Counts::HourRollup => "sum(calls)",
+        }
+    }
+
+    /// The first call of a group.
+    fn first(self) -> &'static str {
+        match self {
+            Counts::Decisions => "min(ts)",
+            Counts::HourRollup => "min(first_ts)",
         }
     }
 
@@ -860,11 +868,13 @@ async fn first_seen_section(engine: &Engine, p: &Period) -> Result<Section> {
         "Identities and tools whose first call in the whole warehouse falls in the period \
          (nothing earlier is recorded for them).",
     );
+    let src = Counts::choose(engine, p);
+    let (table, ts, first, n) = (src.table(), src.ts(), src.first(), src.count());
     for (col, title) in [("identity", "Identities"), ("tool", "Tools")] {
         let sql = format!(
-            "SELECT {col}, to_char(min(ts), {TS_FMT}) AS first_seen, count(*) AS calls\n\
-             FROM decisions\nWHERE {col} IS NOT NULL AND ts < TIMESTAMP '{}'\nGROUP BY 1\n\
-             HAVING min(ts) >= TIMESTAMP '{}'\nORDER BY first_seen, {col}",
+            "SELECT {col}, to_char({first}, {TS_FMT}) AS first_seen, {n} AS calls\n\
+             FROM {table}\nWHERE {col} IS NOT NULL AND {ts} < TIMESTAMP '{}'\nGROUP BY 1\n\
+             HAVING {first} >= TIMESTAMP '{}'\nORDER BY first_seen, {col}",
             instant(p.until),
             instant(p.since)
         );
@@ -876,11 +886,13 @@ async fn first_seen_section(engine: &Engine, p: &Period) -> Result<Section> {
 }
 
 async fn unused_section(engine: &Engine, p: &Period) -> Result<Section> {
+    let src = Counts::choose(engine, p);
     let sql = format!(
         "SELECT tool, tool_risk(tool) AS risk\nFROM (SELECT DISTINCT tool FROM tools) AS t\n\
-         WHERE tool NOT IN (SELECT tool FROM decisions WHERE {} AND tool IS NOT NULL)\n\
+         WHERE tool NOT IN (SELECT DISTINCT tool FROM {} WHERE {} AND tool IS NOT NULL)\n\
          ORDER BY tool",
-        p.filter()
+        src.table(),
+        src.filter(p)
     );
     let t = run(engine, &sql).await?;
     let body = format!(
