@@ -127,7 +127,7 @@ struct Txn {
     staging: tempfile::TempDir,
     writer: PartitionWriter,
     rollup: RollupWorker,
-    quarantine: Vec<QuarantineRow>,
+    quarantine: QuarantineSink,
     rows: u64,
 }
 
@@ -479,12 +479,13 @@ impl<'a> Committer<'a> {
                 rollup_properties(self.opts.zstd_level)?,
                 self.opts.max_buffered_rows / 4,
             ))?;
+            let quarantine = QuarantineSink::new(staging.path(), &id, self.opts.zstd_level);
             self.txn = Some(Txn {
                 id,
                 staging,
                 writer,
                 rollup,
-                quarantine: Vec::new(),
+                quarantine,
                 rows: 0,
             });
         }
@@ -631,7 +632,7 @@ impl<'a> Committer<'a> {
             raw_truncated: false,
             at: self.clock.now_micros(),
         };
-        self.txn()?.quarantine.push(row);
+        self.txn()?.quarantine.push(row)?;
         Ok(())
     }
 
@@ -699,7 +700,7 @@ impl<'a> Committer<'a> {
             raw_truncated: (b.raw.len() as u64) < b.raw_len,
             at,
         };
-        self.txn()?.quarantine.push(row);
+        self.txn()?.quarantine.push(row)?;
         Ok(())
     }
 
@@ -726,10 +727,8 @@ impl<'a> Committer<'a> {
         } = txn;
         let mut staged = writer.finish()?;
         staged.extend(rollup.finish()?);
-        let quarantined = quarantine.len() as u64;
-        if !quarantine.is_empty() {
-            staged.push(write_quarantine(staging.path(), &id, quarantine)?);
-        }
+        let quarantined = quarantine.rows();
+        staged.extend(quarantine.finish()?);
         for (b, rel, path) in self.index.write_pending(staging.path(), &id)? {
             let bytes = std::fs::metadata(&path)
                 .map_err(Error::io("reading", &path))?
@@ -853,7 +852,13 @@ impl<'a> Committer<'a> {
             return Ok(0);
         }
         let staging = self.wh.staging()?;
-        let p = write_quarantine(staging.path(), "migrated", rows)?;
+        let mut sink = QuarantineSink::new(staging.path(), "migrated", self.opts.zstd_level);
+        for row in rows {
+            sink.push(row)?;
+        }
+        let Some(p) = sink.finish()? else {
+            return Ok(0);
+        };
         let mut c = Commit::new(Operation::Append);
         c.adds = vec![describe(Table::Quarantine, &p.rel_final, None, &p.staged)?];
         block_on(self.wh.put_file(Table::Quarantine, &p.rel_final, &p.staged))?;
@@ -1058,20 +1063,111 @@ fn row_checks(wh: &Warehouse, opts: &IngestOptions, clock: &dyn Clock) -> Result
     })
 }
 
-fn write_quarantine(
-    dir: &std::path::Path,
-    id: &str,
-    rows: Vec<QuarantineRow>,
-) -> Result<StagedPart> {
-    let rel = Table::Quarantine.file_path(None, id, None);
-    let path = dir.join(Table::Quarantine.name()).join(&rel);
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(Error::io("creating", d))?;
+/// The quarantined lines of one transaction, written to its staging file a batch at a time: memory
+/// holds one batch and one row group whatever the number of bad lines.
+struct QuarantineSink {
+    path: std::path::PathBuf,
+    rel: String,
+    id: String,
+    zstd_level: i32,
+    pending: Vec<QuarantineRow>,
+    writer: Option<ArrowWriter<std::fs::File>>,
+    rows: u64,
+}
+
+impl QuarantineSink {
+    /// Lines buffered before they are written as one batch.
+    const BATCH: usize = 8192;
+
+    fn new(staging: &std::path::Path, id: &str, zstd_level: i32) -> Self {
+        let rel = Table::Quarantine.file_path(None, id, None);
+        Self {
+            path: staging.join(Table::Quarantine.name()).join(&rel),
+            rel,
+            id: id.to_string(),
+            zstd_level,
+            pending: Vec::new(),
+            writer: None,
+            rows: 0,
+        }
     }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn push(&mut self, row: QuarantineRow) -> Result<()> {
+        self.pending.push(row);
+        self.rows += 1;
+        if self.pending.len() >= Self::BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn parquet_error(&self) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+        |source| Error::Parquet {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = quarantine_batch(&self.pending, &self.id)?;
+        self.pending.clear();
+        if self.writer.is_none() {
+            if let Some(d) = self.path.parent() {
+                std::fs::create_dir_all(d).map_err(Error::io("creating", d))?;
+            }
+            let file =
+                std::fs::File::create(&self.path).map_err(Error::io("creating", &self.path))?;
+            // zstd and 64K-row groups, as the rollups: a group of bad lines stays small in memory.
+            let props = rollup_properties(self.zstd_level)?;
+            let w = ArrowWriter::try_new(file, quarantine_schema(), Some(props))
+                .map_err(self.parquet_error())?;
+            self.writer = Some(w);
+        }
+        let written = match self.writer.as_mut() {
+            Some(w) => w.write(&batch),
+            None => Ok(()),
+        };
+        written.map_err(self.parquet_error())
+    }
+
+    /// Closes and syncs the file; `None` when nothing was quarantined.
+    fn finish(mut self) -> Result<Option<StagedPart>> {
+        self.flush()?;
+        let Some(w) = self.writer.take() else {
+            return Ok(None);
+        };
+        let f = w.into_inner().map_err(self.parquet_error())?;
+        f.sync_all().map_err(Error::io("syncing", &self.path))?;
+        let bytes = f
+            .metadata()
+            .map_err(Error::io("reading", &self.path))?
+            .len();
+        Ok(Some(StagedPart {
+            staged: self.path,
+            table: Table::Quarantine,
+            rel_final: self.rel,
+            day: String::new(),
+            rows: self.rows,
+            bytes,
+            min_ts: 0,
+            max_ts: 0,
+        }))
+    }
+}
+
+/// One batch of the quarantine table; `id` is the transaction.
+fn quarantine_batch(rows: &[QuarantineRow], id: &str) -> Result<RecordBatch> {
     let s = |f: fn(&QuarantineRow) -> &str| {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as arrow::array::ArrayRef
     };
-    let batch = RecordBatch::try_new(
+    Ok(RecordBatch::try_new(
         quarantine_schema(),
         vec![
             s(|r| &r.key),
@@ -1100,43 +1196,34 @@ fn write_quarantine(
                     .with_timezone("UTC"),
             ),
         ],
-    )?;
-    let file = std::fs::File::create(&path).map_err(Error::io("creating", &path))?;
-    let pq = |source| Error::Parquet {
-        path: path.clone(),
-        source,
-    };
-    let mut w = ArrowWriter::try_new(file, quarantine_schema(), None).map_err(pq)?;
-    w.write(&batch).map_err(pq)?;
-    let f = w.into_inner().map_err(pq)?;
-    f.sync_all().map_err(Error::io("syncing", &path))?;
-    let bytes = f.metadata().map_err(Error::io("reading", &path))?.len();
-    Ok(StagedPart {
-        staged: path,
-        table: Table::Quarantine,
-        rel_final: rel,
-        day: String::new(),
-        rows: rows.len() as u64,
-        bytes,
-        min_ts: 0,
-        max_ts: 0,
-    })
+    )?)
 }
 
 /// The keys of every line already quarantined, so a re-ingest does not quarantine it twice.
 fn load_quarantine_keys(wh: &Warehouse, snap: &TableSnapshot) -> Result<FxHashSet<u128>> {
     let mut keys = FxHashSet::default();
     for f in &snap.files {
-        let bytes = block_on(wh.read_file(Table::Quarantine, &f.path))?;
+        let path = std::path::PathBuf::from(&f.path);
         let pq = |source| Error::Parquet {
-            path: std::path::PathBuf::from(&f.path),
+            path: path.clone(),
             source,
         };
-        let b = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
-        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), [0]);
-        for batch in b.with_projection(mask).build().map_err(pq)? {
+        // Only the key column is decoded. On local disk only its column chunks are read (the raw
+        // text, the bulk of the file, stays on disk); an object store hands over the whole file.
+        let reader = match wh.local_path(Table::Quarantine, &f.path) {
+            Some(local) => {
+                let file = std::fs::File::open(&local).map_err(Error::io("opening", &local))?;
+                key_column_reader(file).map_err(pq)?
+            }
+            None => key_column_reader(block_on(wh.read_file(Table::Quarantine, &f.path))?)
+                .map_err(pq)?,
+        };
+        for batch in reader {
             let batch = batch?;
-            for k in batch.column(0).as_string::<i32>().iter().flatten() {
+            let col = batch.column(0).as_string_opt::<i32>().ok_or_else(|| {
+                Error::Internal(format!("quarantine file {}: the key is not text", f.path))
+            })?;
+            for k in col.iter().flatten() {
                 if let Ok(v) = u128::from_str_radix(k, 16) {
                     keys.insert(v);
                 }
@@ -1144,6 +1231,15 @@ fn load_quarantine_keys(wh: &Warehouse, snap: &TableSnapshot) -> Result<FxHashSe
         }
     }
     Ok(keys)
+}
+
+/// A reader of the first column (the dedup key) of a quarantine file.
+fn key_column_reader<R: parquet::file::reader::ChunkReader + 'static>(
+    r: R,
+) -> parquet::errors::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let b = ParquetRecordBatchReaderBuilder::try_new(r)?;
+    let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), [0]);
+    b.with_projection(mask).with_batch_size(64 * 1024).build()
 }
 
 #[cfg(test)]
@@ -1181,5 +1277,28 @@ mod tests {
         let again = c.add_input(&log.display().to_string());
         c.append(again, 2, b"{}\n".to_vec(), &pl).unwrap();
         assert_eq!(c.already_quarantined, 1);
+    }
+
+    #[test]
+    fn many_bad_lines_are_written_batch_by_batch_and_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("bad.jsonl");
+        let n = 2 * QuarantineSink::BATCH + 5;
+        // One good line first, for format detection.
+        let good = r#"{"timestamp":"2026-11-02T10:00:00Z","request_id":"g1","grant_label":"a","method":"tools/call","tool":"t","decision":"allow"}"#;
+        let bad: String = (0..n).map(|i| format!("not json {i}\n")).collect();
+        std::fs::write(&log, format!("{good}\n{bad}")).unwrap();
+        let opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
+        let clock = FixedClock(0);
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((s.rows_written, s.quarantined), (1, n as u64));
+
+        // One file for the run, every line in it, read back by its key column.
+        let mut c = Committer::open(opts.clone(), &clock, Vec::new()).unwrap();
+        assert_eq!(c.snaps.quarantine.files.len(), 1);
+        assert_eq!(c.quarantine_keys().unwrap().len(), n);
+        // The same file again adds nothing.
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((s.quarantined, s.already_quarantined), (0, n as u64));
     }
 }
