@@ -168,6 +168,29 @@ fn s3_ingest_report_replay_time_travel_compact_vacuum() {
     };
     assert_eq!(count(&[]), "n\n637\n");
     assert_eq!(count(&["--as-of", "1"]), "n\n617\n");
+
+    // Bad lines are quarantined once: the second run finds their keys in the bucket's quarantine
+    // (read by range, the key column only).
+    t.write(
+        "bad.jsonl",
+        format!("{}\nnot json\n{{\"oops\":\n", crate::collect::line("m0", 0)),
+    );
+    for (quarantined, already) in [(2, 0), (0, 2)] {
+        let out = run(
+            &t,
+            &env,
+            &["-w", S3, "ingest", "bad.jsonl", "--format", "json"],
+        );
+        assert_exit!(out, 0);
+        let v = out.json();
+        assert_eq!(
+            (v["quarantined"].as_u64(), v["already_quarantined"].as_u64()),
+            (Some(quarantined), Some(already)),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_eq!(count(&[]), "n\n637\n");
     let c = run(&t, &env, &["-w", S3, "compact"]);
     assert_exit!(c, 0);
     assert_exit!(run(&t, &env, &["-w", S3, "vacuum", "--retention", "0s"]), 0);

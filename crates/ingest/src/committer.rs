@@ -1201,45 +1201,43 @@ fn quarantine_batch(rows: &[QuarantineRow], id: &str) -> Result<RecordBatch> {
 
 /// The keys of every line already quarantined, so a re-ingest does not quarantine it twice.
 fn load_quarantine_keys(wh: &Warehouse, snap: &TableSnapshot) -> Result<FxHashSet<u128>> {
+    use futures::TryStreamExt as _;
+    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+
     let mut keys = FxHashSet::default();
     for f in &snap.files {
-        let path = std::path::PathBuf::from(&f.path);
         let pq = |source| Error::Parquet {
-            path: path.clone(),
+            path: std::path::PathBuf::from(&f.path),
             source,
         };
-        // Only the key column is decoded. On local disk only its column chunks are read (the raw
-        // text, the bulk of the file, stays on disk); an object store hands over the whole file.
-        let reader = match wh.local_path(Table::Quarantine, &f.path) {
-            Some(local) => {
-                let file = std::fs::File::open(&local).map_err(Error::io("opening", &local))?;
-                key_column_reader(file).map_err(pq)?
-            }
-            None => key_column_reader(block_on(wh.read_file(Table::Quarantine, &f.path))?)
-                .map_err(pq)?,
-        };
-        for batch in reader {
-            let batch = batch?;
-            let col = batch.column(0).as_string_opt::<i32>().ok_or_else(|| {
-                Error::Internal(format!("quarantine file {}: the key is not text", f.path))
-            })?;
-            for k in col.iter().flatten() {
-                if let Ok(v) = u128::from_str_radix(k, 16) {
-                    keys.insert(v);
+        // Only the key column is read: the footer, then its column chunks by range (the raw
+        // text, the bulk of the file, is never fetched), on local disk and object stores alike.
+        let reader = wh.ranged_file(Table::Quarantine, &f.path, f.size);
+        let keys = &mut keys;
+        block_on(async move {
+            let b = ParquetRecordBatchStreamBuilder::new(reader)
+                .await
+                .map_err(pq)?;
+            let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), [0]);
+            let mut batches = b
+                .with_projection(mask)
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(pq)?;
+            while let Some(batch) = batches.try_next().await.map_err(pq)? {
+                let col = batch.column(0).as_string_opt::<i32>().ok_or_else(|| {
+                    Error::Internal(format!("quarantine file {}: the key is not text", f.path))
+                })?;
+                for k in col.iter().flatten() {
+                    if let Ok(v) = u128::from_str_radix(k, 16) {
+                        keys.insert(v);
+                    }
                 }
             }
-        }
+            Ok::<(), Error>(())
+        })?;
     }
     Ok(keys)
-}
-
-/// A reader of the first column (the dedup key) of a quarantine file.
-fn key_column_reader<R: parquet::file::reader::ChunkReader + 'static>(
-    r: R,
-) -> parquet::errors::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
-    let b = ParquetRecordBatchReaderBuilder::try_new(r)?;
-    let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), [0]);
-    b.with_projection(mask).with_batch_size(64 * 1024).build()
 }
 
 #[cfg(test)]

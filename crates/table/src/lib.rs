@@ -13,6 +13,7 @@ mod holds;
 mod legacy;
 mod location;
 mod maintenance;
+mod ranged;
 mod secret;
 mod snapshot;
 pub mod stats;
@@ -27,6 +28,7 @@ pub use holds::Hold;
 pub use legacy::Adopted;
 pub use location::Location;
 pub use maintenance::{DoctorReport, HistoryEntry, Problem};
+pub use ranged::RangedFile;
 pub use snapshot::Snapshot;
 pub use store::{FileEntry, SnapshotStore};
 pub use tables::{
