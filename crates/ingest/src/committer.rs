@@ -780,15 +780,20 @@ impl<'a> Committer<'a> {
             self.commit_decisions(c)?;
         }
         self.hit(CommitStep::Decisions);
+        // Then the quarantine and the derived tables. They are independent of one another (each
+        // has its own log and chain), so their commits run at once: `None` is the quarantine,
+        // `Some(i)` the derived table `i`.
+        let mut jobs: Vec<(Option<usize>, Commit)> = Vec::new();
         if let Some(q) = adds.remove(&Table::Quarantine) {
             let mut c = Commit::new(Operation::Append);
             c.adds = q;
             c.info = info.clone();
             self.quarantine_files
                 .extend(c.adds.iter().map(|f| format!("quarantine/{}", f.path)));
-            self.snaps.quarantine = block_on(self.wh.commit(&self.snaps.quarantine, c))?;
+            jobs.push((None, c));
         }
         let version = self.snaps.decisions.version;
+        let mut behind = Vec::new();
         for i in 0..self.snaps.derived.len() {
             let t = self.snaps.derived[i].table;
             let files = adds.remove(&t).unwrap_or_default();
@@ -802,11 +807,37 @@ impl<'a> Committer<'a> {
                 c.adds = files;
                 c.app_txns = vec![(COVERS_APP_ID.to_string(), version)];
                 c.info = info.clone();
-                self.snaps.derived[i] = block_on(self.wh.commit(&self.snaps.derived[i], c))?;
+                jobs.push((Some(i), c));
             } else {
                 // Behind (a write cut short before): recompute from the decisions log instead.
-                self.catch_up(i)?;
+                behind.push(i);
             }
+        }
+        let (wh, snaps) = (&self.wh, &self.snaps);
+        // Every commit runs to its end, so that each one that succeeded is known below even
+        // when another failed.
+        let done = block_on(futures::future::join_all(jobs.into_iter().map(
+            |(slot, c)| async move {
+                let base = match slot {
+                    None => &snaps.quarantine,
+                    Some(i) => &snaps.derived[i],
+                };
+                (slot, wh.commit(base, c).await)
+            },
+        )));
+        let mut failed = None;
+        for (slot, result) in done {
+            match (slot, result) {
+                (None, Ok(snap)) => self.snaps.quarantine = snap,
+                (Some(i), Ok(snap)) => self.snaps.derived[i] = snap,
+                (_, Err(e)) => failed = failed.or(Some(e)),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        for i in behind {
+            self.catch_up(i)?;
         }
         self.index.committed();
         self.committed.push(id);
