@@ -35,33 +35,43 @@ impl Warehouse {
                 });
             }
         }
-        let decisions = self.load(Table::Decisions, as_of).await?;
-        if decisions.is_none() && as_of.is_some() {
-            return Err(Error::NotFound {
-                location: self.location().to_string(),
-            });
-        }
-        // The other tables as of the moment of the decisions version read.
-        let moment = match (&decisions, as_of) {
-            (Some(d), Some(_)) => d
-                .timestamp_ms()
+        // The latest versions: the four logs are read at once (a report's fixed cost). As of a
+        // version or time: `decisions` first, then the others as of the moment of the version read.
+        let (decisions, quarantine, derived) = if as_of.is_none() {
+            let (d, q, m, h) = futures::join!(
+                self.load(Table::Decisions, None),
+                self.load(Table::Quarantine, None),
+                self.load(Table::RollupMinute, None),
+                self.load(Table::RollupHour, None),
+            );
+            (d?, q?, [m, h])
+        } else {
+            let decisions = self.load(Table::Decisions, as_of).await?;
+            if decisions.is_none() {
+                return Err(Error::NotFound {
+                    location: self.location().to_string(),
+                });
+            }
+            let moment = decisions
+                .as_ref()
+                .and_then(TableSnapshot::timestamp_ms)
                 .and_then(chrono::DateTime::from_timestamp_millis)
-                .map(AsOf::Timestamp),
-            _ => None,
-        };
-        let quarantine = match self.load(Table::Quarantine, moment.as_ref()).await {
-            Ok(q) => q,
-            // The quarantine did not exist yet at that moment.
-            Err(_) if moment.is_some() => None,
-            Err(e) => return Err(e),
+                .map(AsOf::Timestamp);
+            let quarantine = match self.load(Table::Quarantine, moment.as_ref()).await {
+                Ok(q) => q,
+                // The quarantine did not exist yet at that moment.
+                Err(_) if moment.is_some() => None,
+                Err(e) => return Err(e),
+            };
+            let minute = self.load(Table::RollupMinute, moment.as_ref()).await;
+            let hour = self.load(Table::RollupHour, moment.as_ref()).await;
+            (decisions, quarantine, [minute, hour])
         };
         let mut rollups = Vec::new();
         if let Some(d) = &decisions {
-            for t in [Table::RollupMinute, Table::RollupHour] {
-                let r = match self.load(t, moment.as_ref()).await {
-                    Ok(Some(r)) => r,
-                    Ok(None) | Err(_) => continue,
-                };
+            for r in derived {
+                // A rollup that cannot be read, or does not exist, is not used.
+                let Ok(Some(r)) = r else { continue };
                 if self.covers(&r, d).await? {
                     rollups.push(r);
                 }
