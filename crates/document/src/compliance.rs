@@ -582,10 +582,11 @@ async fn silent_html(engine: &Engine, p: &Period) -> Result<String> {
 }
 
 /// Where the sections that only count calls (and find first calls) per time, identity, tool,
-/// decision, rule and message read: `rollup_hour` (one row per UTC hour x identity x tool x server x decision x rule x message,
-/// `calls` rows each) when it covers every decisions file and the period starts and ends on whole
-/// hours, so that it gives exactly the figures of `decisions` from far fewer rows; `decisions`
-/// otherwise. Each section's query names the table it read.
+/// decision, rule and message read: `rollup_hour` (one row per UTC hour x identity x tool x
+/// server x decision x rule x message, `calls` rows each) when it answers the period exactly
+/// ([`Engine::rollup_answers`], the rule the reports follow too), giving the figures of
+/// `decisions` from far fewer rows; `decisions` otherwise. Each section's query names the table
+/// it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Counts {
     Decisions,
@@ -594,11 +595,7 @@ enum Counts {
 
 impl Counts {
     fn choose(engine: &Engine, p: &Period) -> Self {
-        let hour = 3_600_000_000;
-        if engine.rollups().contains(&Rollup::Hour)
-            && p.since.rem_euclid(hour) == 0
-            && p.until.rem_euclid(hour) == 0
-        {
+        if engine.rollup_answers(Rollup::Hour, Some(p.since), Some(p.until)) {
             Counts::HourRollup
         } else {
             Counts::Decisions

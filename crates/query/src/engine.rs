@@ -394,6 +394,14 @@ impl Engine {
         &self.rollups
     }
 
+    /// Whether rollup `r` answers counts over `[since, until)` exactly: it covers every decisions
+    /// part, and each bound given falls on one of its bucket boundaries (a bucket then lies wholly
+    /// inside the range or wholly outside it).
+    pub fn rollup_answers(&self, r: Rollup, since: Option<i64>, until: Option<i64>) -> bool {
+        let aligned = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(r.micros()) == 0);
+        self.rollups.contains(&r) && aligned(since) && aligned(until)
+    }
+
     /// The underlying DataFusion context, for callers that need more than SQL text.
     pub fn context(&self) -> &SessionContext {
         &self.ctx

@@ -313,17 +313,13 @@ fn choose_source(engine: &Engine, spec: &ReportSpec) -> ReportSource {
     {
         return ReportSource::Decisions;
     }
-    let aligned = |t: Option<i64>, r: Rollup| t.is_none_or(|t| t.rem_euclid(r.micros()) == 0);
     for r in [Rollup::Hour, Rollup::Minute] {
-        if !engine.rollups().contains(&r) {
-            continue;
-        }
         if r == Rollup::Hour
             && (by.contains(&GroupBy::Minute) || spec.kind == ReportKind::RateLimits)
         {
             continue;
         }
-        if aligned(spec.since, r) && aligned(spec.until, r) {
+        if engine.rollup_answers(r, spec.since, spec.until) {
             return ReportSource::Rollup(r);
         }
     }
