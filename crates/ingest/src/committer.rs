@@ -36,6 +36,7 @@ use crate::decode::{decode_chunk, dedup_key, BadLine, Decoded, Delivery, RowChec
 use crate::error::{Error, Result};
 use crate::index::{content_hash, write_keys, KeyIndex, Seen};
 use crate::pipeline::{FileSummary, IngestOptions};
+use crate::quarantine_keys::QuarantineKeys;
 use crate::redact::{RedactionRules, Redactor};
 use crate::rollup::{rollup_properties, RollupWorker, RollupWriter};
 use crate::source::Chunk;
@@ -157,9 +158,9 @@ pub struct Committer<'a> {
     envelopes: BTreeMap<usize, Arc<UserEnvelope>>,
     index: KeyIndex,
     absorbed: u64,
-    /// The dedup keys of every quarantined line, loaded from the quarantine table when this
-    /// writer first quarantines something (a run without bad lines never reads them).
-    quarantined_keys: Option<FxHashSet<u128>>,
+    /// The index of quarantined lines' keys, opened when this writer first quarantines
+    /// something (a run without bad lines never reads it).
+    qkeys: Option<QuarantineKeys>,
     txn: Option<Txn>,
     pub(crate) files: Vec<FileSummary>,
     pub(crate) blank: u64,
@@ -211,13 +212,13 @@ impl<'a> Committer<'a> {
                 quarantine,
                 derived,
             },
-            index: KeyIndex::new(opts.max_dedup_keys),
+            index: KeyIndex::new(Table::EventKeys, opts.max_dedup_keys),
             opts,
             clock,
             names,
             envelopes: BTreeMap::new(),
             absorbed: 0,
-            quarantined_keys: None,
+            qkeys: None,
             txn: None,
             blank: 0,
             rows_per_day: BTreeMap::new(),
@@ -271,8 +272,8 @@ impl<'a> Committer<'a> {
         for d in &mut self.snaps.derived {
             *d = block_on(self.wh.open_for_write(d.table))?;
         }
-        self.index = KeyIndex::new(self.opts.max_dedup_keys);
-        self.quarantined_keys = None;
+        self.index = KeyIndex::new(Table::EventKeys, self.opts.max_dedup_keys);
+        self.qkeys = None;
         self.catch_up_all()
     }
 
@@ -610,7 +611,7 @@ impl<'a> Committer<'a> {
         h.update(&content.to_le_bytes());
         h.update(raw.as_bytes());
         let key = h.digest128();
-        if !self.quarantine_keys()?.insert(key) {
+        if !self.new_quarantine_key(key)? {
             self.already_quarantined += 1;
             return Ok(());
         }
@@ -636,16 +637,18 @@ impl<'a> Committer<'a> {
         Ok(())
     }
 
-    /// The dedup keys of the quarantine table (the field `quarantined_keys`), loaded on
-    /// first use.
-    fn quarantine_keys(&mut self) -> Result<&mut FxHashSet<u128>> {
-        if self.quarantined_keys.is_none() {
-            self.quarantined_keys = Some(load_quarantine_keys(&self.wh, &self.snaps.quarantine)?);
-        }
-        Ok(self
-            .quarantined_keys
-            .as_mut()
-            .expect("the keys were loaded just above"))
+    /// Whether no line with dedup key `key` is quarantined yet (then it is pending in the
+    /// index); the index (the field `qkeys`) is opened on first use.
+    fn new_quarantine_key(&mut self, key: u128) -> Result<bool> {
+        let keys = match &mut self.qkeys {
+            Some(k) => k,
+            None => self.qkeys.insert(QuarantineKeys::open(
+                &self.wh,
+                &self.snaps.quarantine,
+                self.opts.max_dedup_keys,
+            )?),
+        };
+        keys.insert(&self.wh, key)
     }
 
     fn quarantine(&mut self, b: &BadLine) -> Result<()> {
@@ -654,7 +657,7 @@ impl<'a> Committer<'a> {
         h.update(&b.raw_len.to_le_bytes());
         h.update(&b.raw);
         let key = h.digest128();
-        if !self.quarantine_keys()?.insert(key) {
+        if !self.new_quarantine_key(key)? {
             self.already_quarantined += 1;
             return Ok(());
         }
@@ -784,6 +787,7 @@ impl<'a> Committer<'a> {
         // has its own log and chain), so their commits run at once: `None` is the quarantine,
         // `Some(i)` the derived table `i`.
         let mut jobs: Vec<(Option<usize>, Commit)> = Vec::new();
+        let quarantine_base = self.snaps.quarantine.version;
         if let Some(q) = adds.remove(&Table::Quarantine) {
             let mut c = Commit::new(Operation::Append);
             c.adds = q;
@@ -839,6 +843,11 @@ impl<'a> Committer<'a> {
         for i in behind {
             self.catch_up(i)?;
         }
+        if self.snaps.quarantine.version != quarantine_base {
+            if let Some(k) = &mut self.qkeys {
+                k.commit(&self.wh, &self.snaps.quarantine, quarantine_base, &id)?;
+            }
+        }
         self.index.committed();
         self.committed.push(id);
         drop(staging);
@@ -852,14 +861,15 @@ impl<'a> Committer<'a> {
     /// A line that is not such an object, or a failed commit.
     pub fn adopt_quarantine(&mut self, lines: &[String]) -> Result<u64> {
         let mut rows = Vec::new();
-        let keys = self.quarantine_keys()?;
         for (i, l) in lines.iter().enumerate() {
             let v: Value = serde_json::from_str(l)
                 .map_err(|e| Error::Internal(format!("old quarantine line {}: {e}", i + 1)))?;
             let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
             let key = text("key");
-            if u128::from_str_radix(&key, 16).is_ok_and(|k| !keys.insert(k)) {
-                continue;
+            if let Ok(k) = u128::from_str_radix(&key, 16) {
+                if !self.new_quarantine_key(k)? {
+                    continue;
+                }
             }
             rows.push(QuarantineRow {
                 key,
@@ -895,7 +905,11 @@ impl<'a> Committer<'a> {
         block_on(self.wh.put_file(Table::Quarantine, &p.rel_final, &p.staged))?;
         c.info
             .insert("verdict.operation".into(), Value::from("migrate"));
+        let before = self.snaps.quarantine.version;
         self.snaps.quarantine = block_on(self.wh.commit(&self.snaps.quarantine, c))?;
+        if let Some(k) = &mut self.qkeys {
+            k.commit(&self.wh, &self.snaps.quarantine, before, "migrated")?;
+        }
         Ok(n)
     }
 
@@ -913,6 +927,8 @@ impl<'a> Committer<'a> {
     pub(crate) fn discard(&mut self) -> Result<()> {
         self.txn = None;
         self.index.discard();
+        // Its pending keys went with the transaction; it is read again when needed.
+        self.qkeys = None;
         Ok(())
     }
 
@@ -1230,47 +1246,6 @@ fn quarantine_batch(rows: &[QuarantineRow], id: &str) -> Result<RecordBatch> {
     )?)
 }
 
-/// The keys of every line already quarantined, so a re-ingest does not quarantine it twice.
-fn load_quarantine_keys(wh: &Warehouse, snap: &TableSnapshot) -> Result<FxHashSet<u128>> {
-    use futures::TryStreamExt as _;
-    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-
-    let mut keys = FxHashSet::default();
-    for f in &snap.files {
-        let pq = |source| Error::Parquet {
-            path: std::path::PathBuf::from(&f.path),
-            source,
-        };
-        // Only the key column is read: the footer, then its column chunks by range (the raw
-        // text, the bulk of the file, is never fetched), on local disk and object stores alike.
-        let reader = wh.ranged_file(Table::Quarantine, &f.path, f.size);
-        let keys = &mut keys;
-        block_on(async move {
-            let b = ParquetRecordBatchStreamBuilder::new(reader)
-                .await
-                .map_err(pq)?;
-            let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), [0]);
-            let mut batches = b
-                .with_projection(mask)
-                .with_batch_size(64 * 1024)
-                .build()
-                .map_err(pq)?;
-            while let Some(batch) = batches.try_next().await.map_err(pq)? {
-                let col = batch.column(0).as_string_opt::<i32>().ok_or_else(|| {
-                    Error::Internal(format!("quarantine file {}: the key is not text", f.path))
-                })?;
-                for k in col.iter().flatten() {
-                    if let Ok(v) = u128::from_str_radix(k, 16) {
-                        keys.insert(v);
-                    }
-                }
-            }
-            Ok::<(), Error>(())
-        })?;
-    }
-    Ok(keys)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1291,17 +1266,13 @@ mod tests {
 
         let pl = Decoder::Builtin(Format::PolicyLayer);
         let mut c = Committer::open(opts.clone(), &clock, Vec::new()).unwrap();
-        assert!(c.quarantined_keys.is_none(), "opening must not read them");
+        assert!(c.qkeys.is_none(), "opening must not read them");
         let input = c.add_input("more.jsonl");
         let clean = good.replace("g1", "g2") + "\n";
         c.append(input, 1, clean.into_bytes(), &pl).unwrap();
-        assert!(
-            c.quarantined_keys.is_none(),
-            "a clean line must not read them"
-        );
+        assert!(c.qkeys.is_none(), "a clean line must not read them");
         c.append(input, 2, b"not json\n".to_vec(), &pl).unwrap();
-        // The key of the first run's bad line, and of this one.
-        assert_eq!(c.quarantined_keys.as_ref().map(FxHashSet::len), Some(2));
+        assert!(c.qkeys.is_some());
         // The first run's bad line again: known, not quarantined twice.
         let again = c.add_input(&log.display().to_string());
         c.append(again, 2, b"{}\n".to_vec(), &pl).unwrap();
@@ -1322,12 +1293,102 @@ mod tests {
         let s = ingest(&opts, &clock, &NoProgress).unwrap();
         assert_eq!((s.rows_written, s.quarantined), (1, n as u64));
 
-        // One file for the run, every line in it, read back by its key column.
-        let mut c = Committer::open(opts.clone(), &clock, Vec::new()).unwrap();
-        assert_eq!(c.snaps.quarantine.files.len(), 1);
-        assert_eq!(c.quarantine_keys().unwrap().len(), n);
+        // One file for the run, every line in it, and every key in the key index, which covers
+        // the quarantine's version.
+        let wh = Warehouse::new(opts.warehouse.clone()).unwrap();
+        let q = block_on(wh.latest(Table::Quarantine)).unwrap().unwrap();
+        assert_eq!(q.files.len(), 1);
+        let keys = block_on(wh.latest(Table::QuarantineKeys)).unwrap().unwrap();
+        assert_eq!(keys.rows(), n as u64);
+        assert_eq!(
+            block_on(keys.app_version(COVERS_APP_ID)).unwrap(),
+            Some(q.version)
+        );
         // The same file again adds nothing.
         let s = ingest(&opts, &clock, &NoProgress).unwrap();
         assert_eq!((s.quarantined, s.already_quarantined), (0, n as u64));
+    }
+
+    /// The lines of `bad` after one good line, as a PolicyLayer log at `path`.
+    fn log_with_bad_lines(path: &std::path::Path, bad: &[&str]) {
+        let good = r#"{"timestamp":"2026-11-02T10:00:00Z","request_id":"g1","grant_label":"a","method":"tools/call","tool":"t","decision":"allow"}"#;
+        let body: String = bad.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(path, format!("{good}\n{body}")).unwrap();
+    }
+
+    #[test]
+    fn a_missing_key_index_is_rebuilt_from_the_quarantine() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        log_with_bad_lines(&a, &["not json 1", "not json 2", "{}"]);
+        let opts = IngestOptions::new(dir.path().join("wh"), vec![a.display().to_string()]);
+        let clock = FixedClock(0);
+        assert_eq!(ingest(&opts, &clock, &NoProgress).unwrap().quarantined, 3);
+        // A warehouse written before the key index existed has no `quarantine_keys` table.
+        std::fs::remove_dir_all(dir.path().join("wh").join("quarantine_keys")).unwrap();
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((s.quarantined, s.already_quarantined), (0, 3));
+        let wh = Warehouse::new(opts.warehouse.clone()).unwrap();
+        let q = block_on(wh.latest(Table::Quarantine)).unwrap().unwrap();
+        let keys = block_on(wh.latest(Table::QuarantineKeys)).unwrap().unwrap();
+        assert_eq!(keys.rows(), 3);
+        assert_eq!(
+            block_on(keys.app_version(COVERS_APP_ID)).unwrap(),
+            Some(q.version)
+        );
+    }
+
+    #[test]
+    fn a_key_index_left_behind_catches_up_from_the_files_added_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        log_with_bad_lines(&a, &["not json 1", "not json 2", "not json 3"]);
+        let opts = IngestOptions::new(dir.path().join("wh"), vec![a.display().to_string()]);
+        let clock = FixedClock(0);
+        assert_eq!(ingest(&opts, &clock, &NoProgress).unwrap().quarantined, 3);
+        let wh = Warehouse::new(opts.warehouse.clone()).unwrap();
+        let before = block_on(wh.latest(Table::QuarantineKeys)).unwrap().unwrap();
+
+        // Two lines reach the quarantine by a commit the key index never saw (as after a
+        // crash between the two commits).
+        let staging = wh.staging().unwrap();
+        let mut sink = QuarantineSink::new(staging.path(), "behind", 3);
+        let late = [0x0123_u128, 0x4567 << 100];
+        for (i, k) in late.iter().enumerate() {
+            sink.push(QuarantineRow {
+                key: format!("{k:032x}"),
+                file: "late.jsonl".into(),
+                line: i as u64 + 1,
+                error: "invalid_json".into(),
+                field: None,
+                message: "late".into(),
+                raw: "late".into(),
+                raw_base64: None,
+                raw_bytes: 4,
+                raw_truncated: false,
+                at: 0,
+            })
+            .unwrap();
+        }
+        let p = sink.finish().unwrap().unwrap();
+        let mut c = Commit::new(Operation::Append);
+        c.adds = vec![describe(Table::Quarantine, &p.rel_final, None, &p.staged).unwrap()];
+        block_on(wh.put_file(Table::Quarantine, &p.rel_final, &p.staged)).unwrap();
+        let q = block_on(wh.latest(Table::Quarantine)).unwrap().unwrap();
+        let q = block_on(wh.commit(&q, c)).unwrap();
+
+        // The next writer that quarantines reads only the new file's keys: it knows them, and
+        // the index keeps its files and adds the two.
+        let mut w = Committer::open(opts.clone(), &clock, Vec::new()).unwrap();
+        assert!(!w.new_quarantine_key(late[1]).unwrap());
+        assert!(w.new_quarantine_key(late[1] + 1).unwrap());
+        let after = block_on(wh.latest(Table::QuarantineKeys)).unwrap().unwrap();
+        assert_eq!(after.rows(), 5);
+        assert_eq!(
+            block_on(after.app_version(COVERS_APP_ID)).unwrap(),
+            Some(q.version)
+        );
+        let kept: Vec<_> = after.files.iter().map(|f| &f.path).collect();
+        assert!(before.files.iter().all(|f| kept.contains(&&f.path)));
     }
 }

@@ -1,5 +1,6 @@
 //! The dedup index in use: which `(source, event_id)` keys the warehouse holds, with a hash of
-//! each record's content, looked up by bucket from the `event_keys` table.
+//! each record's content, looked up by bucket from the `event_keys` table. The same structure
+//! serves the `quarantine_keys` table (the keys of quarantined lines, content 0).
 //!
 //! Memory stays bounded: buckets are loaded on first use and the least recently used ones are
 //! dropped past `max_keys`; the keys of the open transaction stay until it commits. A dropped
@@ -32,6 +33,7 @@ pub enum Seen {
 
 /// Keys known to the warehouse, loaded per bucket.
 pub struct KeyIndex {
+    table: Table,
     max_keys: usize,
     buckets: FxHashMap<i32, (u64, FxHashMap<u128, u64>)>,
     pending: FxHashMap<u128, u64>,
@@ -41,15 +43,22 @@ pub struct KeyIndex {
 }
 
 impl KeyIndex {
-    /// An empty index in use holding about `max_keys` loaded keys at most.
-    pub fn new(max_keys: usize) -> Self {
+    /// An empty index in use over the bucketed key table `table`, holding about `max_keys`
+    /// loaded keys at most.
+    pub fn new(table: Table, max_keys: usize) -> Self {
         Self {
+            table,
             max_keys: max_keys.max(1),
             buckets: FxHashMap::default(),
             pending: FxHashMap::default(),
             clock: 0,
             evicted: 0,
         }
+    }
+
+    /// The budget of loaded keys.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
     }
 
     /// Checks a key against the table and the open transaction, and records it as pending
@@ -70,7 +79,7 @@ impl KeyIndex {
         let b = key_bucket(key);
         self.clock += 1;
         if !self.buckets.contains_key(&b) {
-            let keys = load_bucket(wh, snap, b)?;
+            let keys = load_bucket(wh, self.table, snap, b)?;
             self.buckets.insert(b, (self.clock, keys));
             self.evict(b);
         }
@@ -121,8 +130,8 @@ impl KeyIndex {
         let mut out = Vec::new();
         for (b, mut keys) in per {
             keys.sort_unstable();
-            let rel = Table::EventKeys.file_path(Some(&b.to_string()), txn, None);
-            let path = dir.join(Table::EventKeys.name()).join(&rel);
+            let rel = self.table.file_path(Some(&b.to_string()), txn, None);
+            let path = dir.join(self.table.name()).join(&rel);
             write_keys(&path, &keys)?;
             out.push((b, rel, path));
         }
@@ -179,8 +188,10 @@ pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
+    // Keys are hashes: a dictionary would never pay, so none is built.
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_dictionary_enabled(false)
         .build();
     let mut w = ArrowWriter::try_new(file, event_keys_schema(), Some(props)).map_err(pq)?;
     w.write(&batch).map_err(pq)?;
@@ -189,11 +200,16 @@ pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
     Ok(())
 }
 
-fn load_bucket(wh: &Warehouse, snap: &TableSnapshot, bucket: i32) -> Result<FxHashMap<u128, u64>> {
+fn load_bucket(
+    wh: &Warehouse,
+    table: Table,
+    snap: &TableSnapshot,
+    bucket: i32,
+) -> Result<FxHashMap<u128, u64>> {
     let mut keys = FxHashMap::default();
     let value = bucket.to_string();
     for f in snap.partition_files(&value) {
-        let bytes = verdict_table::block_on(wh.read_file(Table::EventKeys, &f.path))?;
+        let bytes = verdict_table::block_on(wh.read_file(table, &f.path))?;
         let pq = |source| Error::Parquet {
             path: std::path::PathBuf::from(&f.path),
             source,

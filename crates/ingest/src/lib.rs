@@ -45,6 +45,7 @@ pub mod lifecycle;
 mod migrate;
 mod pipeline;
 mod preview;
+mod quarantine_keys;
 pub mod redact;
 pub mod rollup;
 pub mod source;

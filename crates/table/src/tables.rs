@@ -8,7 +8,10 @@
 //! - `quarantine/`: rejected input lines with file, line and reason;
 //! - `event_keys/` partitioned by `bucket`: the dedup index, one row per stored
 //!   `(source, event_id)` with a hash of the record's content; like the rollups it records the
-//!   `decisions` version it covers.
+//!   `decisions` version it covers;
+//! - `quarantine_keys/` partitioned by `bucket`: the keys of quarantined lines (the same file
+//!   schema as `event_keys`, content 0), so that a run quarantining a line reads one bucket, not
+//!   the whole quarantine; it records the `quarantine` version it covers.
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +34,8 @@ pub enum Table {
     Quarantine,
     /// The dedup index.
     EventKeys,
+    /// The keys of quarantined lines.
+    QuarantineKeys,
 }
 
 /// Number of partitions (`bucket` values) of the dedup index.
@@ -55,12 +60,13 @@ pub mod quarantine_col {
 
 impl Table {
     /// Every table, `decisions` first.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Decisions,
         Table::RollupMinute,
         Table::RollupHour,
         Table::Quarantine,
         Table::EventKeys,
+        Table::QuarantineKeys,
     ];
 
     /// The table's name, also its directory under the root.
@@ -71,6 +77,7 @@ impl Table {
             Table::RollupHour => "rollup_hour",
             Table::Quarantine => "quarantine",
             Table::EventKeys => "event_keys",
+            Table::QuarantineKeys => "quarantine_keys",
         }
     }
 
@@ -80,7 +87,7 @@ impl Table {
             Table::Decisions | Table::RollupMinute | Table::RollupHour => {
                 Some(("day", DataType::Date32))
             }
-            Table::EventKeys => Some(("bucket", DataType::Int32)),
+            Table::EventKeys | Table::QuarantineKeys => Some(("bucket", DataType::Int32)),
             Table::Quarantine => None,
         }
     }
@@ -91,7 +98,7 @@ impl Table {
             Table::Decisions => decisions_schema(),
             Table::RollupMinute | Table::RollupHour => rollup_schema(),
             Table::Quarantine => quarantine_schema(),
-            Table::EventKeys => event_keys_schema(),
+            Table::EventKeys | Table::QuarantineKeys => event_keys_schema(),
         }
     }
 
