@@ -594,12 +594,17 @@ enum Counts {
 }
 
 impl Counts {
-    fn choose(engine: &Engine, p: &Period) -> Self {
-        if engine.rollup_answers(Rollup::Hour, Some(p.since), Some(p.until)) {
-            Counts::HourRollup
-        } else {
-            Counts::Decisions
-        }
+    async fn choose(engine: &Engine, p: &Period) -> Result<Self> {
+        Ok(
+            if engine
+                .rollup_answers(Rollup::Hour, Some(p.since), Some(p.until))
+                .await?
+            {
+                Counts::HourRollup
+            } else {
+                Counts::Decisions
+            },
+        )
     }
 
     fn table(self) -> &'static str {
@@ -665,7 +670,7 @@ fn decision_sums(src: Counts) -> String {
 }
 
 async fn calls_section(engine: &Engine, p: &Period) -> Result<Section> {
-    let src = Counts::choose(engine, p);
+    let src = Counts::choose(engine, p).await?;
     let sql = format!(
         "SELECT CAST(day AS VARCHAR) AS day, {} AS calls, {}\nFROM {}\nWHERE {}\n\
          GROUP BY 1\nORDER BY 1",
@@ -699,7 +704,7 @@ async fn calls_section(engine: &Engine, p: &Period) -> Result<Section> {
 }
 
 async fn denials_section(engine: &Engine, p: &Period) -> Result<Section> {
-    let src = Counts::choose(engine, p);
+    let src = Counts::choose(engine, p).await?;
     let (w, n) = (src.weight(), src.count());
     let sql = format!(
         "SELECT COALESCE(identity, '(unknown)') AS identity, COALESCE(tool, '(no tool)') AS tool, \
@@ -768,7 +773,7 @@ async fn denials_section(engine: &Engine, p: &Period) -> Result<Section> {
 }
 
 async fn rules_section(engine: &Engine, p: &Period) -> Result<Section> {
-    let src = Counts::choose(engine, p);
+    let src = Counts::choose(engine, p).await?;
     let sql = format!(
         "SELECT rule, {} AS decision, message, {} AS calls\n\
          FROM {}\nWHERE {} AND decision <> 'allow' AND rule IS NOT NULL AND rule <> ''\n\
@@ -796,7 +801,7 @@ async fn rate_limit_section(engine: &Engine, p: &Period) -> Result<Section> {
     } else {
         ("day", "%Y-%m-%d", "UTC day")
     };
-    let src = Counts::choose(engine, p);
+    let src = Counts::choose(engine, p).await?;
     let sql = format!(
         "SELECT to_char(t, '{fmt}') AS {grain}, rate_limited\n\
          FROM (SELECT date_bin(INTERVAL '1 {grain}', {}) AS t, {} AS rate_limited\n\
@@ -865,7 +870,7 @@ async fn first_seen_section(engine: &Engine, p: &Period) -> Result<Section> {
         "Identities and tools whose first call in the whole warehouse falls in the period \
          (nothing earlier is recorded for them).",
     );
-    let src = Counts::choose(engine, p);
+    let src = Counts::choose(engine, p).await?;
     let (table, ts, first, n) = (src.table(), src.ts(), src.first(), src.count());
     for (col, title) in [("identity", "Identities"), ("tool", "Tools")] {
         let sql = format!(
@@ -883,7 +888,7 @@ async fn first_seen_section(engine: &Engine, p: &Period) -> Result<Section> {
 }
 
 async fn unused_section(engine: &Engine, p: &Period) -> Result<Section> {
-    let src = Counts::choose(engine, p);
+    let src = Counts::choose(engine, p).await?;
     let sql = format!(
         "SELECT tool, tool_risk(tool) AS risk\nFROM (SELECT DISTINCT tool FROM tools) AS t\n\
          WHERE tool NOT IN (SELECT DISTINCT tool FROM {} WHERE {} AND tool IS NOT NULL)\n\

@@ -53,7 +53,7 @@ fn main() {
         for (name, kind, by) in specs {
             let mut spec = ReportSpec::new(kind);
             spec.by = by;
-            let source = engine.report_source(&spec);
+            let source = engine.report_source(&spec).await.expect("report source");
             let (secs, rows) = best_of(&engine, &spec, runs).await;
             spec.raw = true;
             let (raw_secs, raw_rows) = best_of(&engine, &spec, runs).await;

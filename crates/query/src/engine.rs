@@ -159,7 +159,9 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     days: Vec<String>,
     files: usize,
-    rollups: Vec<Rollup>,
+    /// The snapshot read, for the tables registered on first use (see [`Engine::ensure`]).
+    snapshot: Snapshot,
+    tables: Tables,
     tool_risk: Arc<ScalarUDF>,
     tool_risk_source: Arc<ScalarUDF>,
 }
@@ -171,7 +173,6 @@ impl std::fmt::Debug for Engine {
             .field("version", &self.version)
             .field("days", &self.days)
             .field("files", &self.files)
-            .field("rollups", &self.rollups)
             .finish_non_exhaustive()
     }
 }
@@ -289,44 +290,6 @@ impl Engine {
             ctx.register_table(DECISIONS_TABLE, tables.empty(table_schema())?)?;
         }
 
-        let mut rollups = Vec::new();
-        for rollup in Rollup::ALL {
-            let stored = rollup.stored();
-            let Some(r) = snapshot.table(stored) else {
-                if snapshot.decisions.is_none() {
-                    // Nothing stored at all: an empty rollup answers exactly.
-                    ctx.register_table(rollup.table(), tables.empty(rollup_table_schema())?)?;
-                    rollups.push(rollup);
-                }
-                continue;
-            };
-            if r.files.is_empty() {
-                ctx.register_table(rollup.table(), tables.empty(rollup_table_schema())?)?;
-            } else {
-                let schema = as_views(&rollup_schema());
-                let t = tables.data(&ctx, snapshot, stored, tag, schema, true)?;
-                ctx.register_table(rollup.table(), t)?;
-            }
-            rollups.push(rollup);
-        }
-
-        match snapshot.quarantine.as_ref().filter(|q| !q.files.is_empty()) {
-            Some(_) => {
-                let t = tables.data(
-                    &ctx,
-                    snapshot,
-                    Table::Quarantine,
-                    tag,
-                    quarantine_schema(),
-                    false,
-                )?;
-                ctx.register_table(QUARANTINE_TABLE, t)?;
-            }
-            None => {
-                ctx.register_table(QUARANTINE_TABLE, tables.empty(quarantine_schema())?)?;
-            }
-        }
-
         let catalog = Arc::new(catalog);
         let tool_risk = Arc::new(tool_risk_udf(Arc::clone(&catalog)));
         ctx.register_udf(tool_risk.as_ref().clone());
@@ -352,7 +315,8 @@ impl Engine {
             catalog,
             days,
             files,
-            rollups,
+            snapshot: snapshot.clone(),
+            tables,
             tool_risk,
             tool_risk_source,
         })
@@ -390,16 +354,81 @@ impl Engine {
 
     /// The rollups that cover every decisions part of the warehouse (and are registered as
     /// tables), finest first.
-    pub fn rollups(&self) -> &[Rollup] {
-        &self.rollups
+    ///
+    /// # Errors
+    /// As [`Engine::ensure`].
+    pub async fn rollups(&self) -> Result<Vec<Rollup>> {
+        let mut out = Vec::new();
+        for r in Rollup::ALL {
+            if self.ensure(r.table()).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether rollup `r` answers counts over `[since, until)` exactly: it covers every decisions
     /// part, and each bound given falls on one of its bucket boundaries (a bucket then lies wholly
     /// inside the range or wholly outside it).
-    pub fn rollup_answers(&self, r: Rollup, since: Option<i64>, until: Option<i64>) -> bool {
+    ///
+    /// # Errors
+    /// As [`Engine::ensure`].
+    pub async fn rollup_answers(
+        &self,
+        r: Rollup,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<bool> {
         let aligned = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(r.micros()) == 0);
-        self.rollups.contains(&r) && aligned(since) && aligned(until)
+        Ok(aligned(since) && aligned(until) && self.ensure(r.table()).await?)
+    }
+
+    /// Registers the table `name` if it is one read on first use (the quarantine, the rollups)
+    /// and not registered yet; returns whether `name` is registered now. A rollup that does not
+    /// hold exactly the rows of the snapshot's `decisions` is not registered (a query naming it
+    /// fails as for an unknown table), except in an empty warehouse where an empty rollup
+    /// answers exactly.
+    ///
+    /// # Errors
+    /// When the quarantine's log cannot be read, or the table cannot be registered.
+    pub(crate) async fn ensure(&self, name: &str) -> Result<bool> {
+        let t = match name {
+            QUARANTINE_TABLE => Table::Quarantine,
+            _ => match Rollup::ALL.into_iter().find(|r| r.table() == name) {
+                Some(r) => r.stored(),
+                None => return Ok(self.ctx.table_exist(name)?),
+            },
+        };
+        if self.ctx.table_exist(name)? {
+            return Ok(true);
+        }
+        let quarantine = t == Table::Quarantine;
+        let provider = match self.snapshot.table(t).await? {
+            Some(s) if !s.files.is_empty() => {
+                let (schema, partitioned) = if quarantine {
+                    (quarantine_schema(), false)
+                } else {
+                    (as_views(&rollup_schema()), true)
+                };
+                let tag = self.version.unwrap_or(-1);
+                self.tables
+                    .data(&self.ctx, &self.snapshot, t, tag, schema, partitioned)?
+            }
+            None if !quarantine && self.snapshot.decisions.is_some() => return Ok(false),
+            _ if quarantine => self.tables.empty(quarantine_schema())?,
+            _ => self.tables.empty(rollup_table_schema())?,
+        };
+        self.ctx.register_table(name, provider)?;
+        Ok(true)
+    }
+
+    /// Registers every table read on first use (for `SHOW TABLES`, `information_schema`).
+    async fn ensure_all(&self) -> Result<()> {
+        self.ensure(QUARANTINE_TABLE).await?;
+        for r in Rollup::ALL {
+            self.ensure(r.table()).await?;
+        }
+        Ok(())
     }
 
     /// The underlying DataFusion context, for callers that need more than SQL text.
@@ -437,6 +466,20 @@ impl Engine {
     }
 
     async fn sql_frame(&self, sql: &str) -> Result<DataFrame> {
+        // The tables the statement names are registered first (those read on first use).
+        // A statement that does not parse is left for `sql_with_options` to report.
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect);
+        if let Ok(refs) = statement.and_then(|s| state.resolve_table_references(&s)) {
+            for r in refs {
+                if r.schema() == Some("information_schema") {
+                    self.ensure_all().await?;
+                } else {
+                    self.ensure(r.table()).await?;
+                }
+            }
+        }
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -475,6 +518,7 @@ impl Engine {
     }
 
     pub(crate) async fn table(&self, name: &str) -> Result<DataFrame> {
+        self.ensure(name).await?;
         Ok(self.ctx.table(name).await?)
     }
 

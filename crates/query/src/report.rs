@@ -301,7 +301,7 @@ impl ReportSource {
 }
 
 /// The source that answers `spec` exactly with the fewest rows (see [`ReportSource`]).
-fn choose_source(engine: &Engine, spec: &ReportSpec) -> ReportSource {
+async fn choose_source(engine: &Engine, spec: &ReportSpec) -> Result<ReportSource> {
     let by = spec.effective_by();
     if spec.raw
         || !matches!(
@@ -311,7 +311,7 @@ fn choose_source(engine: &Engine, spec: &ReportSpec) -> ReportSource {
         || !spec.sessions.is_empty()
         || by.contains(&GroupBy::Session)
     {
-        return ReportSource::Decisions;
+        return Ok(ReportSource::Decisions);
     }
     for r in [Rollup::Hour, Rollup::Minute] {
         if r == Rollup::Hour
@@ -319,11 +319,11 @@ fn choose_source(engine: &Engine, spec: &ReportSpec) -> ReportSource {
         {
             continue;
         }
-        if engine.rollup_answers(r, spec.since, spec.until) {
-            return ReportSource::Rollup(r);
+        if engine.rollup_answers(r, spec.since, spec.until).await? {
+            return Ok(ReportSource::Rollup(r));
         }
     }
-    ReportSource::Decisions
+    Ok(ReportSource::Decisions)
 }
 
 /// What to report on: the kind, the grouping, and the filters.
@@ -502,7 +502,7 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
     spec.validate()?;
     let by = spec.effective_by();
     let group_names: Vec<&str> = by.iter().map(|g| g.as_str()).collect();
-    let source = choose_source(engine, spec);
+    let source = choose_source(engine, spec).await?;
 
     let mut preds = time_filters_on(source.time_column(), spec.since, spec.until);
     preds.extend(in_list(c::IDENTITY, &spec.identities));
@@ -826,8 +826,11 @@ fn rate_limits(
 
 impl Engine {
     /// Where [`Engine::report`] reads `spec`'s rows from (see [`ReportSource`]).
-    pub fn report_source(&self, spec: &ReportSpec) -> ReportSource {
-        choose_source(self, spec)
+    ///
+    /// # Errors
+    /// When a table read on first use cannot be read.
+    pub async fn report_source(&self, spec: &ReportSpec) -> Result<ReportSource> {
+        choose_source(self, spec).await
     }
 
     /// Runs a report.

@@ -185,7 +185,9 @@ impl Warehouse {
             removals: Vec::new(),
         };
         for t in [Table::Decisions, Table::Quarantine] {
-            let Some(s) = snap.table(t) else { continue };
+            let Some(s) = snap.table(t).await? else {
+                continue;
+            };
             let (integrity, walk) = self.verify_table(s, opts).await?;
             report.tables.push(integrity);
             report.problems.extend(walk.problems);

@@ -77,6 +77,10 @@ impl Cluster {
             // dynamic filter, which fails the job: no dynamic filters on a cluster (the master
             // switch; the join's own switch is reset by it when the settings reach the nodes).
             .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false)
+            // Results and shuffled partitions travel as gRPC messages of one record batch each;
+            // Ballista's default cap of 16 MiB refuses a large group-by's final batch (a free
+            // identity x tool x hour query over 30M rows sent one of 38 MB).
+            .with_ballista_grpc_client_max_message_size(GRPC_MAX_MESSAGE_BYTES)
             .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
             .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
         let state = SessionStateBuilder::new()
@@ -92,6 +96,9 @@ impl Cluster {
             })
     }
 }
+
+/// The largest gRPC message a cluster's client and executors accept (one record batch).
+pub(crate) const GRPC_MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 impl std::fmt::Display for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -57,7 +57,7 @@ pub(crate) struct FileSpec {
 impl FilesSpec {
     /// The files of `t` in `snapshot`, addressed in the warehouse's store.
     pub(crate) fn of(snapshot: &Snapshot, t: Table, partitioned: bool) -> Result<Self> {
-        let s = snapshot.table(t).ok_or_else(|| Error::InvalidSpec {
+        let s = snapshot.read(t).ok_or_else(|| Error::InvalidSpec {
             what: "table",
             message: format!("{} is not in the snapshot", t.name()),
         })?;

@@ -24,13 +24,13 @@ async fn same_as_raw(e: &Engine, s: &ReportSpec) -> Vec<String> {
         raw: true,
         ..s.clone()
     };
-    assert_eq!(e.report_source(&raw), RAW);
+    assert_eq!(e.report_source(&raw).await.unwrap(), RAW);
     let want = lines(&e.report(&raw).await.unwrap());
     assert_eq!(
         got,
         want,
         "{s:?} from {:?}:\n{}\nfrom decisions:\n{}",
-        e.report_source(s),
+        e.report_source(s).await.unwrap(),
         got.join("\n"),
         want.join("\n")
     );
@@ -40,12 +40,15 @@ async fn same_as_raw(e: &Engine, s: &ReportSpec) -> Vec<String> {
 #[tokio::test]
 async fn the_rollup_covers_an_ingested_warehouse_only() {
     let (_d, e) = rollup_engine().await;
-    assert_eq!(e.rollups(), [Rollup::Minute, Rollup::Hour]);
+    assert_eq!(e.rollups().await.unwrap(), [Rollup::Minute, Rollup::Hour]);
     // The fixture's files are not named after transactions: no rollup could cover them.
     let (_d, plain) = engine().await;
-    assert_eq!(plain.rollups(), []);
+    assert_eq!(plain.rollups().await.unwrap(), []);
     assert_eq!(
-        plain.report_source(&ReportSpec::new(ReportKind::Volume)),
+        plain
+            .report_source(&ReportSpec::new(ReportKind::Volume))
+            .await
+            .unwrap(),
         RAW
     );
     assert!(plain.sql("SELECT * FROM rollup_minute").await.is_err());
@@ -105,7 +108,7 @@ async fn each_question_reads_the_smallest_exact_source() {
         ),
     ];
     for (s, want) in cases {
-        assert_eq!(e.report_source(&s), want, "{s:?}");
+        assert_eq!(e.report_source(&s).await.unwrap(), want, "{s:?}");
     }
     // The plan reads the rollup's files.
     let plan = e.explain_report(&spec(Volume, &[])).await.unwrap();
@@ -165,7 +168,7 @@ async fn rollup_answers_equal_the_decisions_answers_row_for_row() {
                 },
             ];
             for s in filters {
-                assert_ne!(e.report_source(&s), RAW, "{s:?}");
+                assert_ne!(e.report_source(&s).await.unwrap(), RAW, "{s:?}");
                 same_as_raw(&e, &s).await;
                 checked += 1;
             }
@@ -182,7 +185,7 @@ async fn rate_limits_by_minute_and_rule_from_the_rollup() {
         ReportKind::RateLimits,
         &[GroupBy::Identity, GroupBy::Rule, GroupBy::Minute],
     );
-    assert_eq!(e.report_source(&s), MINUTE);
+    assert_eq!(e.report_source(&s).await.unwrap(), MINUTE);
     assert_eq!(
         same_as_raw(&e, &s).await,
         [
@@ -206,7 +209,7 @@ async fn questions_the_rollup_cannot_answer_read_the_decisions() {
         until: Some(micros("2026-11-02T09:15:15Z")),
         ..spec(ReportKind::RateLimits, &[])
     };
-    assert_eq!(e.report_source(&s), RAW);
+    assert_eq!(e.report_source(&s).await.unwrap(), RAW);
     let plan = e.explain_report(&s).await.unwrap();
     assert!(
         plan.contains("day=2026-11-02/part-t1-0001.parquet"),
@@ -228,7 +231,7 @@ async fn questions_the_rollup_cannot_answer_read_the_decisions() {
         sessions: vec!["s5".into()],
         ..spec(ReportKind::Volume, &[GroupBy::Session])
     };
-    assert_eq!(e.report_source(&s), RAW);
+    assert_eq!(e.report_source(&s).await.unwrap(), RAW);
     assert_eq!(
         lines(&e.report(&s).await.unwrap()),
         [
@@ -281,9 +284,9 @@ async fn a_rollup_behind_the_decisions_is_not_used() {
     let e = crate::testutil::open(root, crate::Catalog::builtin())
         .await
         .unwrap();
-    assert_eq!(e.rollups(), [Rollup::Minute]);
+    assert_eq!(e.rollups().await.unwrap(), [Rollup::Minute]);
     let s = spec(ReportKind::Volume, &[]);
-    assert_eq!(e.report_source(&s), MINUTE);
+    assert_eq!(e.report_source(&s).await.unwrap(), MINUTE);
     let volume = same_as_raw(&e, &s).await;
     assert!(e.sql("SELECT * FROM rollup_hour").await.is_err());
     // Once the hour rollup covers the version too, both answer, the same.
@@ -296,7 +299,7 @@ async fn a_rollup_behind_the_decisions_is_not_used() {
     let e = crate::testutil::open(root, crate::Catalog::builtin())
         .await
         .unwrap();
-    assert_eq!(e.rollups(), [Rollup::Minute, Rollup::Hour]);
+    assert_eq!(e.rollups().await.unwrap(), [Rollup::Minute, Rollup::Hour]);
     assert_eq!(same_as_raw(&e, &s).await, volume);
 }
 
@@ -328,7 +331,7 @@ async fn sql_reads_the_rollup_tables() {
     let e = crate::testutil::open(empty.path(), crate::Catalog::builtin())
         .await
         .unwrap();
-    assert_eq!(e.rollups(), [Rollup::Minute, Rollup::Hour]);
+    assert_eq!(e.rollups().await.unwrap(), [Rollup::Minute, Rollup::Hour]);
     let t = e.context().table(ROLLUP_MINUTE_TABLE).await.unwrap();
     assert_eq!(
         t.schema().as_arrow().fields().len(),

@@ -101,7 +101,7 @@ async fn volume_default() {
         (rollup_engine().await, ReportSource::Rollup(Rollup::Hour)),
     ] {
         let s = spec(ReportKind::Volume);
-        assert_eq!(e.report_source(&s), source);
+        assert_eq!(e.report_source(&s).await.unwrap(), source);
         check(
         &e.report(&s).await.unwrap(),
         &[
@@ -142,7 +142,7 @@ async fn denials_default() {
         (rollup_engine().await, ReportSource::Rollup(Rollup::Hour)),
     ] {
         let s = spec(ReportKind::Denials);
-        assert_eq!(e.report_source(&s), source);
+        assert_eq!(e.report_source(&s).await.unwrap(), source);
         check(
         &e.report(&s).await.unwrap(),
         &[
@@ -168,7 +168,7 @@ async fn rate_limits_default() {
         (rollup_engine().await, ReportSource::Rollup(Rollup::Minute)),
     ] {
         let s = spec(ReportKind::RateLimits);
-        assert_eq!(e.report_source(&s), source);
+        assert_eq!(e.report_source(&s).await.unwrap(), source);
         check(
         &e.report(&s).await.unwrap(),
         &[
