@@ -267,11 +267,42 @@ async fn information_schema_and_describe_work() {
     let (_dir, e) = engine().await;
     let out = e.sql("SHOW TABLES").await.unwrap();
     let text = out.to_pretty_string().unwrap();
-    for table in ["decisions", "tools", "catalog_entries"] {
+    for table in ["decisions", "tools", "catalog_entries", "quarantine"] {
         assert!(text.contains(table), "{text}");
     }
     let out = e.sql("DESCRIBE decisions").await.unwrap();
     assert_eq!(out.num_rows(), 26);
+}
+
+#[tokio::test]
+async fn the_quarantine_is_registered_when_a_statement_names_it() {
+    let (_dir, e) = engine().await;
+    let ctx = e.context();
+    assert!(!ctx.table_exist(QUARANTINE_TABLE).unwrap(), "not at open");
+    e.sql("SELECT count(*) FROM decisions").await.unwrap();
+    assert!(
+        !ctx.table_exist(QUARANTINE_TABLE).unwrap(),
+        "nor for decisions"
+    );
+    // Named in a subquery, in any case: registered, then answered.
+    let out = e
+        .sql("SELECT (SELECT count(*) FROM Quarantine) AS bad, count(*) AS n FROM decisions")
+        .await
+        .unwrap();
+    check(
+        &out,
+        &[
+            "+-----+----+",
+            "| bad | n  |",
+            "+-----+----+",
+            "| 0   | 30 |",
+            "+-----+----+",
+        ],
+    );
+    assert!(ctx.table_exist(QUARANTINE_TABLE).unwrap());
+    // A statement that does not parse is still reported as such.
+    let err = e.sql("SELEC 1 FROM quarantine").await.unwrap_err();
+    assert!(matches!(err, Error::Sql { .. }), "{err:?}");
 }
 
 #[tokio::test]
