@@ -23,7 +23,10 @@ use ballista_scheduler::scheduler_process::start_server;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
-use verdict_query::cluster::{LogicalCodec, PhysicalCodec};
+use verdict_query::cluster::{LogicalCodec, PhysicalCodec, GRPC_MAX_MESSAGE_BYTES};
+
+/// [`GRPC_MAX_MESSAGE_BYTES`] as Ballista's configurations take it.
+const GRPC_MAX: u32 = GRPC_MAX_MESSAGE_BYTES as u32;
 
 pub use error::{Error, Result};
 pub use stores::Stores;
@@ -94,6 +97,9 @@ pub async fn run_scheduler(
         executor_timeout_seconds: 30,
         expire_dead_executor_interval_seconds: 5,
         no_executors_grace_period_seconds: 30,
+        grpc_server_max_decoding_message_size: GRPC_MAX,
+        grpc_server_max_encoding_message_size: GRPC_MAX,
+        grpc_client_max_message_size: GRPC_MAX,
         ..SchedulerConfig::default()
     };
     config.override_session_builder = Some(Arc::new(move |config: SessionConfig| {
@@ -191,6 +197,10 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
         vcores: options.concurrency,
         work_dir: Some(temp_dir.clone()),
         executor_heartbeat_interval_seconds: 5,
+        // Ballista's 16 MiB default refuses to send a large group-by's result batch (38 MB for
+        // identity x tool x hour over 30M rows).
+        grpc_max_encoding_message_size: GRPC_MAX,
+        grpc_max_decoding_message_size: GRPC_MAX,
         override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| {
             RuntimeEnvBuilder::new()
                 .with_temp_file_path(temp_dir.clone())

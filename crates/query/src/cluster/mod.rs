@@ -97,8 +97,9 @@ impl Cluster {
     }
 }
 
-/// The largest gRPC message a cluster's client and executors accept (one record batch).
-pub(crate) const GRPC_MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+/// The largest gRPC message a cluster's client, scheduler and executors send or accept (a record
+/// batch of a result or a shuffled partition, a plan with its file lists).
+pub const GRPC_MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 impl std::fmt::Display for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
