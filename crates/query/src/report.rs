@@ -16,6 +16,7 @@
 //!   `calls` and first/last times from `first_ts`/`last_ts`.
 
 use arrow::datatypes::DataType;
+use arrow::datatypes::TimeUnit;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::core::expr_fn::get_field;
@@ -25,7 +26,7 @@ use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{
     cast, col, lit, when, Expr, ExprFunctionExt, SortExpr, WindowFunctionDefinition,
 };
-use datafusion::prelude::{coalesce, date_trunc};
+use datafusion::prelude::coalesce;
 use std::fmt;
 use std::str::FromStr;
 use verdict_schema::{col as c, time, Decision};
@@ -105,11 +106,24 @@ impl GroupBy {
             (GroupBy::Rule, _) => col(c::RULE),
             (GroupBy::Day, _) => cast(ts(), DataType::Date32).alias("day"),
             (GroupBy::Hour, ReportSource::Rollup(Rollup::Hour)) => ts().alias("hour"),
-            (GroupBy::Hour, _) => date_trunc(lit("hour"), ts()).alias("hour"),
+            (GroupBy::Hour, _) => bucket(Rollup::Hour, ts()).alias("hour"),
             (GroupBy::Minute, ReportSource::Rollup(Rollup::Minute)) => ts().alias("minute"),
-            (GroupBy::Minute, _) => date_trunc(lit("minute"), ts()).alias("minute"),
+            (GroupBy::Minute, _) => bucket(Rollup::Minute, ts()).alias("minute"),
         }
     }
+}
+
+/// `ts` floored to the start of its UTC minute or hour. `date_bin` with a fixed stride gives the
+/// same instants as `date_trunc` (UTC has no offset to apply) at a third of the cost: DataFusion's
+/// `date_trunc` converts each value of a zoned timestamp through its time zone.
+fn bucket(grain: Rollup, ts: Expr) -> Expr {
+    let stride = ScalarValue::new_interval_mdn(0, 0, grain.micros() * 1_000);
+    let binned = datafusion::functions::datetime::date_bin().call(vec![lit(stride), ts]);
+    // `date_bin` answers in nanoseconds; the column keeps `ts`'s type.
+    cast(
+        binned,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    )
 }
 
 impl fmt::Display for GroupBy {
@@ -575,7 +589,7 @@ pub(crate) async fn report_frame(engine: &Engine, spec: &ReportSpec) -> Result<D
         ReportKind::Identities => select.push(risk_expr().alias("risk")),
         ReportKind::RateLimits => select.push(match source {
             ReportSource::Rollup(Rollup::Minute) => col(rc::BUCKET).alias("_minute"),
-            _ => date_trunc(lit("minute"), col(source.time_column())).alias("_minute"),
+            _ => bucket(Rollup::Minute, col(source.time_column())).alias("_minute"),
         }),
         _ => {}
     }
