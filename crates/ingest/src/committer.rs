@@ -21,7 +21,6 @@ use arrow::datatypes::DataType;
 use base64::Engine as _;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use rustc_hash::FxHashSet;
 use serde::Serialize;
 use serde_json::Value;
 use verdict_formats::{Decoder, UserEnvelope};
@@ -951,21 +950,10 @@ impl<'a> Committer<'a> {
         }
         let mut c = Commit::new(Operation::Append);
         c.app_txns = vec![(COVERS_APP_ID.to_string(), d.version)];
-        let incremental = match covers {
-            Some(v) if v < d.version => {
-                let (added, removed) =
-                    block_on(self.wh.changes_between(Table::Decisions, v, d.version))?;
-                let live: FxHashSet<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
-                // Rows removed since (a restore, damaged files removed): recompute it whole.
-                (!removed && added.iter().all(|p| live.contains(p.as_str()))).then_some(added)
-            }
-            _ => None,
-        };
-        let files: Vec<(String, Option<String>)> = match &incremental {
-            Some(paths) => d
-                .files
-                .iter()
-                .filter(|f| paths.contains(&f.path))
+        // Only the files added since, when they are all still there; else recompute it whole.
+        let files: Vec<(String, Option<String>)> = match block_on(self.wh.added_since(d, covers))? {
+            Some(added) => added
+                .into_iter()
                 .map(|f| (f.path.clone(), f.partition.clone()))
                 .collect(),
             None => {

@@ -11,11 +11,10 @@
 use std::collections::BTreeMap;
 
 use arrow::array::AsArray;
-use rustc_hash::FxHashSet;
 use serde_json::Value;
 use verdict_table::{
-    block_on, key_bucket, stats::describe, Commit, FileEntry, Operation, Table, TableSnapshot,
-    Warehouse, COVERS_APP_ID,
+    block_on, key_bucket, stats::describe, Commit, FileEntry, NewFile, Operation, Table,
+    TableSnapshot, Warehouse, COVERS_APP_ID,
 };
 
 use crate::error::{Error, Result};
@@ -75,13 +74,7 @@ impl QuarantineKeys {
         let staging = wh.staging()?;
         let mut c = Commit::new(Operation::Append);
         for (b, rel, path) in self.index.write_pending(staging.path(), txn)? {
-            c.adds.push(describe(
-                Table::QuarantineKeys,
-                &rel,
-                Some(&b.to_string()),
-                &path,
-            )?);
-            block_on(wh.put_file(Table::QuarantineKeys, &rel, &path))?;
+            c.adds.push(place(wh, b, &rel, &path)?);
         }
         c.app_txns = vec![(COVERS_APP_ID.to_string(), quarantine.version)];
         c.info.insert("verdict.txn".into(), Value::from(txn));
@@ -98,22 +91,9 @@ impl QuarantineKeys {
         }
         let mut c = Commit::new(Operation::Append);
         c.app_txns = vec![(COVERS_APP_ID.to_string(), quarantine.version)];
-        let incremental = match covers {
-            Some(v) if v < quarantine.version => {
-                let (added, removed) =
-                    block_on(wh.changes_between(Table::Quarantine, v, quarantine.version))?;
-                let live: FxHashSet<&str> =
-                    quarantine.files.iter().map(|f| f.path.as_str()).collect();
-                (!removed && added.iter().all(|p| live.contains(p.as_str()))).then_some(added)
-            }
-            _ => None,
-        };
-        let files: Vec<&FileEntry> = match &incremental {
-            Some(paths) => quarantine
-                .files
-                .iter()
-                .filter(|f| paths.contains(&f.path))
-                .collect(),
+        // Only the files added since, when they are all still there; else rebuild it whole.
+        let files = match block_on(wh.added_since(quarantine, covers))? {
+            Some(added) => added,
             None => {
                 c.operation = Operation::Rebuild;
                 c.removes = self.snap.files.clone();
@@ -132,13 +112,7 @@ impl QuarantineKeys {
             let rel = Table::QuarantineKeys.file_path(Some(&b.to_string()), &id, None);
             let path = staging.path().join(Table::QuarantineKeys.name()).join(&rel);
             write_keys(&path, &keys)?;
-            c.adds.push(describe(
-                Table::QuarantineKeys,
-                &rel,
-                Some(&b.to_string()),
-                &path,
-            )?);
-            block_on(wh.put_file(Table::QuarantineKeys, &rel, &path))?;
+            c.adds.push(place(wh, b, &rel, &path)?);
         }
         c.info.insert(
             "verdict.operation".into(),
@@ -152,6 +126,14 @@ impl QuarantineKeys {
         self.index = KeyIndex::new(Table::QuarantineKeys, self.index.max_keys());
         Ok(())
     }
+}
+
+/// Puts the staged key file `path` of bucket `b` in place as `rel`; returns its Add action.
+fn place(wh: &Warehouse, b: i32, rel: &str, path: &std::path::Path) -> Result<NewFile> {
+    let t = Table::QuarantineKeys;
+    let added = describe(t, rel, Some(&b.to_string()), path)?;
+    block_on(wh.put_file(t, rel, path))?;
+    Ok(added)
 }
 
 /// The keys of quarantine files `files`, read by range, key column only.

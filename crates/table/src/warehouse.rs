@@ -737,6 +737,35 @@ impl Warehouse {
         Ok((out, removes))
     }
 
+    /// The files of `source` that its commits after version `covered` added, when every one of
+    /// them is still in `source` and none of those commits removed data: what a table derived
+    /// from `source` (a rollup, a key index) must take in to cover `source`'s version. `None`
+    /// when the derived table must be recomputed whole instead: it covers nothing yet, or a
+    /// later version, or rows were removed since (a restore, retention, erasure, damaged files
+    /// removed), or a file added since was compacted away.
+    ///
+    /// # Errors
+    /// When a commit of the range cannot be read.
+    pub async fn added_since<'a>(
+        &self,
+        source: &'a TableSnapshot,
+        covered: Option<i64>,
+    ) -> Result<Option<Vec<&'a FileEntry>>> {
+        let Some(v) = covered.filter(|v| *v <= source.version) else {
+            return Ok(None);
+        };
+        let (added, removed) = self
+            .changes_between(source.table, v, source.version)
+            .await?;
+        let added: std::collections::HashSet<&str> = added.iter().map(String::as_str).collect();
+        let files: Vec<&FileEntry> = source
+            .files
+            .iter()
+            .filter(|f| added.contains(f.path.as_str()))
+            .collect();
+        Ok((!removed && files.len() == added.len()).then_some(files))
+    }
+
     /// The actions of one commit, as JSON objects.
     ///
     /// # Errors
