@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::error::BallistaError;
 use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -145,15 +146,21 @@ pub struct ExecutorOptions {
     pub storage: Vec<(String, String)>,
 }
 
-fn free_port(ip: IpAddr) -> Result<u16> {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| Error::Io {
-            what: format!("finding a free port on {ip}"),
-            source,
-        })
+/// Two free ports on `ip` (both listeners are held until both are known, so they differ).
+fn free_ports(ip: IpAddr) -> Result<(u16, u16)> {
+    let io = |source| Error::Io {
+        what: format!("finding a free port on {ip}"),
+        source,
+    };
+    let a = TcpListener::bind((ip, 0)).map_err(io)?;
+    let b = TcpListener::bind((ip, 0)).map_err(io)?;
+    let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(io);
+    Ok((port(&a)?, port(&b)?))
 }
+
+/// Attempts at starting an executor on ports it chose itself: a port found free can be taken by
+/// another process (another executor starting at the same moment) before Ballista binds it.
+const PORT_ATTEMPTS: usize = 5;
 
 /// Runs an executor until SIGTERM, Ctrl-C or the scheduler's stop request (Ballista's executor
 /// watches for those itself and tells the scheduler it is leaving).
@@ -163,10 +170,7 @@ fn free_port(ip: IpAddr) -> Result<u16> {
 /// directory or a port.
 pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let ip = options.bind.ip();
-    let (port, grpc_port) = match options.bind.port() {
-        0 => (free_port(ip)?, free_port(ip)?),
-        p => (p, p.checked_add(1).unwrap_or(p - 1)),
-    };
+    let chosen = options.bind.port() == 0;
     let temp;
     let work_dir = match &options.work_dir {
         Some(d) => d.clone(),
@@ -186,43 +190,65 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let advertise = options
         .advertise
         .or_else(|| (!ip.is_unspecified()).then(|| ip.to_string()));
-    let config = ExecutorProcessConfig {
-        bind_host: ip.to_string(),
-        external_host: advertise,
-        port,
-        grpc_port,
-        scheduler_host: options.scheduler.0.clone(),
-        scheduler_port: options.scheduler.1,
-        scheduler_connect_timeout_seconds: 30,
-        vcores: options.concurrency,
-        work_dir: Some(temp_dir.clone()),
-        executor_heartbeat_interval_seconds: 5,
-        // Ballista's 16 MiB default refuses to send a large group-by's result batch (38 MB for
-        // identity x tool x hour over 30M rows).
-        grpc_max_encoding_message_size: GRPC_MAX,
-        grpc_max_decoding_message_size: GRPC_MAX,
-        override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| {
-            RuntimeEnvBuilder::new()
-                .with_temp_file_path(temp_dir.clone())
-                .with_object_store_registry(Arc::clone(&stores) as _)
-                .build_arc()
-        })),
-        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
-        ..ExecutorProcessConfig::default()
-    };
-    tracing::info!(
-        flight = port,
-        grpc = grpc_port,
-        scheduler = %format!("{}:{}", options.scheduler.0, options.scheduler.1),
-        "verdict cluster executor starting"
-    );
-    start_executor_process(Arc::new(config))
-        .await
-        .map_err(|source| Error::Ballista {
-            role: "executor",
-            source: Box::new(source),
-        })
+    let mut attempt = 1;
+    loop {
+        let (port, grpc_port) = match options.bind.port() {
+            0 => free_ports(ip)?,
+            p => (p, p.checked_add(1).unwrap_or(p - 1)),
+        };
+        let (stores, temp_dir) = (Arc::clone(&stores), temp_dir.clone());
+        let config = ExecutorProcessConfig {
+            bind_host: ip.to_string(),
+            external_host: advertise.clone(),
+            port,
+            grpc_port,
+            scheduler_host: options.scheduler.0.clone(),
+            scheduler_port: options.scheduler.1,
+            scheduler_connect_timeout_seconds: 30,
+            vcores: options.concurrency,
+            work_dir: Some(temp_dir.clone()),
+            executor_heartbeat_interval_seconds: 5,
+            // Ballista's 16 MiB default refuses to send a large group-by's result batch (38 MB for
+            // identity x tool x hour over 30M rows).
+            grpc_max_encoding_message_size: GRPC_MAX,
+            grpc_max_decoding_message_size: GRPC_MAX,
+            override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| {
+                RuntimeEnvBuilder::new()
+                    .with_temp_file_path(temp_dir.clone())
+                    .with_object_store_registry(Arc::clone(&stores) as _)
+                    .build_arc()
+            })),
+            override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+            override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+            ..ExecutorProcessConfig::default()
+        };
+        tracing::info!(
+            flight = port,
+            grpc = grpc_port,
+            scheduler = %format!("{}:{}", options.scheduler.0, options.scheduler.1),
+            "verdict cluster executor starting"
+        );
+        match start_executor_process(Arc::new(config)).await {
+            Err(BallistaError::IoError(e))
+                if chosen
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < PORT_ATTEMPTS =>
+            {
+                tracing::warn!(
+                    flight = port,
+                    grpc = grpc_port,
+                    "a port chosen for the executor was taken before it could bind; choosing again"
+                );
+                attempt += 1;
+            }
+            done => {
+                return done.map_err(|source| Error::Ballista {
+                    role: "executor",
+                    source: Box::new(source),
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]
