@@ -1297,21 +1297,24 @@ mod tests {
         assert_eq!((s.quarantined, s.already_quarantined), (0, n as u64));
     }
 
-    /// The lines of `bad` after one good line, as a PolicyLayer log at `path`.
-    fn log_with_bad_lines(path: &std::path::Path, bad: &[&str]) {
+    /// A warehouse in `dir` after ingesting one good line and the three lines of `bad` (each
+    /// quarantined), and the options that ingested them.
+    fn three_quarantined(dir: &std::path::Path, bad: [&str; 3]) -> IngestOptions {
         let good = r#"{"timestamp":"2026-11-02T10:00:00Z","request_id":"g1","grant_label":"a","method":"tools/call","tool":"t","decision":"allow"}"#;
         let body: String = bad.iter().map(|l| format!("{l}\n")).collect();
-        std::fs::write(path, format!("{good}\n{body}")).unwrap();
+        let log = dir.join("a.jsonl");
+        std::fs::write(&log, format!("{good}\n{body}")).unwrap();
+        let opts = IngestOptions::new(dir.join("wh"), vec![log.display().to_string()]);
+        let s = ingest(&opts, &FixedClock(0), &NoProgress).unwrap();
+        assert_eq!(s.quarantined, 3);
+        opts
     }
 
     #[test]
     fn a_missing_key_index_is_rebuilt_from_the_quarantine() {
         let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a.jsonl");
-        log_with_bad_lines(&a, &["not json 1", "not json 2", "{}"]);
-        let opts = IngestOptions::new(dir.path().join("wh"), vec![a.display().to_string()]);
+        let opts = three_quarantined(dir.path(), ["not json 1", "not json 2", "{}"]);
         let clock = FixedClock(0);
-        assert_eq!(ingest(&opts, &clock, &NoProgress).unwrap().quarantined, 3);
         // A warehouse written before the key index existed has no `quarantine_keys` table.
         std::fs::remove_dir_all(dir.path().join("wh").join("quarantine_keys")).unwrap();
         let s = ingest(&opts, &clock, &NoProgress).unwrap();
@@ -1329,11 +1332,8 @@ mod tests {
     #[test]
     fn a_key_index_left_behind_catches_up_from_the_files_added_since() {
         let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a.jsonl");
-        log_with_bad_lines(&a, &["not json 1", "not json 2", "not json 3"]);
-        let opts = IngestOptions::new(dir.path().join("wh"), vec![a.display().to_string()]);
+        let opts = three_quarantined(dir.path(), ["not json 1", "not json 2", "not json 3"]);
         let clock = FixedClock(0);
-        assert_eq!(ingest(&opts, &clock, &NoProgress).unwrap().quarantined, 3);
         let wh = Warehouse::new(opts.warehouse.clone()).unwrap();
         let before = block_on(wh.latest(Table::QuarantineKeys)).unwrap().unwrap();
 
