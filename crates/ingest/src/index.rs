@@ -35,11 +35,117 @@ pub enum Seen {
 pub struct KeyIndex {
     table: Table,
     max_keys: usize,
-    buckets: FxHashMap<i32, (u64, FxHashMap<u128, u64>)>,
-    pending: FxHashMap<u128, u64>,
+    buckets: FxHashMap<i32, Bucket>,
+    /// The open transaction's new keys, per bucket (one map each keeps a growing map's
+    /// rehash to a sixteenth of the keys).
+    pending: FxHashMap<i32, FxHashMap<(u64, u64), u64>>,
     clock: u64,
     /// Buckets dropped to stay within the budget.
     pub evicted: u64,
+}
+
+/// A key (`(high, low)` halves of its 128-bit hash) and its content hash: 24 bytes, where a
+/// `u128` key would pad the pair to 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    hi: u64,
+    lo: u64,
+    content: u64,
+}
+
+fn halves(key: u128) -> (u64, u64) {
+    ((key >> 64) as u64, key as u64)
+}
+
+/// One loaded bucket: the table's keys sorted (24 bytes each, no hash table's slack), found by
+/// interpolation since keys are uniform hashes, and the keys committed since it was loaded,
+/// merged into the sorted part once they are many.
+#[derive(Debug, Default)]
+struct Bucket {
+    used: u64,
+    sorted: Vec<Entry>,
+    added: FxHashMap<(u64, u64), u64>,
+}
+
+impl Bucket {
+    fn len(&self) -> usize {
+        self.sorted.len() + self.added.len()
+    }
+
+    fn get(&self, k: (u64, u64)) -> Option<u64> {
+        self.added
+            .get(&k)
+            .copied()
+            .or_else(|| find(&self.sorted, k))
+    }
+
+    fn add(&mut self, keys: impl IntoIterator<Item = ((u64, u64), u64)>) {
+        self.added.extend(keys);
+        if self.added.len() > (self.sorted.len() / 8).max(4096) {
+            let mut more: Vec<Entry> = self
+                .added
+                .drain()
+                .map(|((hi, lo), content)| Entry { hi, lo, content })
+                .collect();
+            more.sort_unstable_by_key(|e| (e.hi, e.lo));
+            self.sorted = merge(&self.sorted, &more);
+        }
+    }
+}
+
+/// The entry of `k` in `v` (sorted by key, keys uniform): a few interpolation probes narrow
+/// the range, a binary search finishes.
+fn find(v: &[Entry], k: (u64, u64)) -> Option<u64> {
+    let (mut a, mut b) = (0usize, v.len());
+    for _ in 0..4 {
+        if b - a <= 16 {
+            break;
+        }
+        let (x, y) = (v[a].hi, v[b - 1].hi);
+        if k.0 < x || k.0 > y {
+            return None;
+        }
+        if x == y {
+            break;
+        }
+        let span = (b - 1 - a) as u128;
+        let pos = a + ((u128::from(k.0 - x) * span) / u128::from(y - x)) as usize;
+        match (v[pos].hi, v[pos].lo).cmp(&k) {
+            std::cmp::Ordering::Equal => return Some(v[pos].content),
+            std::cmp::Ordering::Less => a = pos + 1,
+            std::cmp::Ordering::Greater => b = pos,
+        }
+    }
+    v[a..b]
+        .binary_search_by(|e| (e.hi, e.lo).cmp(&k))
+        .ok()
+        .map(|i| v[a + i].content)
+}
+
+/// Two sorted runs as one; on equal keys the later run's entry wins (as a later insert would).
+fn merge(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < new.len() {
+        match (old[i].hi, old[i].lo).cmp(&(new[j].hi, new[j].lo)) {
+            std::cmp::Ordering::Less => {
+                out.push(old[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(new[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(new[j]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&old[i..]);
+    out.extend_from_slice(&new[j..]);
+    out
 }
 
 impl KeyIndex {
@@ -73,41 +179,49 @@ impl KeyIndex {
         key: u128,
         content: u64,
     ) -> Result<Seen> {
-        if let Some(&c) = self.pending.get(&key) {
+        let b = key_bucket(key);
+        let k = halves(key);
+        if let Some(&c) = self.pending.get(&b).and_then(|p| p.get(&k)) {
             return Ok(verdict(c, content));
         }
-        let b = key_bucket(key);
         self.clock += 1;
         if !self.buckets.contains_key(&b) {
-            let keys = load_bucket(wh, self.table, snap, b)?;
-            self.buckets.insert(b, (self.clock, keys));
+            let sorted = load_bucket(wh, self.table, snap, b)?;
+            self.buckets.insert(
+                b,
+                Bucket {
+                    used: self.clock,
+                    sorted,
+                    added: FxHashMap::default(),
+                },
+            );
             self.evict(b);
         }
-        let (used, keys) = self
+        let bucket = self
             .buckets
             .get_mut(&b)
             .ok_or_else(|| Error::Internal("index bucket".into()))?;
-        *used = self.clock;
-        if let Some(&c) = keys.get(&key) {
+        bucket.used = self.clock;
+        if let Some(c) = bucket.get(k) {
             return Ok(verdict(c, content));
         }
-        self.pending.insert(key, content);
+        self.pending.entry(b).or_default().insert(k, content);
         Ok(Seen::New)
     }
 
     fn evict(&mut self, keep: i32) {
-        let mut total: usize = self.buckets.values().map(|(_, k)| k.len()).sum();
+        let mut total: usize = self.buckets.values().map(Bucket::len).sum();
         while total > self.max_keys {
             let Some((&b, _)) = self
                 .buckets
                 .iter()
                 .filter(|(b, _)| **b != keep)
-                .min_by_key(|(_, (used, _))| *used)
+                .min_by_key(|(_, bucket)| bucket.used)
             else {
                 break;
             };
-            if let Some((_, k)) = self.buckets.remove(&b) {
-                total -= k.len();
+            if let Some(bucket) = self.buckets.remove(&b) {
+                total -= bucket.len();
                 self.evicted += 1;
             }
         }
@@ -123,12 +237,15 @@ impl KeyIndex {
         dir: &std::path::Path,
         txn: &str,
     ) -> Result<Vec<(i32, String, std::path::PathBuf)>> {
-        let mut per: std::collections::BTreeMap<i32, Vec<(u128, u64)>> = Default::default();
-        for (&k, &c) in &self.pending {
-            per.entry(key_bucket(k)).or_default().push((k, c));
-        }
+        let mut per: Vec<(&i32, &FxHashMap<(u64, u64), u64>)> =
+            self.pending.iter().filter(|(_, p)| !p.is_empty()).collect();
+        per.sort_unstable_by_key(|(b, _)| **b);
         let mut out = Vec::new();
-        for (b, mut keys) in per {
+        for (&b, pending) in per {
+            let mut keys: Vec<(u128, u64)> = pending
+                .iter()
+                .map(|(&(hi, lo), &c)| ((u128::from(hi) << 64) | u128::from(lo), c))
+                .collect();
             keys.sort_unstable();
             let rel = self.table.file_path(Some(&b.to_string()), txn, None);
             let path = dir.join(self.table.name()).join(&rel);
@@ -140,9 +257,9 @@ impl KeyIndex {
 
     /// The pending keys are in the table now: they join their buckets where loaded.
     pub fn committed(&mut self) {
-        for (k, c) in std::mem::take(&mut self.pending) {
-            if let Some((_, keys)) = self.buckets.get_mut(&key_bucket(k)) {
-                keys.insert(k, c);
+        for (b, keys) in std::mem::take(&mut self.pending) {
+            if let Some(bucket) = self.buckets.get_mut(&b) {
+                bucket.add(keys);
             }
         }
     }
@@ -200,13 +317,15 @@ pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
     Ok(())
 }
 
+/// The keys of one bucket of the table, sorted; where the table holds a key twice, the entry of
+/// the later file wins.
 fn load_bucket(
     wh: &Warehouse,
     table: Table,
     snap: &TableSnapshot,
     bucket: i32,
-) -> Result<FxHashMap<u128, u64>> {
-    let mut keys = FxHashMap::default();
+) -> Result<Vec<Entry>> {
+    let mut keys: Vec<Entry> = Vec::new();
     let value = bucket.to_string();
     for f in snap.partition_files(&value) {
         let bytes = verdict_table::block_on(wh.read_file(table, &f.path))?;
@@ -214,21 +333,35 @@ fn load_bucket(
             path: std::path::PathBuf::from(&f.path),
             source,
         };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.with_batch_size(64 * 1024).build())
-            .map_err(pq)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
+        let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        keys.reserve_exact(rows);
+        let reader = builder.with_batch_size(64 * 1024).build().map_err(pq)?;
         for batch in reader {
             let batch = batch?;
             let hi = batch.column(0).as_primitive::<Int64Type>();
             let lo = batch.column(1).as_primitive::<Int64Type>();
             let c = batch.column(2).as_primitive::<Int64Type>();
-            keys.reserve(batch.num_rows());
-            for i in 0..batch.num_rows() {
-                let k = ((hi.value(i) as u64 as u128) << 64) | (lo.value(i) as u64 as u128);
-                keys.insert(k, c.value(i) as u64);
-            }
+            keys.extend((0..batch.num_rows()).map(|i| Entry {
+                hi: hi.value(i) as u64,
+                lo: lo.value(i) as u64,
+                content: c.value(i) as u64,
+            }));
         }
     }
+    // Stable, so that among equal keys the later file's entry comes last and is kept.
+    keys.sort_by_key(|e| (e.hi, e.lo));
+    let mut w = 0;
+    for r in 0..keys.len() {
+        if w > 0 && (keys[w - 1].hi, keys[w - 1].lo) == (keys[r].hi, keys[r].lo) {
+            keys[w - 1] = keys[r];
+        } else {
+            keys[w] = keys[r];
+            w += 1;
+        }
+    }
+    keys.truncate(w);
+    keys.shrink_to_fit();
     Ok(keys)
 }
 
@@ -250,4 +383,108 @@ pub fn content_hash(batch: &RecordBatch, row: usize) -> u64 {
         h.update(&[0]);
     }
     h.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// splitmix64: uniform keys without a dependency.
+    fn keys(seed: u64, n: usize) -> Vec<(u64, u64)> {
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        (0..n).map(|_| (next(), next())).collect()
+    }
+
+    fn sorted(ks: &[(u64, u64)]) -> Vec<Entry> {
+        let mut v: Vec<Entry> = ks
+            .iter()
+            .enumerate()
+            .map(|(i, &(hi, lo))| Entry {
+                hi,
+                lo,
+                content: i as u64,
+            })
+            .collect();
+        v.sort_unstable_by_key(|e| (e.hi, e.lo));
+        v
+    }
+
+    #[test]
+    fn find_answers_as_a_map_for_present_and_absent_keys() {
+        for n in [0, 1, 2, 17, 1000, 100_000] {
+            let ks = keys(n as u64 + 1, n);
+            let v = sorted(&ks);
+            for (i, &k) in ks.iter().enumerate() {
+                assert_eq!(find(&v, k), Some(i as u64), "n={n} key {i}");
+            }
+            for k in keys(999, 2000) {
+                assert_eq!(find(&v, k), None, "n={n}");
+            }
+            // Same high half, other low half: found only by the full key.
+            if let Some(&(hi, lo)) = ks.first() {
+                assert_eq!(find(&v, (hi, lo.wrapping_add(1))), None);
+            }
+        }
+    }
+
+    #[test]
+    fn find_handles_keys_that_share_their_high_half() {
+        let v: Vec<Entry> = (0..100u64)
+            .map(|lo| Entry {
+                hi: 7,
+                lo: lo * 2,
+                content: lo,
+            })
+            .collect();
+        for lo in 0..100u64 {
+            assert_eq!(find(&v, (7, lo * 2)), Some(lo));
+            assert_eq!(find(&v, (7, lo * 2 + 1)), None);
+        }
+        assert_eq!(find(&v, (6, 0)), None);
+        assert_eq!(find(&v, (8, 0)), None);
+    }
+
+    #[test]
+    fn a_bucket_keeps_every_key_across_merges_and_later_entries_win() {
+        let ks = keys(5, 50_000);
+        let mut b = Bucket {
+            used: 0,
+            sorted: sorted(&ks[..10_000]),
+            added: FxHashMap::default(),
+        };
+        // Committed in runs: the overlay is merged into the sorted part along the way.
+        for chunk in ks[10_000..].chunks(3_000) {
+            b.add(chunk.iter().map(|&k| (k, 1)));
+        }
+        assert!(b.added.len() <= (b.sorted.len() / 8).max(4096));
+        assert_eq!(b.len(), 50_000);
+        for (i, &k) in ks.iter().enumerate() {
+            let want = if i < 10_000 { i as u64 } else { 1 };
+            assert_eq!(b.get(k), Some(want), "key {i}");
+        }
+        // A key committed again with another content: the later entry is the one kept.
+        b.add([(ks[3], 42)]);
+        assert_eq!(b.get(ks[3]), Some(42));
+        assert_eq!(
+            merge(
+                &sorted(&ks[..2]),
+                &[Entry {
+                    hi: ks[0].0,
+                    lo: ks[0].1,
+                    content: 9
+                }]
+            )
+            .iter()
+            .find(|e| (e.hi, e.lo) == ks[0])
+            .map(|e| e.content),
+            Some(9)
+        );
+    }
 }
