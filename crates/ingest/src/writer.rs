@@ -234,7 +234,6 @@ impl PartitionWriter {
             .iter()
             .map(|o| (o.1 as usize, o.2 as usize))
             .collect();
-        let out = interleave_record_batch(&refs, &head)?;
         if split < n {
             let tail: Vec<(usize, usize)> = order[split..]
                 .iter()
@@ -246,7 +245,7 @@ impl PartitionWriter {
             state.buffered.push(kept);
         }
         let (min_ts, max_ts) = (order[0].0, order[split - 1].0);
-        drop(batches);
+        drop(order);
         if state.part.as_ref().is_some_and(|p| min_ts < p.max_ts) {
             if let Some(p) = state.part.take() {
                 self.done.push(close(p, &day_string(day))?);
@@ -283,11 +282,11 @@ impl PartitionWriter {
             });
         }
         if let Some(part) = state.part.as_mut() {
-            write_row_group(part, &out).map_err(|source| Error::Parquet {
+            write_row_group(part, &refs, &head).map_err(|source| Error::Parquet {
                 path: part.path.clone(),
                 source,
             })?;
-            part.rows += out.num_rows() as u64;
+            part.rows += head.len() as u64;
             part.min_ts = part.min_ts.min(min_ts);
             part.max_ts = part.max_ts.max(max_ts);
         }
@@ -320,32 +319,55 @@ fn sort_order(batches: &[RecordBatch]) -> Vec<(i64, u32, u32)> {
     order
 }
 
-/// Encodes one row group with its columns split over two threads: `raw` (the bulk of the bytes)
-/// on one, every other column on the other; then appends the chunks in column order.
-fn write_row_group(part: &mut OpenPart, batch: &RecordBatch) -> parquet::errors::Result<()> {
-    use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowLeafColumn};
+/// Rows of a row group put in order and encoded at a time: the sorted copy of a row group is
+/// never whole in memory, only this many rows of it.
+const ENCODE_WINDOW_ROWS: usize = 8192;
+
+/// Encodes one row group of the rows `rows` (`(batch, row)` in order) of `batches`, with its
+/// columns split over two threads: `raw` (the bulk of the bytes) on one, every other column on
+/// the other. Each thread takes the rows in windows of [`ENCODE_WINDOW_ROWS`], copying only a
+/// window of its columns at a time; then the chunks are appended in column order.
+fn write_row_group(
+    part: &mut OpenPart,
+    batches: &[&RecordBatch],
+    rows: &[(usize, usize)],
+) -> parquet::errors::Result<()> {
+    use arrow::array::Array;
+    use parquet::arrow::arrow_writer::ArrowColumnWriter;
     let writers = part.factory.create_column_writers(part.row_groups)?;
     let schema = decisions_schema();
-    let mut leaves = Vec::with_capacity(writers.len());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        leaves.extend(compute_leaves(field, column)?);
+    // Every column of the schema is one leaf (no structs), so writer i encodes column i.
+    if writers.len() != schema.fields().len() {
+        return Err(parquet::errors::ParquetError::General(format!(
+            "{} column writers for {} columns",
+            writers.len(),
+            schema.fields().len()
+        )));
     }
-    // Every column before `raw` has exactly one leaf, so its leaf index is its column index.
-    type Job = Vec<(usize, ArrowColumnWriter, ArrowLeafColumn)>;
+    type Job = Vec<(usize, ArrowColumnWriter)>;
     let (mut rest, mut raw): (Job, Job) = (Vec::new(), Vec::new());
-    for (i, (w, leaf)) in writers.into_iter().zip(leaves).enumerate() {
+    for (i, w) in writers.into_iter().enumerate() {
         if i == idx::RAW {
-            raw.push((i, w, leaf))
+            raw.push((i, w))
         } else {
-            rest.push((i, w, leaf))
+            rest.push((i, w))
         }
     }
-    let encode = |job: Job| {
+    let encode = |mut job: Job| {
+        let columns: Vec<Vec<&dyn Array>> = job
+            .iter()
+            .map(|(i, _)| batches.iter().map(|b| b.column(*i).as_ref()).collect())
+            .collect();
+        for window in rows.chunks(ENCODE_WINDOW_ROWS) {
+            for ((i, w), arrays) in job.iter_mut().zip(&columns) {
+                let column = arrow::compute::interleave(arrays, window)?;
+                for leaf in compute_leaves(schema.field(*i), &column)? {
+                    w.write(&leaf)?;
+                }
+            }
+        }
         job.into_iter()
-            .map(|(i, mut w, leaf)| {
-                w.write(&leaf)?;
-                Ok((i, w.close()?))
-            })
+            .map(|(i, w)| Ok((i, w.close()?)))
             .collect::<parquet::errors::Result<Vec<(usize, ArrowColumnChunk)>>>()
     };
     let (a, b) = std::thread::scope(|s| {
