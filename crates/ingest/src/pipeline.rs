@@ -270,8 +270,8 @@ pub fn ingest(
             let _ = slot.set((d.clone(), None));
         }
     }
-    let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(opts.threads * 2 + 2);
-    let (dec_tx, dec_rx) = bounded::<Result<Decoded>>(opts.threads * 2 + 2);
+    let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(opts.threads + 1);
+    let (dec_tx, dec_rx) = bounded::<Result<Decoded>>(opts.threads + 1);
     let threads = opts.threads.max(1);
     let checks = state.checks.clone();
     let no_delivery = Delivery::default();
