@@ -310,6 +310,10 @@ pub struct SchedulerArgs {
     /// Where to listen for clients and executors.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:50050")]
     pub bind: std::net::SocketAddr,
+    /// Serve Prometheus metrics on `/metrics` (jobs submitted, completed, failed, cancelled,
+    /// their planning and run times, tasks waiting) and `/healthz` here [default: not served].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// Listen on an address off the loopback interface although the cluster has no
     /// authentication nor TLS: only on a private network that holds nothing but the cluster.
     #[arg(long)]
@@ -336,6 +340,10 @@ pub struct ExecutorArgs {
     /// Directory for shuffle files [default: a temporary directory removed on exit].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics on `/metrics` (tasks by outcome, running, their durations, rows
+    /// and bytes written), `/healthz` and `/readyz` here [default: not served].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// Listen on an address off the loopback interface although the cluster has no
     /// authentication nor TLS (see `verdict cluster scheduler --insecure-bind`).
     #[arg(long)]

@@ -47,25 +47,42 @@ impl Node {
     }
 }
 
-/// A scheduler and two executors.
+/// A scheduler and two executors, each serving its metrics on a port of its own.
 struct Cluster {
     port: u16,
     scheduler: Node,
     executors: Vec<Node>,
+    /// The metrics ports: the scheduler's, then each executor's.
+    metrics: Vec<u16>,
 }
 
 impl Cluster {
     fn start(t: &TestDir, env: &[(String, String)]) -> Cluster {
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
-        let scheduler = Node::start(t, "scheduler", env, &["scheduler", "--bind", &bind]);
+        let metrics: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let at = |i: usize| format!("127.0.0.1:{}", metrics[i]);
+        let scheduler = Node::start(
+            t,
+            "scheduler",
+            env,
+            &["scheduler", "--bind", &bind, "--metrics-bind", &at(0)],
+        );
         let executors = (0..2)
             .map(|i| {
                 Node::start(
                     t,
                     &format!("executor-{i}"),
                     env,
-                    &["executor", "--scheduler", &bind, "--concurrency", "2"],
+                    &[
+                        "executor",
+                        "--scheduler",
+                        &bind,
+                        "--concurrency",
+                        "2",
+                        "--metrics-bind",
+                        &at(i + 1),
+                    ],
                 )
             })
             .collect();
@@ -73,6 +90,7 @@ impl Cluster {
             port,
             scheduler,
             executors,
+            metrics,
         };
         cluster.wait_ready(2);
         cluster
@@ -84,16 +102,27 @@ impl Cluster {
 
     /// The scheduler's `/readyz` answer, if it answers.
     fn readyz(&self) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(
-            s,
-            "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
+        http_get(self.port, "/readyz")
+    }
+
+    /// The value of the sample `name` (with its labels) on the metrics port `port`.
+    fn metric(port: u16, name: &str) -> f64 {
+        let text = http_get(port, "/metrics").expect("the metrics port answers");
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// The sum of the sample `name` over both executors.
+    fn executors_metric(&self, name: &str) -> f64 {
+        self.metrics[1..]
+            .iter()
+            .map(|&p| Self::metric(p, name))
+            .sum()
     }
 
     fn wait_ready(&self, executors: usize) {
@@ -113,6 +142,20 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// A plain HTTP GET on 127.0.0.1: the whole answer (status line, headers, body), if any.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 /// Runs verdict with `env`, failing the test past `limit`.
@@ -273,6 +316,56 @@ fn same_answers(t: &TestDir, env: &[(String, String)], warehouse: &str, cluster:
     assert_eq!(out.json(), serde_json::json!([{"n": 617}]));
 }
 
+/// The nodes' metrics ports before and after one query: the scheduler counts one job submitted
+/// and completed, the executors the tasks that ran it, none failed, none left running.
+fn metrics_count_one_query(t: &TestDir, cluster: &Cluster) {
+    let (s, e) = (cluster.metrics[0], cluster.metrics[1]);
+    let health = http_get(s, "/healthz").unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let ready = http_get(e, "/readyz").unwrap();
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert_eq!(Cluster::metric(s, "job_submitted_total"), 0.0);
+    assert_eq!(
+        cluster.executors_metric("verdict_executor_tasks_total{outcome=\"succeeded\"}"),
+        0.0
+    );
+    let url = cluster.url();
+    let out = run_bounded(
+        t,
+        &[],
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM decisions",
+            "--format",
+            "json",
+            "--cluster",
+            &url,
+        ],
+        Duration::from_secs(120),
+    );
+    assert_exit!(out, 0);
+    assert_eq!(out.json(), serde_json::json!([{"n": 617}]));
+    assert_eq!(Cluster::metric(s, "job_submitted_total"), 1.0);
+    assert_eq!(Cluster::metric(s, "job_completed_total"), 1.0);
+    assert_eq!(Cluster::metric(s, "job_failed_total"), 0.0);
+    let tasks = cluster.executors_metric("verdict_executor_tasks_total{outcome=\"succeeded\"}");
+    assert!(tasks >= 1.0, "no task counted");
+    assert_eq!(
+        cluster.executors_metric("verdict_executor_task_seconds_count"),
+        tasks
+    );
+    assert_eq!(
+        cluster.executors_metric("verdict_executor_tasks_total{outcome=\"failed\"}"),
+        0.0
+    );
+    assert_eq!(
+        cluster.executors_metric("verdict_executor_tasks_running"),
+        0.0
+    );
+    // The last stage writes the one result row for the client.
+    assert!(cluster.executors_metric("verdict_executor_output_rows_total") >= 1.0);
+}
+
 #[test]
 fn cluster_answers_as_the_local_run_and_survives_a_lost_executor() {
     let t = TestDir::new();
@@ -280,6 +373,7 @@ fn cluster_answers_as_the_local_run_and_survives_a_lost_executor() {
     let pl = logs.join("policylayer");
     assert_exit!(t.cmd(&["ingest", pl.to_str().unwrap()]).run(), 0);
     let mut cluster = Cluster::start(&t, &[]);
+    metrics_count_one_query(&t, &cluster);
     same_answers(&t, &[], "verdict-warehouse", &cluster);
 
     // A query the cluster cannot plan is an error (exit 2) that says why; nothing is printed.
@@ -417,6 +511,16 @@ fn nodes_refuse_open_addresses_and_stop_on_sigterm() {
             "127.0.0.1:1",
             "--bind",
             "0.0.0.0:0",
+        ],
+        // The metrics port too.
+        vec!["cluster", "scheduler", "--metrics-bind", "0.0.0.0:9464"],
+        vec![
+            "cluster",
+            "executor",
+            "--scheduler",
+            "127.0.0.1:1",
+            "--metrics-bind",
+            "0.0.0.0:9465",
         ],
     ] {
         let out = t.cmd(&args).run();

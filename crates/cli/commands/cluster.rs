@@ -14,16 +14,23 @@ pub async fn run(cli: &Cli, command: &ClusterCommand, env: &Env) -> Result<()> {
     match command {
         ClusterCommand::Scheduler(a) => {
             verdict_cluster::check_bind(a.bind, a.insecure_bind)?;
+            if let Some(m) = a.metrics_bind {
+                verdict_cluster::check_bind(m, a.insecure_bind)?;
+            }
             let shutdown = shutdown_signal().context("installing the signal handlers")?;
             init_logging(cli);
             let options = SchedulerOptions {
                 bind: a.bind,
                 storage,
+                metrics: a.metrics_bind,
             };
             verdict_cluster::run_scheduler(options, shutdown).await?;
         }
         ClusterCommand::Executor(a) => {
             verdict_cluster::check_bind(a.bind, a.insecure_bind)?;
+            if let Some(m) = a.metrics_bind {
+                verdict_cluster::check_bind(m, a.insecure_bind)?;
+            }
             let scheduler = verdict_cluster::host_port("--scheduler", &a.scheduler)?;
             init_logging(cli);
             let options = ExecutorOptions {
@@ -33,6 +40,7 @@ pub async fn run(cli: &Cli, command: &ClusterCommand, env: &Env) -> Result<()> {
                 concurrency: a.concurrency,
                 work_dir: a.work_dir.clone(),
                 storage,
+                metrics: a.metrics_bind,
             };
             verdict_cluster::run_executor(options).await?;
         }

@@ -47,6 +47,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A node's metrics could not be registered (a name registered twice).
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// `Result` with this crate's [`Error`].

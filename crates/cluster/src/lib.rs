@@ -8,6 +8,7 @@
 //! loopback interface unless the caller passes `insecure_bind` ([`check_bind`]).
 
 mod error;
+pub mod metrics;
 mod stores;
 
 use std::future::Future;
@@ -17,7 +18,9 @@ use std::sync::Arc;
 
 use ballista_core::error::BallistaError;
 use ballista_core::utils::default_session_builder;
+use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine};
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_executor::health::ExecutorHealth;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
@@ -74,6 +77,8 @@ pub struct SchedulerOptions {
     pub bind: SocketAddr,
     /// Object store settings (`aws_endpoint`, ...), for planning scans of object-store tables.
     pub storage: Vec<(String, String)>,
+    /// Where to serve `/metrics` and `/healthz` ([`metrics`]); `None`: nowhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Runs a scheduler until `shutdown` resolves (the caller's SIGTERM or Ctrl-C).
@@ -117,6 +122,10 @@ pub async fn run_scheduler(
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
+    if let Some(bind) = options.metrics {
+        // Ballista's collector fills the default registry (jobs, planning and run times).
+        metrics::serve(bind, prometheus::default_registry().clone(), None).await?;
+    }
     tracing::info!(bind = %options.bind, "verdict cluster scheduler listening");
     tokio::select! {
         r = start_server(cluster, options.bind, Arc::new(config)) => r.map_err(ballista),
@@ -144,6 +153,8 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// Object store settings (`aws_endpoint`, ...), for reading object-store tables.
     pub storage: Vec<(String, String)>,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` ([`metrics`]); `None`: nowhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Two free ports on `ip` (both listeners are held until both are known, so they differ).
@@ -190,6 +201,22 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
     let advertise = options
         .advertise
         .or_else(|| (!ip.is_unspecified()).then(|| ip.to_string()));
+    let health = ExecutorHealth::new();
+    // With metrics, tasks run through Ballista's default engine wrapped to be counted. That
+    // engine, built here, fetches shuffle data without Ballista's connection pool (which it
+    // does not export): one connection per fetch. Without metrics, Ballista builds its own.
+    let mut engine: Option<Arc<dyn ExecutionEngine>> = None;
+    if let Some(bind) = options.metrics {
+        // The default registry also holds the process's own figures (memory, CPU, files).
+        let registry = prometheus::default_registry().clone();
+        let counters = Arc::new(metrics::ExecutorMetrics::new(&registry)?);
+        engine = Some(Arc::new(metrics::MeteredEngine::new(
+            Arc::new(DefaultExecutionEngine::new()),
+            counters,
+        )));
+        let h = health.clone();
+        metrics::serve(bind, registry, Some(Arc::new(move || h.is_ready()))).await?;
+    }
     let mut attempt = 1;
     loop {
         let (port, grpc_port) = match options.bind.port() {
@@ -220,6 +247,8 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<()> {
             })),
             override_logical_codec: Some(Arc::new(LogicalCodec::default())),
             override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+            override_execution_engine: engine.clone(),
+            health: health.clone(),
             ..ExecutorProcessConfig::default()
         };
         tracing::info!(
