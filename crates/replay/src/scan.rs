@@ -6,14 +6,17 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use verdict_table::{Snapshot, Table};
 
-use arrow::array::{Array, AsArray, Int32Array, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, Int32Array, RecordBatch, StringViewArray};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, Int32Type, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Int32Type, Schema, TimestampMicrosecondType};
 use crossbeam_channel::{bounded, Receiver};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 use verdict_policy::RecordedDecision;
 use verdict_schema::{col, idx};
@@ -37,27 +40,29 @@ const PROJECTION: [usize; 13] = [
     idx::UPSTREAM_STATUS,
 ];
 
-/// One decoded batch with typed columns (cheap clones of Arrow buffers).
+/// One decoded batch with typed columns (cheap clones of Arrow buffers). Strings are read as
+/// views: a dictionary-encoded page's values are not copied once per row, and a plain page's
+/// values stay in the page's buffer.
 pub struct BatchView {
-    pub event_id: StringArray,
+    pub event_id: StringViewArray,
     pub ts: ScalarBuffer<i64>,
-    pub identity: StringArray,
-    pub identity_id: StringArray,
-    pub session: StringArray,
-    pub server: StringArray,
-    pub method: StringArray,
-    pub tool: StringArray,
+    pub identity: StringViewArray,
+    pub identity_id: StringViewArray,
+    pub session: StringViewArray,
+    pub server: StringViewArray,
+    pub method: StringViewArray,
+    pub tool: StringViewArray,
     pub arg_keys_offsets: OffsetBuffer<i32>,
     pub arg_keys_nulls: Option<arrow::buffer::NullBuffer>,
-    pub arg_key_values: StringArray,
-    pub args: StringArray,
+    pub arg_key_values: StringViewArray,
+    pub args: StringViewArray,
     pub decisions: Vec<RecordedDecision>,
-    pub rule: StringArray,
+    pub rule: StringViewArray,
     pub upstream: Int32Array,
     pub rows: usize,
 }
 
-fn opt(a: &StringArray, i: usize) -> Option<&str> {
+fn opt(a: &StringViewArray, i: usize) -> Option<&str> {
     if a.is_null(i) {
         None
     } else {
@@ -71,11 +76,9 @@ impl BatchView {
             path: path.to_path_buf(),
             message: format!("column {name} has an unexpected type"),
         };
-        let s = |name: &str| -> Result<StringArray> {
+        let s = |name: &str| -> Result<StringViewArray> {
             let c = batch.column_by_name(name).ok_or_else(|| col_err(name))?;
-            c.as_string_opt::<i32>()
-                .cloned()
-                .ok_or_else(|| col_err(name))
+            c.as_string_view_opt().cloned().ok_or_else(|| col_err(name))
         };
         let ts = batch
             .column_by_name(col::TS)
@@ -91,7 +94,7 @@ impl BatchView {
             .ok_or_else(|| col_err(col::ARG_KEYS))?;
         let arg_key_values = list
             .values()
-            .as_string_opt::<i32>()
+            .as_string_view_opt()
             .cloned()
             .ok_or_else(|| col_err(col::ARG_KEYS))?;
         let dec = batch
@@ -305,9 +308,34 @@ fn spawn_reader<'s>(
 fn open_reader<R: parquet::file::reader::ChunkReader + 'static>(
     r: R,
 ) -> parquet::errors::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(r)?;
+    let meta = ArrowReaderMetadata::load(&r, ArrowReaderOptions::new())?;
+    let views = Arc::new(Schema::new(
+        meta.schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(as_views(f.data_type())))
+            .collect::<Vec<_>>(),
+    ));
+    let meta = ArrowReaderMetadata::try_new(
+        Arc::clone(meta.metadata()),
+        ArrowReaderOptions::new().with_schema(views),
+    )?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(r, meta);
     let mask = ProjectionMask::roots(builder.parquet_schema(), PROJECTION);
     builder.with_projection(mask).with_batch_size(8192).build()
+}
+
+/// `Utf8` as `Utf8View`, in lists too; other types as they are.
+fn as_views(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8 => DataType::Utf8View,
+        DataType::List(item) => DataType::List(Arc::new(
+            item.as_ref()
+                .clone()
+                .with_data_type(as_views(item.data_type())),
+        )),
+        other => other.clone(),
+    }
 }
 
 struct Cursor {
