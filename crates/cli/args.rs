@@ -1086,6 +1086,66 @@ pub struct IngestArgs {
 mod tests {
     use super::*;
 
+    /// The verdict command lines of a deployment example: every flow sequence after `command:`
+    /// or `args:` (JSON-compatible, possibly over several lines).
+    fn example_commands(text: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(at) = ["command: [", "args: ["]
+            .iter()
+            .filter_map(|k| rest.find(k).map(|i| i + k.len() - 1))
+            .min()
+        {
+            let tail = &rest[at..];
+            let end = tail.find(']').expect("a closed sequence") + 1;
+            let one_line: String = tail[..end]
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let args: Vec<String> =
+                serde_json::from_str(&one_line).unwrap_or_else(|e| panic!("{one_line}: {e}"));
+            out.push(args);
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_cluster_examples_run_commands_this_binary_accepts() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cluster");
+        let mut seen = Vec::new();
+        for (file, want) in [("docker-compose.yml", 3), ("k8s.yaml", 3)] {
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            let commands = example_commands(&text);
+            assert_eq!(commands.len(), want, "{file}: {commands:?}");
+            for args in commands {
+                let argv = std::iter::once("verdict".to_string()).chain(args.iter().cloned());
+                if let Err(e) = Cli::try_parse_from(argv) {
+                    panic!("{file}: `{}` is refused: {e}", args.join(" "));
+                }
+                seen.push(args.iter().take(2).cloned().collect::<Vec<_>>().join(" "));
+            }
+        }
+        // Both node kinds are in each example, with their metrics port.
+        assert_eq!(
+            seen.iter().filter(|s| *s == "cluster scheduler").count(),
+            2,
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|s| *s == "cluster executor").count(),
+            3,
+            "{seen:?}"
+        );
+        assert!(
+            example_commands(&std::fs::read_to_string(format!("{dir}/k8s.yaml")).unwrap())
+                .iter()
+                .filter(|a| a[0] == "cluster")
+                .all(|a| a.iter().any(|x| x == "--metrics-bind"))
+        );
+    }
+
     #[test]
     fn ingest_needs_a_path() {
         assert!(Cli::try_parse_from(["verdict", "ingest"]).is_err());
