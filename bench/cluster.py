@@ -25,13 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import RELEASE, build_release, ensure_warehouse
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import RELEASE, build_release, ensure_warehouse, free_port
 
 
 def ready(port, want):

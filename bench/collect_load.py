@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import free_port, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -55,14 +56,6 @@ def body(client, n, batch):
             )
         )
     return ("\n".join(out) + "\n").encode()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def connect(port, timeout, tls):
@@ -115,13 +108,6 @@ def client_loop(cid, port, batch, deadline, stats, lock, tls, headers):
         stats["refused"] += refused
         stats["errors"] += errors
         stats["latencies"].extend(latencies)
-
-
-def pct(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def make_cert(work):

@@ -1,6 +1,7 @@
 """Shared helpers of verdict's bench scripts: timing a child process with its peak RSS."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -66,3 +67,18 @@ def ensure_warehouse(wh, lines, seed, work, gap_ms=60):
     run_measured([str(RELEASE / "verdict"), "ingest", str(src), "--warehouse", str(wh), "--progress", "never"])
     src.unlink()
     return wh
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 at the moment of asking."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values, p):
+    """The p-th percentile of values (nearest rank), NaN when there are none."""
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]

@@ -33,20 +33,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import RELEASE, build_release, generate
+from common import RELEASE, build_release, free_port, generate, pct
 
 SAMPLE_S = 0.25
 TICK_S = 0.01
-
-
-def free_port():
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def committed_rows(port):
@@ -63,13 +53,6 @@ def proc_kib(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
-
-
-def pct(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 class Writer:
