@@ -354,6 +354,16 @@ mod tests {
     }
 
     #[test]
+    fn dedup_keys_keep_their_stored_value() {
+        // Keys are stored in every warehouse's event_keys: a change of hash (or of the crate
+        // computing it) would let every record already stored in again.
+        assert_eq!(
+            dedup_key("policylayer", "r1"),
+            0x05d6_43a0_cd35_b0d1_4ddd_83a2_48e6_6240
+        );
+    }
+
+    #[test]
     fn good_bad_and_blank_lines() {
         let text = concat!(
             r#"{"timestamp":"2026-11-02T09:15:02Z","request_id":"r1","decision":"allow"}"#,

@@ -367,12 +367,12 @@ fn load_bucket(
 
 /// A hash of a decision's content: its `raw` record when kept, else its main columns.
 pub fn content_hash(batch: &RecordBatch, row: usize) -> u64 {
-    let mut h = Xxh3::new();
     let raw = batch.column(idx::RAW).as_string::<i32>();
     if raw.is_valid(row) {
-        h.update(raw.value(row).as_bytes());
-        return h.digest();
+        // One shot: the same value as a streaming hash of the same bytes, without its state.
+        return xxhash_rust::xxh3::xxh3_64(raw.value(row).as_bytes());
     }
+    let mut h = Xxh3::new();
     use arrow::util::display::{ArrayFormatter, FormatOptions};
     let opts = FormatOptions::default();
     // The record's own columns, not where it was read from (`ingest_*`).
@@ -432,6 +432,24 @@ mod tests {
                 assert_eq!(find(&v, (hi, lo.wrapping_add(1))), None);
             }
         }
+    }
+
+    #[test]
+    fn the_content_hash_of_a_raw_record_is_its_streamed_hash() {
+        // Content hashes are stored in event_keys: the one-shot hash must keep their values.
+        use verdict_schema::{Decision, DecisionBatchBuilder, DecisionRecord};
+        let raw = format!("{{\"request_id\":\"r1\",\"pad\":\"{}\"}}", "y".repeat(700));
+        let mut b = DecisionBatchBuilder::new(1, true);
+        b.append(
+            &DecisionRecord::new("r1", 0, "policylayer", Decision::Allow),
+            &raw,
+            Some("f"),
+            Some(1),
+        );
+        let batch = b.finish().unwrap();
+        let mut h = Xxh3::new();
+        h.update(raw.as_bytes());
+        assert_eq!(content_hash(&batch, 0), h.digest());
     }
 
     #[test]
