@@ -82,13 +82,10 @@ impl Bucket {
     fn add(&mut self, keys: impl IntoIterator<Item = ((u64, u64), u64)>) {
         self.added.extend(keys);
         if self.added.len() > (self.sorted.len() / 8).max(4096) {
-            let mut more: Vec<Entry> = self
-                .added
-                .drain()
-                .map(|((hi, lo), content)| Entry { hi, lo, content })
-                .collect();
-            more.sort_unstable_by_key(|e| (e.hi, e.lo));
-            self.sorted = merge(&self.sorted, &more);
+            let added = self.added.drain();
+            self.sorted
+                .extend(added.map(|((hi, lo), content)| Entry { hi, lo, content }));
+            sort_keeping_last(&mut self.sorted);
         }
     }
 }
@@ -122,30 +119,19 @@ fn find(v: &[Entry], k: (u64, u64)) -> Option<u64> {
         .map(|i| v[a + i].content)
 }
 
-/// Two sorted runs as one; on equal keys the later run's entry wins (as a later insert would).
-fn merge(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
-    let mut out = Vec::with_capacity(old.len() + new.len());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() && j < new.len() {
-        match (old[i].hi, old[i].lo).cmp(&(new[j].hi, new[j].lo)) {
-            std::cmp::Ordering::Less => {
-                out.push(old[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(new[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(new[j]);
-                i += 1;
-                j += 1;
-            }
+/// Sorts entries by key and keeps one entry per key: the one that came last (a later file's,
+/// a later commit's), as a later insert into a map would. The sort is stable and finds runs
+/// already in order, so a sorted bucket with a few entries appended sorts in about one pass.
+fn sort_keeping_last(v: &mut Vec<Entry>) {
+    v.sort_by_key(|e| (e.hi, e.lo));
+    // `dedup_by` keeps the first of equal neighbours: copy the later one over it first.
+    v.dedup_by(|later, kept| {
+        let same = (later.hi, later.lo) == (kept.hi, kept.lo);
+        if same {
+            *kept = *later;
         }
-    }
-    out.extend_from_slice(&old[i..]);
-    out.extend_from_slice(&new[j..]);
-    out
+        same
+    });
 }
 
 impl KeyIndex {
@@ -349,18 +335,7 @@ fn load_bucket(
             }));
         }
     }
-    // Stable, so that among equal keys the later file's entry comes last and is kept.
-    keys.sort_by_key(|e| (e.hi, e.lo));
-    let mut w = 0;
-    for r in 0..keys.len() {
-        if w > 0 && (keys[w - 1].hi, keys[w - 1].lo) == (keys[r].hi, keys[r].lo) {
-            keys[w - 1] = keys[r];
-        } else {
-            keys[w] = keys[r];
-            w += 1;
-        }
-    }
-    keys.truncate(w);
+    sort_keeping_last(&mut keys);
     keys.shrink_to_fit();
     Ok(keys)
 }
@@ -487,22 +462,35 @@ mod tests {
             let want = if i < 10_000 { i as u64 } else { 1 };
             assert_eq!(b.get(k), Some(want), "key {i}");
         }
-        // A key committed again with another content: the later entry is the one kept.
+        // A key committed again with another content: the later entry is the one kept, in the
+        // overlay and once merged into the sorted part.
         b.add([(ks[3], 42)]);
         assert_eq!(b.get(ks[3]), Some(42));
-        assert_eq!(
-            merge(
-                &sorted(&ks[..2]),
-                &[Entry {
-                    hi: ks[0].0,
-                    lo: ks[0].1,
-                    content: 9
-                }]
-            )
-            .iter()
-            .find(|e| (e.hi, e.lo) == ks[0])
-            .map(|e| e.content),
-            Some(9)
+        let merged_before = b.sorted.len();
+        b.add(
+            keys(6, 8_000)
+                .into_iter()
+                .map(|k| (k, 2))
+                .chain([(ks[4], 43)]),
         );
+        assert!(
+            b.added.is_empty() && b.sorted.len() > merged_before,
+            "merged"
+        );
+        assert_eq!(
+            (b.get(ks[3]), b.get(ks[4]), b.get(ks[20_000])),
+            (Some(42), Some(43), Some(1))
+        );
+        assert_eq!(b.len(), 50_000 + 8_000);
+        // The same for entries read from the table: the later file's wins.
+        let mut v = sorted(&ks[..3]);
+        v.push(Entry {
+            hi: ks[1].0,
+            lo: ks[1].1,
+            content: 99,
+        });
+        sort_keeping_last(&mut v);
+        assert_eq!(v.len(), 3);
+        assert_eq!(find(&v, ks[1]), Some(99));
     }
 }
