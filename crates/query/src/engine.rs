@@ -17,7 +17,7 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::SendableRecordBatchStream;
-use verdict_schema::{col, decisions_schema, rollup_schema};
+use verdict_schema::{col, decisions_schema, rollup_schema, strings_as};
 use verdict_table::{quarantine_schema, Snapshot, Table};
 
 use crate::catalog::Catalog;
@@ -210,21 +210,10 @@ pub fn rollup_table_schema() -> SchemaRef {
 fn as_views(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(strings_as(
         schema,
-        DataType::Utf8,
-        DataType::Utf8View,
+        &DataType::Utf8,
+        &DataType::Utf8View,
+        false,
     )))
-}
-
-/// The fields of `schema`, with every top-level string of type `from` read as `to`.
-fn strings_as(schema: &Schema, from: DataType, to: DataType) -> Vec<Field> {
-    schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            t if *t == from => f.as_ref().clone().with_data_type(to.clone()),
-            _ => f.as_ref().clone(),
-        })
-        .collect()
 }
 
 impl Engine {
@@ -607,7 +596,7 @@ impl Tables {
         // splits a large batch into slices that each carried every data buffer of a string
         // view column (an identity x tool x hour group-by over 30M rows spent minutes
         // compressing the same 38 MB again per slice). Offsets slice cleanly.
-        let mut fields = strings_as(&schema, DataType::Utf8View, DataType::Utf8);
+        let mut fields = strings_as(&schema, &DataType::Utf8View, &DataType::Utf8, false);
         if let (Some(name), Some((_, ty))) = (&spec.partition, t.partition()) {
             fields.push(Field::new(name, ty, false));
         }

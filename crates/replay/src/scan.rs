@@ -19,7 +19,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 use verdict_policy::RecordedDecision;
-use verdict_schema::{col, idx};
+use verdict_schema::{col, idx, strings_as};
 
 use crate::error::{Error, Result};
 
@@ -309,13 +309,13 @@ fn open_reader<R: parquet::file::reader::ChunkReader + 'static>(
     r: R,
 ) -> parquet::errors::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let meta = ArrowReaderMetadata::load(&r, ArrowReaderOptions::new())?;
-    let views = Arc::new(Schema::new(
-        meta.schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_data_type(as_views(f.data_type())))
-            .collect::<Vec<_>>(),
-    ));
+    // Lists too: replay reads `arg_keys`' items itself.
+    let views = Arc::new(Schema::new(strings_as(
+        meta.schema(),
+        &DataType::Utf8,
+        &DataType::Utf8View,
+        true,
+    )));
     let meta = ArrowReaderMetadata::try_new(
         Arc::clone(meta.metadata()),
         ArrowReaderOptions::new().with_schema(views),
@@ -323,19 +323,6 @@ fn open_reader<R: parquet::file::reader::ChunkReader + 'static>(
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(r, meta);
     let mask = ProjectionMask::roots(builder.parquet_schema(), PROJECTION);
     builder.with_projection(mask).with_batch_size(8192).build()
-}
-
-/// `Utf8` as `Utf8View`, in lists too; other types as they are.
-fn as_views(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8 => DataType::Utf8View,
-        DataType::List(item) => DataType::List(Arc::new(
-            item.as_ref()
-                .clone()
-                .with_data_type(as_views(item.data_type())),
-        )),
-        other => other.clone(),
-    }
 }
 
 struct Cursor {

@@ -82,6 +82,31 @@ pub fn arg_keys_item() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Utf8, true))
 }
 
+/// The fields of `schema` with every string column of type `from` read as `to` (`Utf8` as
+/// `Utf8View`, or back); with `in_lists`, the items of list columns too. One mapping for every
+/// reader that asks Parquet for another string layout than the one declared.
+pub fn strings_as(schema: &Schema, from: &DataType, to: &DataType, in_lists: bool) -> Vec<Field> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = string_type_as(f.data_type(), from, to, in_lists);
+            f.as_ref().clone().with_data_type(t)
+        })
+        .collect()
+}
+
+fn string_type_as(t: &DataType, from: &DataType, to: &DataType, in_lists: bool) -> DataType {
+    match t {
+        t if t == from => to.clone(),
+        DataType::List(item) if in_lists => {
+            let inner = string_type_as(item.data_type(), from, to, false);
+            DataType::List(Arc::new(item.as_ref().clone().with_data_type(inner)))
+        }
+        other => other.clone(),
+    }
+}
+
 /// The schema of the `decisions` table as stored in each Parquet file (without `day`).
 pub fn decisions_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
@@ -162,6 +187,36 @@ pub fn rollup_schema() -> SchemaRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_as_maps_top_level_strings_and_list_items_only_when_asked() {
+        let schema = decisions_schema();
+        let views = |in_lists| {
+            Schema::new(strings_as(
+                &schema,
+                &DataType::Utf8,
+                &DataType::Utf8View,
+                in_lists,
+            ))
+        };
+        let top = views(false);
+        assert_eq!(top.field(idx::EVENT_ID).data_type(), &DataType::Utf8View);
+        assert_eq!(top.field(idx::SOURCE).data_type(), &dict_type());
+        assert_eq!(top.field(idx::TS).data_type(), &ts_type());
+        assert_eq!(
+            top.field(idx::ARG_KEYS).data_type(),
+            &DataType::List(arg_keys_item())
+        );
+        let all = views(true);
+        let DataType::List(item) = all.field(idx::ARG_KEYS).data_type() else {
+            panic!("arg_keys is a list")
+        };
+        assert_eq!(item.data_type(), &DataType::Utf8View);
+        assert_eq!(item.name(), "item");
+        // And back.
+        let back = strings_as(&all, &DataType::Utf8View, &DataType::Utf8, true);
+        assert_eq!(Schema::new(back), *schema.as_ref());
+    }
 
     #[test]
     fn indexes_match_names() {

@@ -30,7 +30,8 @@ mod record;
 pub mod time;
 
 pub use columns::{
-    arg_keys_item, col, decisions_schema, dict_type, idx, rollup_col, rollup_schema, ts_type,
+    arg_keys_item, col, decisions_schema, dict_type, idx, rollup_col, rollup_schema, strings_as,
+    ts_type,
 };
 pub use decision::{Decision, UnknownDecision};
 pub use error::{Error, Result};
