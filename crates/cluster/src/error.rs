@@ -53,5 +53,11 @@ pub enum Error {
     Metrics(String),
 }
 
+impl From<prometheus::Error> for Error {
+    fn from(e: prometheus::Error) -> Self {
+        Error::Metrics(e.to_string())
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -83,12 +83,6 @@ impl ExecutorMetrics {
     }
 }
 
-impl From<prometheus::Error> for Error {
-    fn from(e: prometheus::Error) -> Self {
-        Error::Metrics(e.to_string())
-    }
-}
-
 /// Ballista's execution engine with every task counted in [`ExecutorMetrics`].
 pub struct MeteredEngine {
     inner: Arc<dyn ExecutionEngine>,
