@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::collect::free_port;
+use crate::collect::{free_port, free_ports};
 use crate::util::{Output, TestDir};
 
 /// A `verdict cluster ...` process, killed when dropped; its stderr goes to a file.
@@ -58,9 +58,10 @@ struct Cluster {
 
 impl Cluster {
     fn start(t: &TestDir, env: &[(String, String)]) -> Cluster {
-        let port = free_port();
+        // The scheduler's port and the three metrics ports, all different.
+        let ports = free_ports(4);
+        let (port, metrics) = (ports[0], ports[1..].to_vec());
         let bind = format!("127.0.0.1:{port}");
-        let metrics: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let at = |i: usize| format!("127.0.0.1:{}", metrics[i]);
         let scheduler = Node::start(
             t,
