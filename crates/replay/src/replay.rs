@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
-use rustc_hash::FxHashMap;
+use hashbrown::Equivalent;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use verdict_policy::{Call, Outcome, Verdict};
 use verdict_schema::time::format_micros;
 use verdict_table::{AsOf, Location};
@@ -20,6 +21,32 @@ use crate::report::{
     Transitions, TRANSITIONS,
 };
 use crate::transition::Transition;
+
+/// Counts under owned keys, looked up by borrowed ones ([`CellRef`], [`RuleRef`]): a changed
+/// call allocates its key's strings only the first time the key is seen, where `entry` would
+/// build them for every call.
+type Counted<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
+
+/// A borrowed `(identity, tool)` key of the identity x tool matrix; hashes as the owned tuple.
+#[derive(Hash)]
+struct CellRef<'a>(Option<&'a str>, &'a str);
+
+impl Equivalent<(Option<String>, String)> for CellRef<'_> {
+    fn equivalent(&self, key: &(Option<String>, String)) -> bool {
+        self.0 == key.0.as_deref() && self.1 == key.1
+    }
+}
+
+/// A borrowed `(rule, side, transition)` key of the rules behind the changes; hashes as the
+/// owned tuple.
+#[derive(Hash)]
+struct RuleRef<'a>(&'a str, &'static str, Transition);
+
+impl Equivalent<(String, &'static str, Transition)> for RuleRef<'_> {
+    fn equivalent(&self, key: &(String, &'static str, Transition)) -> bool {
+        self.0 == key.0 && self.1 == key.1 && self.2 == key.2
+    }
+}
 
 /// What to replay and what to report.
 #[derive(Debug, Clone, Default)]
@@ -141,8 +168,8 @@ struct Agg<'f> {
     counts: Counts,
     outcomes: Outcomes,
     transitions: [u64; TRANSITIONS.len()],
-    matrix: FxHashMap<(Option<String>, String), [u64; TRANSITIONS.len()]>,
-    rules: FxHashMap<(String, &'static str, Transition), u64>,
+    matrix: Counted<(Option<String>, String), [u64; TRANSITIONS.len()]>,
+    rules: Counted<(String, &'static str, Transition), u64>,
     samples: Vec<Vec<Sample>>,
     fid_determinate: u64,
     fid_reproduced: u64,
@@ -170,8 +197,8 @@ impl<'f> Agg<'f> {
             counts: Counts::default(),
             outcomes: Outcomes::default(),
             transitions: [0; TRANSITIONS.len()],
-            matrix: FxHashMap::default(),
-            rules: FxHashMap::default(),
+            matrix: Counted::default(),
+            rules: Counted::default(),
             samples: vec![Vec::new(); TRANSITIONS.len()],
             fid_determinate: 0,
             fid_reproduced: 0,
@@ -269,21 +296,29 @@ impl<'f> Agg<'f> {
         c: &Verdict<'_>,
         b: Option<&Verdict<'_>>,
     ) -> Result<()> {
-        let cell = self
-            .matrix
-            .entry((call.identity.map(str::to_string), call.tool.to_string()))
-            .or_insert([0; TRANSITIONS.len()]);
-        cell[t.index()] += 1;
+        let cell = CellRef(call.identity, call.tool);
+        match self.matrix.get_mut(&cell) {
+            Some(counts) => counts[t.index()] += 1,
+            None => {
+                let mut counts = [0; TRANSITIONS.len()];
+                counts[t.index()] = 1;
+                self.matrix
+                    .insert((cell.0.map(str::to_string), cell.1.to_string()), counts);
+            }
+        }
         let rec_rule = row.recorded_rule();
         let (rule, side) = match (c.outcome, b) {
             (Outcome::Allow, Some(b)) => (Some(b.rule).filter(|r| !r.is_empty()), "baseline"),
             (Outcome::Allow, None) => (rec_rule, "recorded"),
             _ => (Some(c.rule), "candidate"),
         };
-        *self
-            .rules
-            .entry((rule.unwrap_or("(none)").to_string(), side, t))
-            .or_default() += 1;
+        let rule = RuleRef(rule.unwrap_or("(none)"), side, t);
+        match self.rules.get_mut(&rule) {
+            Some(n) => *n += 1,
+            None => {
+                self.rules.insert((rule.0.to_string(), side, t), 1);
+            }
+        }
         let recorded_decision = row.recorded().decision.as_str();
         if self.samples[t.index()].len() < self.samples_per {
             self.samples[t.index()].push(Sample {
@@ -373,7 +408,7 @@ impl<'f> Agg<'f> {
 
 /// The identity x tool matrix, largest cell first.
 fn matrix_rows(
-    matrix: FxHashMap<(Option<String>, String), [u64; TRANSITIONS.len()]>,
+    matrix: Counted<(Option<String>, String), [u64; TRANSITIONS.len()]>,
 ) -> Vec<IdentityToolRow> {
     let mut rows: Vec<IdentityToolRow> = matrix
         .into_iter()
@@ -401,7 +436,7 @@ fn matrix_rows(
 }
 
 /// The rules behind the changes, most calls first.
-fn rule_rows(rules: FxHashMap<(String, &'static str, Transition), u64>) -> Vec<RuleRow> {
+fn rule_rows(rules: Counted<(String, &'static str, Transition), u64>) -> Vec<RuleRow> {
     let mut rows: Vec<RuleRow> = rules
         .into_iter()
         .map(|((rule, side, t), calls)| RuleRow {
@@ -417,4 +452,30 @@ fn rule_rows(rules: FxHashMap<(String, &'static str, Transition), u64>) -> Vec<R
             .then_with(|| (&a.rule, &a.transition).cmp(&(&b.rule, &b.transition)))
     });
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_keys_find_and_count_the_owned_ones() {
+        let mut matrix: Counted<(Option<String>, String), u64> = Counted::default();
+        matrix.insert((Some("ana".into()), "nav".into()), 1);
+        matrix.insert((None, "nav".into()), 2);
+        assert_eq!(matrix.get(&CellRef(Some("ana"), "nav")), Some(&1));
+        assert_eq!(matrix.get(&CellRef(None, "nav")), Some(&2));
+        assert_eq!(matrix.get(&CellRef(Some("nav"), "ana")), None);
+        assert_eq!(matrix.get(&CellRef(Some(""), "nav")), None);
+        let mut rules: Counted<(String, &'static str, Transition), u64> = Counted::default();
+        rules.insert(("/r".into(), "candidate", Transition::AllowDeny), 3);
+        assert_eq!(
+            rules.get(&RuleRef("/r", "candidate", Transition::AllowDeny)),
+            Some(&3)
+        );
+        assert_eq!(
+            rules.get(&RuleRef("/r", "baseline", Transition::AllowDeny)),
+            None
+        );
+    }
 }
