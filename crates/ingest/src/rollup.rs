@@ -1,6 +1,6 @@
 //! The ingest-time rollup: aggregates the rows a transaction commits (after dedup) per UTC minute
 //! and per UTC hour x identity x tool x server x decision x rule x message, and stages one rollup
-//! file per grain and day partition. Committing the files is `warehouse`'s job, with the
+//! file per grain and day partition. A row's strings are interned once, for both grains. Committing the files is `warehouse`'s job, with the
 //! decisions parts of the same transaction.
 //!
 //! Memory stays bounded: when a grain holds more than `max_groups` groups, the largest day is
@@ -69,6 +69,14 @@ impl Grain {
 
     fn bucket(self, ts: i64) -> i64 {
         ts - ts.rem_euclid(self.micros())
+    }
+
+    /// Its place in [`Grain::ALL`].
+    fn index(self) -> usize {
+        match self {
+            Grain::Minute => 0,
+            Grain::Hour => 1,
+        }
     }
 }
 
@@ -146,38 +154,17 @@ struct OpenFile {
     rows: u64,
 }
 
+/// The groups of one grain of one day, and the file their runs are written to.
 #[derive(Default)]
-struct DayAgg {
+struct GrainDay {
     index: FxHashMap<Key, u32>,
     groups: Vec<Group>,
-    strings: [Interner; DIMS],
     file: Option<OpenFile>,
-    min_ts: i64,
-    max_ts: i64,
-    seen: bool,
 }
 
-impl DayAgg {
-    fn add(
-        &mut self,
-        bucket: i64,
-        decision: u8,
-        dims: [Option<&str>; DIMS],
-        calls: i64,
-        first: i64,
-        last: i64,
-    ) -> bool {
-        let mut ids = [NULL; DIMS];
-        for (i, d) in dims.into_iter().enumerate() {
-            ids[i] = self.strings[i].id(d);
-        }
-        let key = (bucket, decision, ids);
-        if self.seen {
-            self.min_ts = self.min_ts.min(first);
-            self.max_ts = self.max_ts.max(last);
-        } else {
-            (self.min_ts, self.max_ts, self.seen) = (first, last, true);
-        }
+impl GrainDay {
+    /// Adds calls to the group of `key`; whether the group is new.
+    fn add(&mut self, key: Key, calls: i64, first: i64, last: i64) -> bool {
         match self.index.get(&key) {
             Some(&g) => {
                 let g = &mut self.groups[g as usize];
@@ -202,10 +189,9 @@ impl DayAgg {
     /// The groups as one batch of the rollup schema, sorted by decision, identity, tool,
     /// server, rule, message and bucket (so that a filter on decision skips row groups);
     /// forgets them.
-    fn take_batch(&mut self) -> Result<RecordBatch> {
+    fn take_batch(&mut self, strings: &[Interner; DIMS]) -> Result<RecordBatch> {
         let mut groups = std::mem::take(&mut self.groups);
         self.index = FxHashMap::default();
-        let strings = std::mem::take(&mut self.strings);
         let s = |i: usize, id: u32| strings[i].get(id);
         // Each dimension's ids ranked in string order once (null first), so that the groups
         // sort on integers instead of comparing strings through the interner.
@@ -247,11 +233,15 @@ impl DayAgg {
     }
 }
 
-/// The aggregation of one grain, per day.
-struct GrainAgg {
-    grain: Grain,
-    days: BTreeMap<i32, DayAgg>,
-    groups: usize,
+/// One UTC day: its strings, interned once for both grains, and each grain's groups.
+#[derive(Default)]
+struct DayAgg {
+    strings: [Interner; DIMS],
+    /// Indexed by [`Grain::index`].
+    grains: [GrainDay; 2],
+    min_ts: i64,
+    max_ts: i64,
+    seen: bool,
 }
 
 /// Builds a transaction's rollup files.
@@ -260,30 +250,27 @@ pub struct RollupWriter {
     txn: String,
     props: WriterProperties,
     max_groups: usize,
-    minute: GrainAgg,
-    hour: GrainAgg,
+    days: BTreeMap<i32, DayAgg>,
+    /// Groups held per grain, over every day.
+    groups: [usize; 2],
 }
 
 impl RollupWriter {
     /// A writer staging under `staging` (the transaction's staging directory) for `txn`; each
     /// grain keeps at most about `max_groups` groups in memory.
     pub fn new(staging: &Path, txn: &str, props: WriterProperties, max_groups: usize) -> Self {
-        let agg = |grain| GrainAgg {
-            grain,
-            days: BTreeMap::new(),
-            groups: 0,
-        };
         Self {
             staging: staging.to_path_buf(),
             txn: txn.to_string(),
             props,
             max_groups: max_groups.max(1),
-            minute: agg(Grain::Minute),
-            hour: agg(Grain::Hour),
+            days: BTreeMap::new(),
+            groups: [0; 2],
         }
     }
 
-    /// Adds committed rows (of the decisions schema) that all belong to UTC day `day`.
+    /// Adds committed rows (of the decisions schema) that all belong to UTC day `day`: each
+    /// row's strings are interned once and its call counted in its minute and its hour.
     ///
     /// # Errors
     /// When a column does not have the declared type, or writing a run fails.
@@ -326,9 +313,9 @@ impl RollupWriter {
         let [Some(a0), Some(a1), Some(a2), Some(a3), Some(a4)] = dims else {
             return Err(bad("identity, tool, server, rule or message"));
         };
-        let grain = self.minute.grain;
-        let agg = self.minute.days.entry(day).or_default();
-        let mut added = 0;
+        let agg = self.days.entry(day).or_default();
+        let mut added = [0; 2];
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for i in 0..n {
             let t = ts.value(i);
             let code = codes
@@ -342,16 +329,29 @@ impl RollupWriter {
                 opt_str(a3, i),
                 opt_str(a4, i),
             ];
-            if agg.add(grain.bucket(t), code, d, 1, t, t) {
-                added += 1;
+            let ids: [u32; DIMS] = std::array::from_fn(|k| agg.strings[k].id(d[k]));
+            for grain in Grain::ALL {
+                let key = (grain.bucket(t), code, ids);
+                if agg.grains[grain.index()].add(key, 1, t, t) {
+                    added[grain.index()] += 1;
+                }
             }
+            (lo, hi) = (lo.min(t), hi.max(t));
         }
-        self.minute.groups += added;
-        while self.minute.groups > self.max_groups {
-            let Some(largest) = largest_day(&self.minute) else {
-                break;
-            };
-            self.flush_minute(largest)?;
+        if agg.seen {
+            (agg.min_ts, agg.max_ts) = (agg.min_ts.min(lo), agg.max_ts.max(hi));
+        } else {
+            (agg.min_ts, agg.max_ts, agg.seen) = (lo, hi, true);
+        }
+        for grain in Grain::ALL {
+            let g = grain.index();
+            self.groups[g] += added[g];
+            while self.groups[g] > self.max_groups {
+                let Some(largest) = self.largest_day(grain) else {
+                    break;
+                };
+                self.flush(grain, largest)?;
+            }
         }
         Ok(())
     }
@@ -362,62 +362,61 @@ impl RollupWriter {
     /// # Errors
     /// When writing or closing a file fails.
     pub fn finish(mut self) -> Result<Vec<StagedPart>> {
-        let days: Vec<i32> = self.minute.days.keys().copied().collect();
-        for day in &days {
-            self.flush_minute(*day)?;
-        }
-        let hour_days: Vec<i32> = self.hour.days.keys().copied().collect();
-        for day in &hour_days {
-            self.flush_hour(*day)?;
+        let days: Vec<i32> = self.days.keys().copied().collect();
+        for grain in Grain::ALL {
+            for day in &days {
+                self.flush(grain, *day)?;
+            }
         }
         let mut out = Vec::new();
-        for agg in [&mut self.minute, &mut self.hour] {
-            for (day, state) in std::mem::take(&mut agg.days) {
-                if let Some(f) = state.file {
-                    out.push(close(f, &day_string(day), state.min_ts, state.max_ts)?);
+        for grain in Grain::ALL {
+            for (day, state) in &mut self.days {
+                if let Some(f) = state.grains[grain.index()].file.take() {
+                    out.push(close(f, &day_string(*day), state.min_ts, state.max_ts)?);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Writes one day's minute groups as a sorted run and adds them to the hour grain.
-    fn flush_minute(&mut self, day: i32) -> Result<()> {
-        let Some(batch) = take_run(&mut self.minute, day)? else {
+    /// The day holding the most groups of `grain`.
+    fn largest_day(&self, grain: Grain) -> Option<i32> {
+        self.days
+            .iter()
+            .map(|(d, s)| (*d, s.grains[grain.index()].groups.len()))
+            .filter(|(_, n)| *n > 0)
+            .max_by_key(|(_, n)| *n)
+            .map(|(d, _)| d)
+    }
+
+    /// Writes one day's groups of one grain as a sorted run, and forgets them (and the day's
+    /// strings, once neither grain holds a group of it).
+    fn flush(&mut self, grain: Grain, day: i32) -> Result<()> {
+        let Some(state) = self.days.get_mut(&day) else {
             return Ok(());
         };
+        let DayAgg {
+            strings, grains, ..
+        } = state;
+        let g = &mut grains[grain.index()];
+        if g.groups.is_empty() {
+            return Ok(());
+        }
+        self.groups[grain.index()] -= g.groups.len();
+        let batch = g.take_batch(strings)?;
         write_run(
-            &mut self.minute,
+            &mut g.file,
+            grain,
             day,
             &batch,
             &self.staging,
             &self.txn,
             &self.props,
         )?;
-        let agg = self.hour.days.entry(day).or_default();
-        let added = add_run(agg, Grain::Hour, &batch)?;
-        self.hour.groups += added;
-        while self.hour.groups > self.max_groups {
-            let Some(largest) = largest_day(&self.hour) else {
-                break;
-            };
-            self.flush_hour(largest)?;
+        if grains.iter().all(|g| g.groups.is_empty()) {
+            *strings = Default::default();
         }
         Ok(())
-    }
-
-    fn flush_hour(&mut self, day: i32) -> Result<()> {
-        let Some(batch) = take_run(&mut self.hour, day)? else {
-            return Ok(());
-        };
-        write_run(
-            &mut self.hour,
-            day,
-            &batch,
-            &self.staging,
-            &self.txn,
-            &self.props,
-        )
     }
 }
 
@@ -516,94 +515,30 @@ fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
     }
 }
 
-fn largest_day(agg: &GrainAgg) -> Option<i32> {
-    agg.days
-        .iter()
-        .filter(|(_, s)| !s.groups.is_empty())
-        .max_by_key(|(_, s)| s.groups.len())
-        .map(|(d, _)| *d)
-}
-
-fn take_run(agg: &mut GrainAgg, day: i32) -> Result<Option<RecordBatch>> {
-    let Some(state) = agg.days.get_mut(&day) else {
-        return Ok(None);
-    };
-    if state.groups.is_empty() {
-        return Ok(None);
-    }
-    agg.groups -= state.groups.len();
-    state.take_batch().map(Some)
-}
-
-/// Adds a run of finer rollup rows to a coarser grain's day; returns the new groups.
-fn add_run(agg: &mut DayAgg, grain: Grain, batch: &RecordBatch) -> Result<usize> {
-    let bad = || Error::Internal("rollup: a run does not have the rollup schema".into());
-    let ts = |i: usize| {
-        batch
-            .column(i)
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(bad)
-    };
-    let s = |i: usize| batch.column(i).as_string_opt::<i32>().ok_or_else(bad);
-    let (bucket, first, last) = (ts(0)?, ts(8)?, ts(9)?);
-    let (identity, tool, server, decision, rule, message) =
-        (s(1)?, s(2)?, s(3)?, s(4)?, s(5)?, s(6)?);
-    let calls = batch
-        .column(7)
-        .as_primitive_opt::<arrow::datatypes::Int64Type>()
-        .ok_or_else(bad)?;
-    let mut added = 0;
-    for i in 0..batch.num_rows() {
-        let code = Decision::ALL
-            .iter()
-            .position(|d| d.as_str() == decision.value(i))
-            .ok_or_else(bad)? as u8;
-        let dims = [
-            opt_str(identity, i),
-            opt_str(tool, i),
-            opt_str(server, i),
-            opt_str(rule, i),
-            opt_str(message, i),
-        ];
-        if agg.add(
-            grain.bucket(bucket.value(i)),
-            code,
-            dims,
-            calls.value(i),
-            first.value(i),
-            last.value(i),
-        ) {
-            added += 1;
-        }
-    }
-    Ok(added)
-}
-
 fn write_run(
-    agg: &mut GrainAgg,
+    file: &mut Option<OpenFile>,
+    grain: Grain,
     day: i32,
     batch: &RecordBatch,
     staging: &Path,
     txn: &str,
     props: &WriterProperties,
 ) -> Result<()> {
-    let state = agg.days.entry(day).or_default();
-    if state.file.is_none() {
-        let table = agg.grain.table();
+    if file.is_none() {
+        let table = grain.table();
         let rel = table.file_path(Some(&day_string(day)), txn, None);
         let path = staging.join(table.name()).join(&rel);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
         }
-        let file = File::create(&path).map_err(Error::io("creating", &path))?;
-        let writer =
-            ArrowWriter::try_new(file, rollup_schema(), Some(props.clone())).map_err(|source| {
-                Error::Parquet {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        state.file = Some(OpenFile {
+        let created = File::create(&path).map_err(Error::io("creating", &path))?;
+        let writer = ArrowWriter::try_new(created, rollup_schema(), Some(props.clone())).map_err(
+            |source| Error::Parquet {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        *file = Some(OpenFile {
             writer,
             path,
             table,
@@ -611,7 +546,7 @@ fn write_run(
             rows: 0,
         });
     }
-    if let Some(f) = state.file.as_mut() {
+    if let Some(f) = file.as_mut() {
         let pq = |source| Error::Parquet {
             path: f.path.clone(),
             source,
