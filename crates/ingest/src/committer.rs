@@ -477,7 +477,7 @@ impl<'a> Committer<'a> {
                 staging.path(),
                 &id,
                 rollup_properties(self.opts.zstd_level)?,
-                self.opts.max_buffered_rows / 4,
+                self.opts.max_buffered_rows / 2,
             ))?;
             let quarantine = QuarantineSink::new(staging.path(), &id, self.opts.zstd_level);
             self.txn = Some(Txn {
@@ -1008,7 +1008,7 @@ fn derive_files(
         staging,
         id,
         rollup_properties(opts.zstd_level)?,
-        opts.max_buffered_rows / 4,
+        opts.max_buffered_rows / 2,
     );
     let mut keys: BTreeMap<i32, Vec<(u128, u64)>> = BTreeMap::new();
     for (path, _) in files {

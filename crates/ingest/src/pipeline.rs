@@ -45,7 +45,10 @@ pub struct IngestOptions {
     pub max_line_bytes: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
-    /// Rows waiting in memory across all day partitions at most.
+    /// Rows waiting in memory across all day partitions at most: by default two row groups'
+    /// worth (rows a few seconds out of order keep two days open around midnight; four row
+    /// groups' worth was, after the dedup keys, the largest part of a 10M-line ingest's peak).
+    /// Each rollup grain holds about half as many groups.
     pub max_buffered_rows: usize,
     /// Commit every this many accepted rows (at a chunk boundary); `None`: one commit at the end.
     pub commit_rows: Option<u64>,
@@ -90,7 +93,7 @@ impl IngestOptions {
             chunk_bytes: 2 << 20,
             max_line_bytes: 1 << 20,
             row_group_rows: 64 * 1024,
-            max_buffered_rows: 256 * 1024,
+            max_buffered_rows: 128 * 1024,
             commit_rows: None,
             zstd_level: 1,
             max_dedup_keys: 4_000_000,
