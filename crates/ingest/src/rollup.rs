@@ -1,7 +1,7 @@
 //! The ingest-time rollup: aggregates the rows a transaction commits (after dedup) per UTC minute
 //! and per UTC hour x identity x tool x server x decision x rule x message, and stages one rollup
-//! file per grain and day partition. A row's strings are interned once, for both grains. Committing the files is `warehouse`'s job, with the
-//! decisions parts of the same transaction.
+//! file per grain and day partition. A row's strings are interned once, for both grains.
+//! Committing the files is `warehouse`'s job, with the decisions parts of the same transaction.
 //!
 //! Memory stays bounded: when a grain holds more than `max_groups` groups, the largest day is
 //! written out as a sorted run of row groups into its file and forgotten. A key may then appear in
