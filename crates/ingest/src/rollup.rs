@@ -163,23 +163,23 @@ struct GrainDay {
 }
 
 impl GrainDay {
-    /// Adds calls to the group of `key`; whether the group is new.
-    fn add(&mut self, key: Key, calls: i64, first: i64, last: i64) -> bool {
+    /// Counts one call at `ts` in the group of `key`; whether the group is new.
+    fn count(&mut self, key: Key, ts: i64) -> bool {
         match self.index.get(&key) {
             Some(&g) => {
                 let g = &mut self.groups[g as usize];
-                g.calls += calls;
-                g.first = g.first.min(first);
-                g.last = g.last.max(last);
+                g.calls += 1;
+                g.first = g.first.min(ts);
+                g.last = g.last.max(ts);
                 false
             }
             None => {
                 self.index.insert(key, self.groups.len() as u32);
                 self.groups.push(Group {
                     key,
-                    calls,
-                    first,
-                    last,
+                    calls: 1,
+                    first: ts,
+                    last: ts,
                 });
                 true
             }
@@ -332,7 +332,7 @@ impl RollupWriter {
             let ids: [u32; DIMS] = std::array::from_fn(|k| agg.strings[k].id(d[k]));
             for grain in Grain::ALL {
                 let key = (grain.bucket(t), code, ids);
-                if agg.grains[grain.index()].add(key, 1, t, t) {
+                if agg.grains[grain.index()].count(key, t) {
                     added[grain.index()] += 1;
                 }
             }
