@@ -151,13 +151,14 @@ impl<'o> Filter<'o> {
 
     fn reports(&self, row: &Row<'_>) -> bool {
         let (v, i) = (row.view, row.i);
-        let any = |set: &HashSet<&str>, vals: &[Option<&str>]| {
-            set.is_empty() || vals.iter().flatten().any(|x| set.contains(x))
-        };
+        // A filter's columns are read only when it is set.
+        let hit = |set: &HashSet<&str>, x: Option<&str>| x.is_some_and(|x| set.contains(x));
         row.ts() >= self.since
-            && any(&self.ids, &[v.identity(i), v.identity_id(i)])
-            && any(&self.tools, &[v.tool(i)])
-            && any(&self.servers, &[v.server(i)])
+            && (self.ids.is_empty()
+                || hit(&self.ids, v.identity(i))
+                || hit(&self.ids, v.identity_id(i)))
+            && (self.tools.is_empty() || hit(&self.tools, v.tool(i)))
+            && (self.servers.is_empty() || hit(&self.servers, v.server(i)))
     }
 }
 

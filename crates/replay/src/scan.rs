@@ -62,6 +62,7 @@ pub struct BatchView {
     pub rows: usize,
 }
 
+#[inline]
 fn opt(a: &StringViewArray, i: usize) -> Option<&str> {
     if a.is_null(i) {
         None
@@ -157,30 +158,39 @@ impl BatchView {
         })
     }
 
+    #[inline]
     pub fn identity(&self, i: usize) -> Option<&str> {
         opt(&self.identity, i)
     }
+    #[inline]
     pub fn identity_id(&self, i: usize) -> Option<&str> {
         opt(&self.identity_id, i)
     }
+    #[inline]
     pub fn session(&self, i: usize) -> Option<&str> {
         opt(&self.session, i)
     }
+    #[inline]
     pub fn server(&self, i: usize) -> Option<&str> {
         opt(&self.server, i)
     }
+    #[inline]
     pub fn method(&self, i: usize) -> Option<&str> {
         opt(&self.method, i)
     }
+    #[inline]
     pub fn tool(&self, i: usize) -> Option<&str> {
         opt(&self.tool, i)
     }
+    #[inline]
     pub fn args(&self, i: usize) -> Option<&str> {
         opt(&self.args, i)
     }
+    #[inline]
     pub fn rule(&self, i: usize) -> Option<&str> {
         opt(&self.rule, i).filter(|r| !r.is_empty())
     }
+    #[inline]
     pub fn upstream(&self, i: usize) -> Option<i32> {
         if self.upstream.is_null(i) {
             None
@@ -190,6 +200,7 @@ impl BatchView {
     }
 
     /// Appends the row's argument keys to `buf`; false when the log has none (null list).
+    #[inline]
     pub fn arg_keys_into<'a>(&'a self, i: usize, buf: &mut Vec<&'a str>) -> bool {
         if self.arg_keys_nulls.as_ref().is_some_and(|n| n.is_null(i)) {
             return false;
