@@ -471,7 +471,7 @@ impl<'a> Committer<'a> {
                 self.opts.row_group_rows,
                 self.opts.max_buffered_rows,
             );
-            // A quarter of the row budget: a group costs about as much memory as a buffered
+            // Half the row budget: a group costs about as much memory as a buffered
             // row without its `raw`.
             let rollup = RollupWorker::spawn(RollupWriter::new(
                 staging.path(),
