@@ -458,6 +458,81 @@ fn rule_rows(rules: Counted<(String, &'static str, Transition), u64>) -> Vec<Rul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::BatchView;
+    use arrow::array::{Int32Array, StringViewArray};
+    use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+    use verdict_policy::RecordedDecision;
+
+    /// Rows of `(ts, identity, identity_id, tool, server)`.
+    fn view(rows: &[(i64, Option<&str>, Option<&str>, &str, Option<&str>)]) -> BatchView {
+        let n = rows.len();
+        let strings =
+            |f: &dyn Fn(usize) -> Option<String>| StringViewArray::from_iter((0..n).map(f));
+        let none = || StringViewArray::from(vec![None::<&str>; n]);
+        BatchView {
+            event_id: strings(&|i| Some(format!("e{i}"))),
+            ts: ScalarBuffer::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            identity: strings(&|i| rows[i].1.map(str::to_string)),
+            identity_id: strings(&|i| rows[i].2.map(str::to_string)),
+            session: none(),
+            server: strings(&|i| rows[i].4.map(str::to_string)),
+            method: none(),
+            tool: strings(&|i| Some(rows[i].3.to_string())),
+            arg_keys_offsets: OffsetBuffer::new_zeroed(n),
+            arg_keys_nulls: None,
+            arg_key_values: StringViewArray::from(Vec::<Option<&str>>::new()),
+            args: none(),
+            decisions: vec![RecordedDecision::Allow; n],
+            rule: none(),
+            upstream: Int32Array::from(vec![None; n]),
+            rows: n,
+        }
+    }
+
+    #[test]
+    fn filters_match_identity_or_its_id_tool_server_and_since() {
+        let v = view(&[
+            (10, Some("ana"), Some("gr_1"), "nav", Some("web")),
+            (20, Some("bob"), None, "click", None),
+            (30, None, Some("gr_2"), "nav", Some("db")),
+        ]);
+        let rows = |opts: &ReplayOptions| -> Vec<usize> {
+            let f = Filter::new(opts);
+            (0..v.rows)
+                .filter(|&i| {
+                    f.reports(&Row {
+                        view: &v,
+                        i,
+                        call: None,
+                    })
+                })
+                .collect()
+        };
+        let with = |edit: &dyn Fn(&mut ReplayOptions)| {
+            let mut o = ReplayOptions::default();
+            edit(&mut o);
+            rows(&o)
+        };
+        assert_eq!(with(&|_| {}), [0, 1, 2], "no filter reports every row");
+        assert_eq!(with(&|o| o.since = Some(20)), [1, 2]);
+        assert_eq!(with(&|o| o.identities = vec!["ana".into()]), [0]);
+        assert_eq!(
+            with(&|o| o.identities = vec!["gr_2".into(), "bob".into()]),
+            [1, 2],
+            "an identity matches the label or the id"
+        );
+        assert_eq!(with(&|o| o.tools = vec!["nav".into()]), [0, 2]);
+        assert_eq!(with(&|o| o.servers = vec!["db".into()]), [2]);
+        assert_eq!(
+            with(&|o| {
+                o.tools = vec!["nav".into()];
+                o.servers = vec!["web".into(), "db".into()];
+                o.identities = vec!["gr_2".into()];
+            }),
+            [2],
+            "filters combine"
+        );
+    }
 
     #[test]
     fn borrowed_keys_find_and_count_the_owned_ones() {
