@@ -116,6 +116,76 @@ pub struct AppendInfo {
     pub skipped: u64,
 }
 
+/// Decodes lines of one input of a [`Committer`] away from it (see
+/// [`Committer::chunk_decoder`]): stateless, so any thread can use it.
+#[derive(Clone)]
+pub struct ChunkDecoder {
+    input: usize,
+    name: String,
+    envelope: Option<Arc<UserEnvelope>>,
+    keep_raw: bool,
+    max_line_bytes: usize,
+    checks: RowChecks,
+}
+
+impl ChunkDecoder {
+    /// Decodes whole lines delivered by `delivery`, the first numbered `first_line`. With
+    /// `max_bad` (records, bytes), lines that would quarantine more than that are refused whole
+    /// with [`Error::QuarantineBudget`]; decoding stops as soon as the budget is spent, so a tiny
+    /// body of a million bad lines costs no more than the budget.
+    ///
+    /// # Errors
+    /// The refusal above; a line the decoder cannot handle at all.
+    pub fn decode(
+        &self,
+        first_line: u64,
+        bytes: Vec<u8>,
+        decoder: &Decoder,
+        delivery: &Delivery,
+        max_bad: Option<(u64, u64)>,
+    ) -> Result<Decoded> {
+        let chunk = Chunk {
+            seq: 0,
+            input: self.input,
+            first_line,
+            bytes,
+            oversized: Vec::new(),
+        };
+        let mut checks = self.checks.clone();
+        checks.max_bad = max_bad.map(|(records, _)| usize::try_from(records).unwrap_or(usize::MAX));
+        let d = decode_chunk(
+            chunk,
+            decoder,
+            self.envelope.as_deref(),
+            &self.name,
+            self.keep_raw,
+            self.max_line_bytes,
+            &checks,
+            delivery,
+        )?;
+        if let Some((records, bytes)) = max_bad {
+            let bad_bytes: u64 = d.bad.iter().map(|b| b.raw.len() as u64).sum();
+            let n = d.bad.len() as u64;
+            if d.bad_overflow || n > records || bad_bytes > bytes {
+                let first = d.bad.iter().map(|b| b.line).min().unwrap_or(first_line);
+                let what = if n > records {
+                    format!("more than {records} bad records (at most {records} and {bytes} bytes)")
+                } else {
+                    format!(
+                        "bad records of {bad_bytes} bytes (at most {records} and {bytes} bytes)"
+                    )
+                };
+                return Err(Error::QuarantineBudget {
+                    file: self.name.clone(),
+                    line: first,
+                    what,
+                });
+            }
+        }
+        Ok(d)
+    }
+}
+
 struct Snaps {
     decisions: TableSnapshot,
     quarantine: TableSnapshot,
@@ -369,55 +439,50 @@ impl<'a> Committer<'a> {
         delivery: &Delivery,
         max_bad: Option<(u64, u64)>,
     ) -> Result<AppendInfo> {
+        let d = self
+            .chunk_decoder(input)?
+            .decode(first_line, bytes, decoder, delivery, max_bad)?;
+        self.absorb_decoded(d)
+    }
+
+    /// What decodes lines of `input` as [`Committer::append_from`] does, on any thread: a
+    /// collector decodes a request where it arrives, then hands the result to
+    /// [`Committer::absorb_decoded`].
+    ///
+    /// # Errors
+    /// An input number this committer does not know.
+    pub fn chunk_decoder(&self, input: usize) -> Result<ChunkDecoder> {
         let name = self
             .names
             .get(input)
             .cloned()
             .ok_or_else(|| Error::Internal(format!("no input number {input}")))?;
-        self.absorbed += 1;
-        let chunk = Chunk {
-            seq: self.absorbed,
+        Ok(ChunkDecoder {
             input,
-            first_line,
-            bytes,
-            oversized: Vec::new(),
-        };
-        // With a budget, decoding stops as soon as it is spent: a tiny body of a million bad
-        // lines costs no more than the budget.
-        let mut checks = self.checks.clone();
-        checks.max_bad = max_bad.map(|(records, _)| usize::try_from(records).unwrap_or(usize::MAX));
-        let d = decode_chunk(
-            chunk,
-            decoder,
-            self.envelopes
+            name,
+            envelope: self
+                .envelopes
                 .get(&input)
                 .or(self.opts.envelope.as_ref())
-                .map(|e| &**e),
-            &name,
-            self.opts.keep_raw,
-            self.opts.max_line_bytes,
-            &checks,
-            delivery,
-        )?;
-        if let Some((records, bytes)) = max_bad {
-            let bad_bytes: u64 = d.bad.iter().map(|b| b.raw.len() as u64).sum();
-            let n = d.bad.len() as u64;
-            if d.bad_overflow || n > records || bad_bytes > bytes {
-                let first = d.bad.iter().map(|b| b.line).min().unwrap_or(first_line);
-                let what = if n > records {
-                    format!("more than {records} bad records (at most {records} and {bytes} bytes)")
-                } else {
-                    format!(
-                        "bad records of {bad_bytes} bytes (at most {records} and {bytes} bytes)"
-                    )
-                };
-                return Err(Error::QuarantineBudget {
-                    file: name,
-                    line: first,
-                    what,
-                });
-            }
+                .cloned(),
+            keep_raw: self.opts.keep_raw,
+            max_line_bytes: self.opts.max_line_bytes,
+            checks: self.checks.clone(),
+        })
+    }
+
+    /// Adds lines decoded by a [`ChunkDecoder`] of this committer: rows already in the
+    /// warehouse or in this transaction are dropped, bad lines quarantined.
+    ///
+    /// # Errors
+    /// As [`Committer::append`].
+    pub fn absorb_decoded(&mut self, mut d: Decoded) -> Result<AppendInfo> {
+        if d.input >= self.files.len() {
+            return Err(Error::Internal(format!("no input number {}", d.input)));
         }
+        self.absorbed += 1;
+        d.seq = self.absorbed;
+        let input = d.input;
         let before = self.files[input].clone();
         self.absorb(d)?;
         let after = &self.files[input];

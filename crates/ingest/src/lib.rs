@@ -51,9 +51,11 @@ pub mod rollup;
 pub mod source;
 mod writer;
 
-pub use committer::{AppendInfo, CommitInfo, CommitStep, Committer, InputMeta, Recovery};
+pub use committer::{
+    AppendInfo, ChunkDecoder, CommitInfo, CommitStep, Committer, InputMeta, Recovery,
+};
 pub use compact::{compact, CompactOptions, CompactSummary, DayCompaction};
-pub use decode::{dedup_key, BadLine, Delivery, RowChecks, QUARANTINE_RAW_LIMIT};
+pub use decode::{dedup_key, BadLine, Decoded, Delivery, RowChecks, QUARANTINE_RAW_LIMIT};
 pub use error::{Error, Result};
 pub use migrate::{migrate, Migration};
 pub use pipeline::{
