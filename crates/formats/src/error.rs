@@ -48,6 +48,24 @@ impl LineErrorKind {
             Self::BadLatency => "bad_latency",
         }
     }
+
+    /// The kind whose [`code`](Self::code) this is.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "invalid_json" => Self::InvalidJson,
+            "invalid_utf8" => Self::InvalidUtf8,
+            "too_long" => Self::TooLong,
+            "missing_field" => Self::MissingField,
+            "bad_timestamp" => Self::BadTimestamp,
+            "unknown_decision" => Self::UnknownDecision,
+            "wrong_type" => Self::WrongType,
+            "unrecognised_event" => Self::UnrecognisedEvent,
+            "missing_timestamp" => Self::MissingTimestamp,
+            "envelope_mismatch" => Self::EnvelopeMismatch,
+            "bad_latency" => Self::BadLatency,
+            _ => return None,
+        })
+    }
 }
 
 /// Why one record was rejected: the kind, the field (JSON path in the input) and a message.

@@ -95,6 +95,21 @@ impl Skip {
             Skip::Connection => "connection",
         }
     }
+
+    /// The reason whose [`code`](Self::code) this is.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "server_log" => Skip::ServerLog,
+            "response" => Skip::Response,
+            "notification" => Skip::Notification,
+            "catalogue_load" => Skip::CatalogueLoad,
+            "management" => Skip::Management,
+            "authentication" => Skip::Authentication,
+            "mapping_only" => Skip::MappingOnly,
+            "connection" => Skip::Connection,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Skip {
@@ -553,6 +568,66 @@ mod tests {
             .parse::<Format>()
             .unwrap_err()
             .contains("policylayer"));
+    }
+
+    #[test]
+    fn skip_and_error_codes_round_trip() {
+        use crate::error::LineErrorKind as K;
+        // The matches fail to compile when a variant is added and not listed here.
+        let skips = [
+            Skip::ServerLog,
+            Skip::Response,
+            Skip::Notification,
+            Skip::CatalogueLoad,
+            Skip::Management,
+            Skip::Authentication,
+            Skip::MappingOnly,
+            Skip::Connection,
+        ];
+        for s in skips {
+            match s {
+                Skip::ServerLog
+                | Skip::Response
+                | Skip::Notification
+                | Skip::CatalogueLoad
+                | Skip::Management
+                | Skip::Authentication
+                | Skip::MappingOnly
+                | Skip::Connection => {}
+            }
+            assert_eq!(Skip::from_code(s.code()), Some(s));
+        }
+        let kinds = [
+            K::InvalidJson,
+            K::InvalidUtf8,
+            K::TooLong,
+            K::MissingField,
+            K::BadTimestamp,
+            K::UnknownDecision,
+            K::WrongType,
+            K::UnrecognisedEvent,
+            K::MissingTimestamp,
+            K::EnvelopeMismatch,
+            K::BadLatency,
+        ];
+        for k in kinds {
+            match k {
+                K::InvalidJson
+                | K::InvalidUtf8
+                | K::TooLong
+                | K::MissingField
+                | K::BadTimestamp
+                | K::UnknownDecision
+                | K::WrongType
+                | K::UnrecognisedEvent
+                | K::MissingTimestamp
+                | K::EnvelopeMismatch
+                | K::BadLatency => {}
+            }
+            assert_eq!(K::from_code(k.code()).as_ref(), Some(&k));
+        }
+        assert_eq!(Skip::from_code("nope"), None);
+        assert_eq!(K::from_code("nope"), None);
     }
 
     #[test]

@@ -129,6 +129,11 @@ pub struct ChunkDecoder {
 }
 
 impl ChunkDecoder {
+    /// The input whose lines it decodes.
+    pub fn input(&self) -> usize {
+        self.input
+    }
+
     /// Decodes whole lines delivered by `delivery`, the first numbered `first_line`. With
     /// `max_bad` (records, bytes), lines that would quarantine more than that are refused whole
     /// with [`Error::QuarantineBudget`]; decoding stops as soon as the budget is spent, so a tiny

@@ -337,6 +337,7 @@ pub fn decode_chunk(
 
 #[cfg(test)]
 mod fuzz;
+mod stored;
 
 #[cfg(test)]
 mod tests {
