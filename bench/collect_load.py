@@ -43,19 +43,26 @@ LINE = (
 )
 
 
-def body(client, n, batch):
+def template(client, batch):
+    """A client's batch with `@N@` where the batch number goes: each batch's ids are unique
+    (`c{client}-{n}-{i}`), and making one costs the client a byte replace, not a thousand
+    formatted lines (on two cores the clients' CPU is the collector's)."""
     out = []
     for i in range(batch):
-        k = n * batch + i
+        k = client * batch + i
         out.append(
             LINE.format(
                 day=2 + k % 3, h=(k // 3600) % 24, m=(k // 60) % 60, s=k % 60, ms=k % 1000,
-                id=f"c{client}-{n}-{i}", who=("alice", "bob", "carol", "ops-bot")[k % 4],
+                id=f"c{client}-@N@-{i}", who=("alice", "bob", "carol", "ops-bot")[k % 4],
                 tool=("navigate", "session_create", "click")[k % 3],
                 decision=("allow", "allow", "allow", "deny")[k % 4], lat=k % 97, sess=k % 50,
             )
         )
     return ("\n".join(out) + "\n").encode()
+
+
+def body(tpl, n):
+    return tpl.replace(b"@N@", str(n).encode())
 
 
 def connect(port, timeout, tls):
@@ -71,8 +78,9 @@ def client_loop(cid, port, batch, deadline, stats, lock, tls, headers):
     n = 0
     acked = refused = errors = 0
     latencies = []
+    tpl = template(cid, batch)
     while time.monotonic() < deadline:
-        data = body(cid, n, batch)
+        data = body(tpl, n)
         while True:
             if conn is None:
                 conn = connect(port, 60, tls)
@@ -130,6 +138,8 @@ def run_once(a, work, mode):
     cmd = [str(VERDICT), "collect", "-w", str(wh), "--listen", f"127.0.0.1:{port}",
            "--commit-interval", a.commit_interval, "--commit-rows", str(a.commit_rows),
            "--max-pending", str(a.max_pending), "--format", "json"]
+    if a.ack != "commit":
+        cmd += ["--ack", a.ack]
     env = dict(os.environ)
     tls, headers = None, {}
     if mode == "plain":
@@ -189,6 +199,7 @@ def run_once(a, work, mode):
     lat = stats["latencies"]
     return {
         "mode": "token + TLS" if mode == "secure" else "no auth, plain HTTP",
+        "ack": a.ack,
         "seconds": round(elapsed, 2),
         "clients": a.clients,
         "batch": a.batch,
@@ -217,6 +228,8 @@ def main():
     ap.add_argument("--commit-interval", default="1s")
     ap.add_argument("--commit-rows", type=int, default=50_000)
     ap.add_argument("--max-pending", type=int, default=200_000)
+    ap.add_argument("--ack", default="commit", choices=["commit", "spool"],
+                    help="when the collector answers: after the commit, or once spooled")
     ap.add_argument("--modes", default="plain,secure",
                     help="comma-separated: plain (no auth, HTTP), secure (bearer token + TLS)")
     ap.add_argument("--token", default="bench-token-0123456789abcdef", help="the secure run's token")

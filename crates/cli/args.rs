@@ -444,6 +444,15 @@ pub struct CollectArgs {
     #[arg(long)]
     pub metrics_public: bool,
 
+    /// When an upload is answered 200: `commit` (once the commit holding it is done) or `spool`
+    /// (once it is synced to a local spool file, committed after) [default: commit].
+    #[arg(long, value_name = "WHEN", value_parser = ["commit", "spool"])]
+    pub ack: Option<String>,
+
+    /// The spool directory of `--ack spool` [default: WAREHOUSE/_verdict/collect/spool].
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+
     /// Quarantine rows dated before this time (RFC 3339 or YYYY-MM-DD) [default: 2000-01-01].
     #[arg(long, value_name = "TIME")]
     pub earliest: Option<String>,

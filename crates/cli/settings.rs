@@ -349,6 +349,12 @@ pub fn collect(
         }
         http.insecure_listen |= args.insecure_listen;
         http.metrics_public |= args.metrics_public;
+        if let Some(a) = &args.ack {
+            http.ack = a.clone();
+        }
+        if args.spool_dir.is_some() {
+            http.spool_dir = args.spool_dir.clone();
+        }
     }
     if let Some(t) = &args.earliest {
         config.commit.earliest = Some(t.clone());

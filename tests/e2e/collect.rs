@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_log_exact, log_rows, parquet_files, pl_line, read_rows, val, TestDir};
+use crate::util::{
+    assert_log_exact, log_rows, parquet_files, pl_line, quarantine, read_rows, val, TestDir,
+};
 
 /// A small seeded generator (xorshift64*), so that kill moments are random but reproducible.
 struct Rng(u64);
@@ -378,12 +380,25 @@ pub(crate) fn files_survive_sigkill(
 /// batches posted again after their 2xx are not doubled.
 #[test]
 fn collect_http_survives_sigkill_with_retrying_clients() {
+    http_sigkill(&[]);
+}
+
+/// The same with `--ack spool`: a batch is answered once it is synced to the spool, before its
+/// commit, so kills land between answers and commits; the next start commits what the spool
+/// holds, and every batch answered 200 is stored exactly once all the same.
+#[test]
+fn collect_http_spool_survives_sigkill_with_retrying_clients() {
+    http_sigkill(&["--ack", "spool"]);
+}
+
+fn http_sigkill(extra: &[&str]) {
     const BATCHES: usize = 60;
     const PER: usize = 40;
+    let spool = extra.contains(&"spool");
     let t = TestDir::new();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let args = [
+    let mut args = vec![
         "--listen",
         listen.as_str(),
         "--commit-interval",
@@ -391,6 +406,8 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
         "--max-pending",
         "400",
     ];
+    args.extend_from_slice(extra);
+    let args = args;
     // Answers with 200 so far: a run that saw none makes the next window longer.
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let answered_in_client = answered.clone();
@@ -418,7 +435,12 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
                             answered_in_client.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
                             assert_eq!(v["records"], PER as u64);
-                            if s == 1 {
+                            if spool {
+                                // Answered before dedup: its duplicates are not known yet.
+                                assert_eq!(v["spooled"], true, "{resp}");
+                                assert_eq!(v["quarantined"], 0, "{resp}");
+                                duplicates_seen += s;
+                            } else if s == 1 {
                                 assert_eq!(v["duplicates"], PER as u64, "a resend adds nothing");
                                 duplicates_seen += 1;
                             }
@@ -473,6 +495,14 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
     let (code, _, stderr) = run.term();
     assert_eq!(code, Some(0), "{stderr}");
     let wh = t.join("verdict-warehouse");
+    if spool {
+        // Everything answered is committed now: the spool keeps no file of committed requests.
+        let left: Vec<_> = std::fs::read_dir(wh.join("_verdict/collect/spool"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
     let mut expected: Vec<String> = acked
         .iter()
         .flat_map(|b| (0..PER).map(move |i| format!("b{b:03}-{i:02}")))
@@ -484,6 +514,173 @@ fn collect_http_survives_sigkill_with_retrying_clients() {
         "each acknowledged record once, after {kills} kills"
     );
     assert_manifest_exact(&wh, (BATCHES * PER) as u64);
+}
+
+/// `--ack spool` answers before the commit: requests answered by a collector killed before any
+/// commit are committed by the next start, with their sender and their bad line, once each; a
+/// request past its quarantine budget is refused before it is spooled; the spool's files go
+/// once committed.
+#[test]
+fn collect_spool_answers_before_the_commit_and_the_next_start_commits() {
+    let t = TestDir::new();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let spool_dir = t.join("verdict-warehouse/_verdict/collect/spool");
+    let spool_files = || std::fs::read_dir(&spool_dir).map_or(0, |d| d.count());
+    // A commit only after an hour or a million rows: none before the kill.
+    let run = Running::start(
+        &t,
+        &[
+            "--listen",
+            &listen,
+            "--ack",
+            "spool",
+            "--commit-interval",
+            "1h",
+            "--commit-rows",
+            "1000000",
+        ],
+    )
+    .started();
+    let batch = |k: usize| -> String {
+        (0..5)
+            .map(|i| format!("{}\n", line(&format!("s{k}-{i}"), k * 5 + i)))
+            .collect()
+    };
+    let (code, _, resp) = http(
+        port,
+        "POST",
+        "/ingest?format=policylayer",
+        &[],
+        batch(0).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (code, resp.as_str()),
+        (200, "{\"records\":5,\"quarantined\":0,\"spooled\":true}\n")
+    );
+    // A secret in a record's arguments and in a bad line: replaced before the spool.
+    let secret = line("s1-0", 5).replace(
+        "\"arg_keys\"",
+        "\"args\":{\"password\":\"hunter2-spool\"},\"arg_keys\"",
+    );
+    let with_bad = format!(
+        "{secret}\n{}{{\"not\":\"a decision\",\"token\":\"hunter3-spool\"}}\n",
+        batch(1).split_once('\n').unwrap().1
+    );
+    let (code, _, resp) = http(
+        port,
+        "POST",
+        "/ingest?format=policylayer",
+        &[],
+        with_bad.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (code, resp.as_str()),
+        (200, "{\"records\":6,\"quarantined\":1,\"spooled\":true}\n")
+    );
+    // Past the budget of 1,000 bad records: refused whole, nothing spooled.
+    let hostile = "{}\n".repeat(1_001);
+    let (code, _, resp) = http(
+        port,
+        "POST",
+        "/ingest?format=policylayer",
+        &[],
+        hostile.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(code, 422, "{resp}");
+    assert!(resp.starts_with("refused, nothing stored"), "{resp}");
+    assert_eq!(
+        metric(port, "verdict_collect_rows_committed_total"),
+        Some(0)
+    );
+    assert_eq!(metric(port, "verdict_collect_pending_records"), Some(11));
+    assert_eq!(spool_files(), 1);
+    let spooled = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect::<Vec<_>>()
+        .concat();
+    assert!(!spooled.is_empty());
+    for secret in ["hunter2-spool", "hunter3-spool"] {
+        assert!(
+            !spooled
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "{secret} reached the spool"
+        );
+    }
+    run.kill();
+    let wh = t.join("verdict-warehouse");
+    assert!(
+        event_ids(&wh).is_empty(),
+        "nothing was committed before the kill"
+    );
+    // The next start commits the two spooled requests before anything else, once.
+    let run = Running::start(
+        &t,
+        &[
+            "--listen",
+            &listen,
+            "--ack",
+            "spool",
+            "--commit-interval",
+            "50ms",
+        ],
+    )
+    .started();
+    wait_for(20, "the spooled rows", || {
+        metric(port, "verdict_collect_rows_committed_total") == Some(10)
+    });
+    // A third request, and the first sent again (its answer lost, say): added once.
+    for body in [batch(2), batch(0)] {
+        let (code, _, resp) = http(
+            port,
+            "POST",
+            "/ingest?format=policylayer",
+            &[],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{resp}");
+    }
+    wait_for(20, "the third request's rows", || {
+        metric(port, "verdict_collect_rows_committed_total") == Some(15)
+    });
+    assert_eq!(metric(port, "verdict_collect_duplicates_total"), Some(5));
+    let (code, _, stderr) = run.term();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("committing spooled requests a previous run answered"),
+        "{stderr}"
+    );
+    let mut want: Vec<String> = (0..3)
+        .flat_map(|k| (0..5).map(move |i| format!("s{k}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(event_ids(&wh), want);
+    let rows = read_rows(&wh);
+    assert!(
+        rows.iter()
+            .all(|r| val(r, "ingest_principal") == Some("test")
+                && val(r, "ingest_file") == Some("http")),
+        "the sender is kept through the spool"
+    );
+    let s1 = rows
+        .iter()
+        .find(|r| val(r, "event_id") == Some("s1-0"))
+        .unwrap();
+    assert!(
+        val(s1, "args").is_some_and(|a| a.contains("[redacted:") && !a.contains("hunter2")),
+        "{:?}",
+        val(s1, "args")
+    );
+    let q = quarantine(&wh);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(!q[0].to_string().contains("hunter3"), "{q:?}");
+    assert_eq!(spool_files(), 0, "committed requests leave no spool file");
 }
 
 /// Rotation by rename and by copy-truncate, a file truncated to a shorter length, and a deleted

@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use verdict_formats::Decoder;
-use verdict_ingest::{AppendInfo, Committer, Delivery, IngestOptions};
+use verdict_ingest::{AppendInfo, ChunkDecoder, Committer, Decoded, Delivery, IngestOptions};
 use verdict_schema::time::Clock;
 
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::CommitSettings;
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::spool::{Spool, SPOOL_APP_ID};
 
 /// What a source hands the commit loop: whole lines of one input.
 pub struct Batch {
@@ -37,6 +38,9 @@ pub struct Batch {
     pub decoder: Decoder,
     /// The envelope to take each line's record out of first (`[[files]] envelope`).
     pub envelope: Option<std::sync::Arc<verdict_formats::UserEnvelope>>,
+    /// The lines decoded where they arrived (an HTTP request, by the loop's
+    /// [`ChunkDecoder`]): then `bytes` is empty and `decoder` unused.
+    pub decoded: Option<Decoded>,
     /// For a file: its checkpoint once these lines are committed.
     pub checkpoint: Option<Checkpoint>,
     /// For an HTTP request: where to answer, and who sent it.
@@ -45,14 +49,23 @@ pub struct Batch {
 
 /// The HTTP side of a [`Batch`].
 pub struct HttpAck {
-    /// Records reserved in the pending budget.
+    /// Records reserved in the pending budget, released by the commit.
     pub reserved: u64,
-    /// Where to answer: what the request added once committed, or why it was refused whole.
-    pub tx: tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>,
+    /// Where to answer what the request added once committed; `None` when it was answered
+    /// once spooled.
+    pub tx: Option<tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>>,
     /// The principal and peer, stored with the rows.
     pub delivery: Delivery,
-    /// Records and bytes the request may have quarantined at most.
-    pub max_bad: (u64, u64),
+    /// Its number in the spool, when it was spooled.
+    pub spool_seq: Option<u64>,
+}
+
+/// What the loop hands back once the warehouse is open, before it takes any batch.
+pub struct Opened {
+    /// Decodes HTTP requests (input `http`) where they arrive.
+    pub http_decoder: ChunkDecoder,
+    /// The last spooled request the warehouse holds.
+    pub spool_committed: Option<u64>,
 }
 
 /// Figures of a whole run.
@@ -70,7 +83,21 @@ pub struct CollectSummary {
     pub checkpoints_written: u64,
 }
 
-/// Runs the loop until every sender is gone, then commits what is left.
+/// What the loop talks to besides the warehouse.
+pub struct Links {
+    /// The batches of every source.
+    pub rx: Receiver<Batch>,
+    /// Counters and the stopping flag.
+    pub metrics: Arc<Metrics>,
+    /// Where to say that the warehouse is open (see [`Opened`]).
+    pub opened: crossbeam_channel::Sender<Opened>,
+    /// The spool, with `ack = "spool"`.
+    pub spool: Option<Arc<Spool>>,
+}
+
+/// Runs the loop until every sender is gone, then commits what is left. Once the warehouse is
+/// open it sends `opened` what HTTP requests need, before taking any batch; with a `spool`, each
+/// commit records the last spooled request it holds and then removes the spool files committed.
 ///
 /// # Errors
 /// A failed commit or checkpoint write: the loop stops at once (the sources then stop too), and
@@ -80,13 +107,26 @@ pub fn run(
     clock: Arc<dyn Clock>,
     settings: CommitSettings,
     store: Option<CheckpointStore>,
-    rx: Receiver<Batch>,
-    metrics: Arc<Metrics>,
+    links: Links,
 ) -> Result<CollectSummary> {
-    let committer = Committer::open(opts, clock.as_ref(), Vec::new())?;
+    let Links {
+        rx,
+        metrics,
+        opened,
+        spool,
+    } = links;
+    let mut committer = Committer::open(opts, clock.as_ref(), Vec::new())?;
     for what in &committer.recovery().caught_up {
         tracing::info!(table = %what, "brought a derived table up to date");
     }
+    let http = committer.add_input("http");
+    let _ = opened.send(Opened {
+        http_decoder: committer.chunk_decoder(http)?,
+        spool_committed: committer
+            .app_version(SPOOL_APP_ID)?
+            .and_then(|v| u64::try_from(v).ok()),
+    });
+    drop(opened);
     metrics.ready.store(true, Ordering::SeqCst);
     let mut state = Loop {
         clock: clock.clone(),
@@ -96,6 +136,9 @@ pub fn run(
         store,
         metrics,
         acks: Vec::new(),
+        spool,
+        spooled: None,
+        spool_committed: None,
         checkpoints: BTreeMap::new(),
         since: None,
         summary: CollectSummary::default(),
@@ -113,6 +156,10 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 state.commit()?;
+                // The spool thread is gone, its last file complete: it goes if committed.
+                if let (Some(spool), Some(seq)) = (&state.spool, state.spool_committed) {
+                    spool.release(seq)?;
+                }
                 return Ok(state.summary);
             }
         }
@@ -129,7 +176,7 @@ pub fn run(
 
 type Ack = (
     u64,
-    tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>,
+    Option<tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>>,
     AppendInfo,
 );
 
@@ -142,6 +189,11 @@ struct Loop<'a> {
     store: Option<CheckpointStore>,
     metrics: Arc<Metrics>,
     acks: Vec<Ack>,
+    spool: Option<Arc<Spool>>,
+    /// The last spooled request taken since the last commit.
+    spooled: Option<u64>,
+    /// The last spooled request committed by this run.
+    spool_committed: Option<u64>,
     checkpoints: BTreeMap<String, Checkpoint>,
     since: Option<Instant>,
     summary: CollectSummary,
@@ -195,33 +247,19 @@ impl Loop<'_> {
     fn take(&mut self, b: Batch) -> Result<()> {
         let input = self.committer.add_input(&b.input);
         self.committer.set_envelope(input, b.envelope.clone());
-        let info = if b.bytes.is_empty() {
+        let info = if let Some(d) = b.decoded {
+            self.committer.absorb_decoded(d)?
+        } else if b.bytes.is_empty() {
             AppendInfo::default()
         } else if let Some(ack) = &b.ack {
-            let r = self.committer.append_from(
+            self.committer.append_from(
                 input,
                 b.first_line,
                 b.bytes,
                 &b.decoder,
                 &ack.delivery,
-                Some(ack.max_bad),
-            );
-            match r {
-                Ok(info) => info,
-                Err(verdict_ingest::Error::QuarantineBudget { what, .. }) => {
-                    // Refused whole: nothing of the request was added.
-                    tracing::warn!(principal = ?ack.delivery.principal, peer = ?ack.delivery.peer, reason = %what, "refused a request past its quarantine budget");
-                    let ack = b.ack.expect("checked above");
-                    self.metrics
-                        .pending
-                        .fetch_sub(ack.reserved, Ordering::SeqCst);
-                    let _ = ack.tx.send(Err(format!(
-                        "refused, nothing stored: the request holds {what}"
-                    )));
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            }
+                None,
+            )?
         } else {
             self.committer
                 .append(input, b.first_line, b.bytes, &b.decoder)?
@@ -234,6 +272,9 @@ impl Loop<'_> {
             self.checkpoints.insert(cp.fingerprint.clone(), cp);
         }
         if let Some(ack) = b.ack {
+            if ack.spool_seq.is_some() {
+                self.spooled = ack.spool_seq;
+            }
             self.acks.push((ack.reserved, ack.tx, info));
         }
         self.since.get_or_insert_with(Instant::now);
@@ -253,7 +294,15 @@ impl Loop<'_> {
             self.committer
                 .record_info("verdict.http_batches", self.acks.len() as u64);
         }
+        if let Some(seq) = self.spooled {
+            self.committer
+                .record_app_txn(SPOOL_APP_ID, i64::try_from(seq).unwrap_or(i64::MAX));
+        }
         let info = self.committer.commit_now()?;
+        if let (Some(spool), Some(seq)) = (&self.spool, self.spooled.take()) {
+            self.spool_committed = Some(seq);
+            spool.release(seq)?;
+        }
         let files = self.checkpoints.len();
         if let Some(store) = &self.store {
             for cp in self.checkpoints.values() {
@@ -268,7 +317,9 @@ impl Loop<'_> {
         for (reserved, tx, a) in self.acks.drain(..) {
             released += reserved;
             // A client that went away is no error: its records are committed all the same.
-            let _ = tx.send(Ok(a));
+            if let Some(tx) = tx {
+                let _ = tx.send(Ok(a));
+            }
         }
         self.metrics.pending.fetch_sub(released, Ordering::SeqCst);
         self.since = None;

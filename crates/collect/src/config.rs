@@ -152,6 +152,9 @@ impl Default for FilesConfig {
     }
 }
 
+/// The spool directory when neither `spool_dir` nor a local warehouse names one.
+pub(crate) const DEFAULT_SPOOL: &str = "verdict-collect-spool";
+
 /// `[http]`: the receiver.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -200,6 +203,13 @@ pub struct HttpConfig {
     pub max_bad_records: u64,
     /// Bytes of quarantined text one request may add at most, likewise (default 1 MiB).
     pub max_bad_bytes: u64,
+    /// When a request is answered 200: `commit` (default), once the commit holding its records
+    /// is done; `spool`, once its lines are synced to a local spool file, before the commit
+    /// (the spool is read back at start-up, see [`crate::spool`]).
+    pub ack: String,
+    /// The spool's directory with `ack = "spool"` (default: `_verdict/collect/spool` in a local
+    /// warehouse, else `verdict-collect-spool`).
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -223,6 +233,8 @@ impl Default for HttpConfig {
             max_inflight_bytes: 256 << 20,
             max_bad_records: 1_000,
             max_bad_bytes: 1 << 20,
+            ack: "commit".into(),
+            spool_dir: None,
         }
     }
 }
@@ -450,6 +462,9 @@ pub struct HttpSource {
     pub max_inflight_bytes: usize,
     /// See [`HttpConfig::max_bad_records`] and [`HttpConfig::max_bad_bytes`].
     pub max_bad: (u64, u64),
+    /// With `ack = "spool"`: the spool's directory (the warehouse's default filled in by
+    /// `CollectConfig::build`, else an explicit `spool_dir`).
+    pub spool: Option<PathBuf>,
 }
 
 /// The PEM files of the receiver's TLS.
@@ -518,6 +533,20 @@ impl HttpConfig {
             max_connections: self.max_connections.max(1),
             max_inflight_bytes: self.max_inflight_bytes.max(1024),
             max_bad: (self.max_bad_records, self.max_bad_bytes),
+            spool: match self.ack.as_str() {
+                "commit" => None,
+                "spool" => Some(
+                    self.spool_dir
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL)),
+                ),
+                other => {
+                    return Err(Error::Config {
+                        setting: "http.ack".into(),
+                        message: format!("`{other}` is neither `commit` nor `spool`"),
+                    })
+                }
+            },
         })
     }
 }

@@ -41,6 +41,16 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A spool file is damaged before its end: requests answered 200 cannot be read back.
+    #[error("{path}: damaged spool at byte {offset}: {message} (requests answered but not committed are in it: keep a copy, then move it aside to start without them)")]
+    Spool {
+        /// The spool file.
+        path: PathBuf,
+        /// Where its damaged frame starts.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// The warehouse failed (a commit, recovery, the lock).
     #[error(transparent)]
     Warehouse(#[from] verdict_ingest::Error),

@@ -433,6 +433,7 @@ impl Tailer {
                 .unwrap_or(Decoder::Builtin(Format::PolicyLayer)),
             envelope: self.src.envelope.clone(),
             checkpoint: Some(t.cp.clone()),
+            decoded: None,
             ack: None,
         };
         Ok(if self.tx.send(batch).is_ok() {
@@ -451,6 +452,7 @@ fn empty_batch(cp: &Checkpoint, decoder: Option<Decoder>) -> Batch {
         decoder: decoder.unwrap_or(Decoder::Builtin(Format::PolicyLayer)),
         envelope: None,
         checkpoint: Some(cp.clone()),
+        decoded: None,
         ack: None,
     }
 }

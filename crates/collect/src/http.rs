@@ -28,6 +28,7 @@ use crate::committer::{Batch, HttpAck};
 use crate::config::HttpSource;
 use crate::metrics::Metrics;
 use crate::serve::ConnInfo;
+use crate::spool::Spooled;
 
 /// What the handlers share.
 pub struct Shared {
@@ -35,6 +36,10 @@ pub struct Shared {
     pub src: HttpSource,
     /// Where batches go.
     pub tx: Sender<Batch>,
+    /// Decodes a request's lines where it arrives (the commit loop's decoder of input `http`).
+    pub decoder: Arc<verdict_ingest::ChunkDecoder>,
+    /// With `ack = "spool"`: the spool thread, which answers a request once it is on disk.
+    pub spool: Option<Sender<Spooled>>,
     /// Counters and the stopping flag.
     pub metrics: Arc<Metrics>,
     /// Records accepted and not committed at most.
@@ -382,20 +387,122 @@ async fn receive(
             ),
         );
     }
-    let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+    // Decoded here, on the blocking pool, so that the commit loop only deduplicates and
+    // stages; a request past its quarantine budget is refused before anything is kept. With a
+    // spool, the decoded (and redacted) rows are also written out as bytes here.
     let bytes_len = lines.len() as u64;
+    let spool = s.spool.is_some();
+    // A request names a built-in format (or is detected as one); the spool records its name.
+    let format = match &decoder {
+        Decoder::Builtin(f) => *f,
+        Decoder::Mapping(_) => {
+            return refuse(
+                &s,
+                StatusCode::BAD_REQUEST,
+                "a mapping cannot decode an HTTP request".into(),
+            )
+        }
+    };
+    let decoded = {
+        let dec = s.decoder.clone();
+        let from = from.clone();
+        let decoder = decoder.clone();
+        let max_bad = s.src.max_bad;
+        tokio::task::spawn_blocking(move || {
+            let d = dec.decode(1, lines, &decoder, &from, Some(max_bad))?;
+            let stored = if spool { d.to_bytes()? } else { Vec::new() };
+            Ok::<_, verdict_ingest::Error>((d, stored))
+        })
+        .await
+    };
+    let (decoded, stored) = match decoded {
+        Ok(Ok(d)) => d,
+        Ok(Err(verdict_ingest::Error::QuarantineBudget { what, .. })) => {
+            tracing::warn!(principal = ?from.principal, peer = ?from.peer, reason = %what, "refused a request past its quarantine budget");
+            return refuse(
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("refused, nothing stored: the request holds {what}"),
+            );
+        }
+        Ok(Err(e)) => {
+            return refuse(
+                &s,
+                StatusCode::BAD_REQUEST,
+                format!("cannot decode the request: {e}"),
+            )
+        }
+        Err(e) => {
+            return refuse(
+                &s,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("decoding the request failed: {e}"),
+            )
+        }
+    };
+    if let Some(spool) = &s.spool {
+        let quarantined = decoded.bad.len();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let r = Spooled {
+            format,
+            delivery: from,
+            decoded,
+            stored,
+            reserved: records,
+            answer,
+        };
+        match spool.try_send(r) {
+            Ok(()) => std::mem::forget(reservation),
+            Err(TrySendError::Full(_)) => {
+                drop(reservation);
+                return refuse(
+                    &s,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "the spool queue is full; retry later".into(),
+                );
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                drop(reservation);
+                return refuse(
+                    &s,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the collector is stopping".into(),
+                );
+            }
+        }
+        s.metrics.received.fetch_add(records, Ordering::Relaxed);
+        s.metrics.bytes.fetch_add(bytes_len, Ordering::Relaxed);
+        return match answered.await {
+            Ok(Ok(())) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                format!(
+                    "{{\"records\":{records},\"quarantined\":{quarantined},\"spooled\":true}}\n"
+                ),
+            )
+                .into_response(),
+            Ok(Err(reason)) => refuse(&s, StatusCode::INTERNAL_SERVER_ERROR, reason),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the spool stopped; nothing of this request is stored\n",
+            )
+                .into_response(),
+        };
+    }
+    let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
     let batch = Batch {
         input: "http".into(),
         first_line: 1,
-        bytes: lines,
+        bytes: Vec::new(),
         decoder,
         envelope: None,
+        decoded: Some(decoded),
         checkpoint: None,
         ack: Some(HttpAck {
             reserved: records,
-            tx: ack_tx,
+            tx: Some(ack_tx),
             delivery: from,
-            max_bad: s.src.max_bad,
+            spool_seq: None,
         }),
     };
     match s.tx.try_send(batch) {

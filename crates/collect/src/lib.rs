@@ -47,6 +47,7 @@ pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod serve;
+pub mod spool;
 mod x509;
 
 use std::future::Future;
@@ -108,7 +109,12 @@ impl CollectConfig {
             .iter()
             .map(FilesConfig::build)
             .collect::<Result<Vec<_>>>()?;
-        let http = self.http.as_ref().map(HttpConfig::build).transpose()?;
+        let mut http = self.http.as_ref().map(HttpConfig::build).transpose()?;
+        if let (Some(h), Some(c)) = (&mut http, &self.http) {
+            if h.spool.is_some() && c.spool_dir.is_none() {
+                h.spool = warehouse.state_dir("collect/spool").or(h.spool.take());
+            }
+        }
         if files.is_empty() && http.is_none() {
             return Err(Error::Config {
                 setting: "sources".into(),
@@ -174,18 +180,71 @@ pub async fn run(
         .max()
         .unwrap_or(1 << 20);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (opened_tx, opened_rx) = crossbeam_channel::bounded(1);
+    // The spool is opened before the loop (its files must be known before anything is
+    // released), its requests read back once the loop says what the warehouse committed.
+    let spool_dir = opts.http.as_ref().and_then(|h| h.spool.clone());
+    let spool_files = spool_dir
+        .as_deref()
+        .map(spool::Spool::open_dir)
+        .transpose()?;
     let committer = {
         let metrics = metrics.clone();
         let settings = opts.commit.clone();
+        let spool = spool_files.as_ref().map(|s| s.spool.clone());
         std::thread::Builder::new()
             .name("verdict-commit".into())
             .spawn(move || {
-                let r = committer::run(ingest_opts, clock, settings, Some(store), rx, metrics);
+                let r = committer::run(
+                    ingest_opts,
+                    clock,
+                    settings,
+                    Some(store),
+                    committer::Links {
+                        rx,
+                        metrics,
+                        opened: opened_tx,
+                        spool,
+                    },
+                );
                 let _ = done_tx.send(());
                 r
             })
             .map_err(|e| Error::Internal(format!("starting the commit thread: {e}")))?
     };
+    let opened = match tokio::task::spawn_blocking(move || opened_rx.recv()).await {
+        Ok(Ok(o)) => o,
+        _ => {
+            // The loop stopped before the warehouse was open: its error says why.
+            drop(tx);
+            return Err(match committer.join() {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => Error::Internal("the commit loop stopped at start".into()),
+                Err(_) => Error::Internal("the commit thread panicked".into()),
+            });
+        }
+    };
+    let mut spool_writer = None;
+    if let Some(files) = spool_files {
+        let r = files.recover(opened.spool_committed);
+        // Files of requests committed before a stop (the last file of a run, which no later
+        // commit released) go now.
+        r.spool.release(opened.spool_committed.unwrap_or(0))?;
+        if !r.entries.is_empty() {
+            tracing::info!(
+                requests = r.entries.len(),
+                dir = %spool_dir.as_deref().unwrap_or(std::path::Path::new("")).display(),
+                "committing spooled requests a previous run answered"
+            );
+        }
+        for e in r.entries {
+            let batch = spool::recovered_batch(e, opened.http_decoder.input())?;
+            if tx.send(batch).is_err() {
+                break;
+            }
+        }
+        spool_writer = Some(spool::SpoolWriter::new(r.spool, r.next_seq));
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tailers = Vec::new();
@@ -244,9 +303,15 @@ pub async fn run(
             idle_timeout: src.idle_timeout,
             max_connections: src.max_connections,
         };
+        let spool_tx = match spool_writer.take() {
+            Some(w) => Some(spool::start(w, tx.clone())?),
+            None => None,
+        };
         let shared = Arc::new(http::Shared {
             src,
             tx: tx.clone(),
+            decoder: Arc::new(opened.http_decoder.clone()),
+            spool: spool_tx,
             metrics: metrics.clone(),
             max_pending: opts.commit.max_pending_records,
             inflight_bytes: std::sync::atomic::AtomicU64::new(0),
