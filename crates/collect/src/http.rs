@@ -2,7 +2,8 @@
 //! `POST /logs[/...]`, JSONL or JSON arrays on `POST /ingest?format=NAME`, `GET /healthz` and
 //! `GET /metrics`. Every route but `/healthz` (and `/metrics` when configured public) needs a
 //! valid bearer token or client certificate (401 otherwise, nothing stored). A request is
-//! answered 200 only after the commit that holds its records; when the buffer of uncommitted
+//! decoded where it arrives and answered 200 only after the commit that holds its records (with
+//! a spool: once its rows are synced to the spool, see [`crate::spool`]); when the buffer of uncommitted
 //! records or the memory budget for bodies is full it is answered 429 with `Retry-After`; a
 //! request that would quarantine more than its budget is refused whole with 422.
 

@@ -10,6 +10,8 @@
 //!   accepting, commits what was accepted, writes the checkpoints and returns a
 //!   [`CollectSummary`].
 //! - [`checkpoint`] holds fingerprints and the versioned checkpoint files.
+//! - [`spool`]: with `ack = "spool"`, HTTP requests are answered once their decoded rows are
+//!   synced to a local spool, and committed after; the next start commits what a crash left.
 //!
 //! Exactly once: checkpoints are written only after the commit holding their lines, and the
 //! warehouse drops any row whose `(source, event_id)` it already holds (rows without a proxy id
