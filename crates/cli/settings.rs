@@ -330,6 +330,11 @@ pub fn collect(
     if let Some(addr) = &args.listen {
         config.http.get_or_insert_with(Default::default).listen = addr.clone();
     }
+    if config.http.is_none() && (args.ack.is_some() || args.spool_dir.is_some()) {
+        return Err(anyhow!(
+            "--ack and --spool-dir are about HTTP uploads: give --listen (or [http] in the config)"
+        ));
+    }
     if let Some(http) = &mut config.http {
         if let Some(t) = &env.collect_tokens {
             http.tokens.push(t.clone());

@@ -683,6 +683,58 @@ fn collect_spool_answers_before_the_commit_and_the_next_start_commits() {
     assert_eq!(spool_files(), 0, "committed requests leave no spool file");
 }
 
+/// A spool that cannot be written answers 500 with the reason and keeps nothing: the request's
+/// records leave the pending count, and `--ack` without a receiver is refused.
+#[test]
+fn collect_spool_that_cannot_be_written_refuses_and_keeps_nothing() {
+    let t = TestDir::new();
+    let out = t
+        .cmd(&["collect", "--follow", "x.jsonl", "--ack", "spool"])
+        .run();
+    assert_exit!(out, 2);
+    assert!(
+        out.stderr
+            .contains("--ack and --spool-dir are about HTTP uploads"),
+        "{}",
+        out.stderr
+    );
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let spool = t.join("spool");
+    let spool_arg = spool.display().to_string();
+    let run = Running::start(
+        &t,
+        &[
+            "--listen",
+            &listen,
+            "--ack",
+            "spool",
+            "--spool-dir",
+            &spool_arg,
+        ],
+    )
+    .started();
+    // Its directory replaced by a file: the first request cannot start a spool file.
+    std::fs::remove_dir_all(&spool).unwrap();
+    std::fs::write(&spool, "not a directory").unwrap();
+    let body = format!("{}\n", line("w0", 0));
+    let (code, _, resp) = http(
+        port,
+        "POST",
+        "/ingest?format=policylayer",
+        &[],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(code, 500, "{resp}");
+    assert!(resp.contains("the spool could not be written"), "{resp}");
+    assert!(resp.contains("nothing of this request is stored"), "{resp}");
+    assert_eq!(metric(port, "verdict_collect_pending_records"), Some(0));
+    let (code, _, stderr) = run.term();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(event_ids(&t.join("verdict-warehouse")).is_empty());
+}
+
 /// Rotation by rename and by copy-truncate, a file truncated to a shorter length, and a deleted
 /// file, each on a running collector; the count after each step is exact.
 #[test]

@@ -306,7 +306,7 @@ pub async fn run(
             max_connections: src.max_connections,
         };
         let spool_tx = match spool_writer.take() {
-            Some(w) => Some(spool::start(w, tx.clone())?),
+            Some(w) => Some(spool::start(w, tx.clone(), metrics.clone())?),
             None => None,
         };
         let shared = Arc::new(http::Shared {

@@ -357,11 +357,17 @@ pub struct Spooled {
 const GROUP: usize = 64;
 
 /// Starts the thread that owns `writer`: it appends each request it is sent, syncs a group of
-/// them at once, hands them to the commit loop (`tx`) in the spool's order and answers them.
+/// them at once, hands them to the commit loop (`tx`) in the spool's order and answers them. A
+/// request the spool cannot take is answered with the reason and its records released from
+/// `metrics`' pending count.
 ///
 /// # Errors
 /// The thread cannot be started.
-pub fn start(mut writer: SpoolWriter, tx: Sender<Batch>) -> Result<Sender<Spooled>> {
+pub fn start(
+    mut writer: SpoolWriter,
+    tx: Sender<Batch>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Result<Sender<Spooled>> {
     let (in_tx, in_rx) = crossbeam_channel::bounded::<Spooled>(256);
     std::thread::Builder::new()
         .name("verdict-spool".into())
@@ -384,6 +390,10 @@ pub fn start(mut writer: SpoolWriter, tx: Sender<Batch>) -> Result<Sender<Spoole
                     Err(e) => {
                         tracing::error!(error = %e, requests = group.len(), "the spool could not be written: requests refused");
                         for r in group {
+                            // Not handed to the loop: its reservation goes now.
+                            metrics
+                                .pending
+                                .fetch_sub(r.reserved, std::sync::atomic::Ordering::SeqCst);
                             let _ = r.answer.send(Err(format!(
                                 "the spool could not be written ({e}); nothing of this request is stored"
                             )));
