@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Load test of the HTTP receiver of `verdict collect`, on loopback, bounded in time.
 
-    python3 bench/collect_load.py [--seconds 30] [--clients 4] [--batch 500] [--skip-build]
+    python3 bench/collect_load.py [--seconds 30] [--clients 4] [--batch 500] [--ack commit|spool]
+                                  [--skip-build] [--binary PATH]
 
 Builds the release binary (honouring CARGO_TARGET_DIR), starts `verdict collect --listen
 127.0.0.1:PORT` in a fresh warehouse, and has N client threads post batches of PolicyLayer JSONL
@@ -9,7 +10,8 @@ Builds the release binary (honouring CARGO_TARGET_DIR), starts `verdict collect 
 after its Retry-After (capped at 50 ms) or on a connection error. Then it stops the collector
 with SIGTERM and reports records/s answered 200, answer latency percentiles (of 200 answers),
 and checks that nothing was lost nor doubled: the warehouse's row count and distinct event ids
-(through `verdict sql`) must equal the records answered 200. Runs twice in one go (`--modes`):
+(through `verdict sql`) must equal the records answered 200. With `--ack spool` the collector
+answers once a batch is in its spool, before the commit; the check after the stop covers it. Runs twice in one go (`--modes`):
 `plain` (no authentication, plain HTTP) and `secure` (a bearer token and TLS with a self-signed
 certificate made by `openssl`), and reports both. Needs the standard library and `openssl`.
 """
