@@ -59,20 +59,36 @@ fn halves(key: u128) -> (u64, u64) {
 
 /// One loaded bucket: the table's keys sorted (24 bytes each, no hash table's slack), found by
 /// interpolation since keys are uniform hashes, and the keys committed since it was loaded,
-/// merged into the sorted part once they are many.
+/// merged into the sorted part once they are many. A bit per key slot ([`Filter`]) answers most
+/// lookups of a key it does not hold (nearly every key of new records) with one memory access.
 #[derive(Debug, Default)]
 struct Bucket {
     used: u64,
     sorted: Vec<Entry>,
     added: FxHashMap<(u64, u64), u64>,
+    filter: Filter,
 }
 
 impl Bucket {
+    fn new(used: u64, sorted: Vec<Entry>) -> Self {
+        let mut b = Bucket {
+            used,
+            sorted,
+            added: FxHashMap::default(),
+            filter: Filter::default(),
+        };
+        b.refilter();
+        b
+    }
+
     fn len(&self) -> usize {
         self.sorted.len() + self.added.len()
     }
 
     fn get(&self, k: (u64, u64)) -> Option<u64> {
+        if !self.filter.may_hold(k.1) {
+            return None;
+        }
         self.added
             .get(&k)
             .copied()
@@ -80,13 +96,77 @@ impl Bucket {
     }
 
     fn add(&mut self, keys: impl IntoIterator<Item = ((u64, u64), u64)>) {
-        self.added.extend(keys);
+        for (k, c) in keys {
+            self.filter.set(k.1);
+            self.added.insert(k, c);
+        }
         if self.added.len() > (self.sorted.len() / 8).max(4096) {
             let added = self.added.drain();
             self.sorted
                 .extend(added.map(|((hi, lo), content)| Entry { hi, lo, content }));
             sort_keeping_last(&mut self.sorted);
         }
+        if self.len() > self.filter.capacity() {
+            self.refilter();
+        }
+    }
+
+    /// A filter sized for the keys held now (and as many again), holding them.
+    fn refilter(&mut self) {
+        self.filter = Filter::for_keys(self.len() * 2);
+        for e in &self.sorted {
+            self.filter.set(e.lo);
+        }
+        for k in self.added.keys() {
+            self.filter.set(k.1);
+        }
+    }
+}
+
+/// One bit per slot, set for every key held, the slot taken from the key's low half (keys are
+/// uniform hashes; the bucket and the interpolation use the high half). Sixteen slots per key
+/// at capacity: a key not held finds its bit set about 6% of the time. 2 bytes a key, against
+/// the 24 of its entry.
+#[derive(Debug, Default)]
+struct Filter {
+    words: Vec<u64>,
+}
+
+impl Filter {
+    /// Slots per key at capacity.
+    const SLOTS_PER_KEY: usize = 16;
+
+    fn for_keys(keys: usize) -> Self {
+        let slots = (keys.max(1024) * Self::SLOTS_PER_KEY).next_power_of_two();
+        Filter {
+            words: vec![0; slots / 64],
+        }
+    }
+
+    /// Keys it holds at most before it should be rebuilt larger.
+    fn capacity(&self) -> usize {
+        self.words.len() * 64 / Self::SLOTS_PER_KEY
+    }
+
+    fn slot(&self, lo: u64) -> (usize, u64) {
+        let slot = (lo as usize) & (self.words.len() * 64 - 1);
+        (slot / 64, 1u64 << (slot % 64))
+    }
+
+    fn set(&mut self, lo: u64) {
+        if self.words.is_empty() {
+            *self = Filter::for_keys(0);
+        }
+        let (w, bit) = self.slot(lo);
+        self.words[w] |= bit;
+    }
+
+    fn may_hold(&self, lo: u64) -> bool {
+        if self.words.is_empty() {
+            return false;
+        }
+        let (w, bit) = self.slot(lo);
+        self.words[w] & bit != 0
     }
 }
 
@@ -173,14 +253,7 @@ impl KeyIndex {
         self.clock += 1;
         if !self.buckets.contains_key(&b) {
             let sorted = load_bucket(wh, self.table, snap, b)?;
-            self.buckets.insert(
-                b,
-                Bucket {
-                    used: self.clock,
-                    sorted,
-                    added: FxHashMap::default(),
-                },
-            );
+            self.buckets.insert(b, Bucket::new(self.clock, sorted));
             self.evict(b);
         }
         let bucket = self
@@ -447,11 +520,7 @@ mod tests {
     #[test]
     fn a_bucket_keeps_every_key_across_merges_and_later_entries_win() {
         let ks = keys(5, 50_000);
-        let mut b = Bucket {
-            used: 0,
-            sorted: sorted(&ks[..10_000]),
-            added: FxHashMap::default(),
-        };
+        let mut b = Bucket::new(0, sorted(&ks[..10_000]));
         // Committed in runs: the overlay is merged into the sorted part along the way.
         for chunk in ks[10_000..].chunks(3_000) {
             b.add(chunk.iter().map(|&k| (k, 1)));
@@ -482,6 +551,16 @@ mod tests {
             (Some(42), Some(43), Some(1))
         );
         assert_eq!(b.len(), 50_000 + 8_000);
+        // The filter grew with the keys (10,000 at load, 58,000 now) and turns most absent keys
+        // away before any lookup; it never turns away a key the bucket holds (checked above).
+        assert!(b.filter.capacity() >= b.len(), "{}", b.filter.capacity());
+        let absent = keys(7, 10_000);
+        let passed = absent.iter().filter(|k| b.filter.may_hold(k.1)).count();
+        assert!(
+            passed < 1_000,
+            "{passed} of 10,000 absent keys passed the filter"
+        );
+        assert!(absent.iter().all(|&k| b.get(k).is_none()));
         // The same for entries read from the table: the later file's wins.
         let mut v = sorted(&ks[..3]);
         v.push(Entry {
