@@ -585,6 +585,8 @@ max_connections = 5
 max_inflight_bytes = 4096
 max_bad_records = 7
 max_bad_bytes = 8
+ack = "spool"
+spool_dir = "sp"
 "#;
         let c: CollectConfig = toml::from_str(text).unwrap();
         assert_eq!(c.files[0].fingerprint_bytes, 128);
@@ -604,6 +606,26 @@ max_bad_bytes = 8
             (Duration::from_secs(2), Duration::from_secs(4), 5, (7, 8))
         );
         assert!(!h.auth.is_on());
+        assert_eq!(h.spool, Some(PathBuf::from("sp")));
+        // The spool's default directory is the warehouse's when it is local.
+        let mut no_dir = c.clone();
+        no_dir.http.as_mut().unwrap().spool_dir = None;
+        let o = no_dir
+            .build(PathBuf::from("ignored").into(), false)
+            .unwrap();
+        assert_eq!(
+            o.http.unwrap().spool,
+            Some(PathBuf::from("wh/_verdict/collect/spool"))
+        );
+        let mut wrong = c.http.clone().unwrap();
+        wrong.ack = "later".into();
+        let e = wrong.build().unwrap_err().to_string();
+        assert_eq!(e, "http.ack: `later` is neither `commit` nor `spool`");
+        let plain = HttpConfig {
+            auth: false,
+            ..HttpConfig::default()
+        };
+        assert_eq!(plain.build().unwrap().spool, None);
         let e = toml::from_str::<CollectConfig>("[commit]\nrowz = 1\n")
             .unwrap_err()
             .to_string();
