@@ -117,6 +117,18 @@ pub fn compact_summary(
             )?,
         }
     }
+    for x in &s.indexes {
+        if let Some(v) = x.version {
+            writeln!(
+                w,
+                "{}: {} files -> {} ({} keys), committed as version {v}",
+                x.table,
+                x.files_before,
+                x.files_after,
+                thousands(x.keys)
+            )?;
+        }
+    }
     if s.days.is_empty() {
         writeln!(w, "{}: no day partitions", s.warehouse)?;
     }

@@ -11,7 +11,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    assert_log_exact, log_rows, parquet_files, pl_line, quarantine, read_rows, val, TestDir,
+    assert_log_exact, committed, log_rows, parquet_files, pl_line, quarantine, read_rows, val,
+    TestDir,
 };
 
 /// A small seeded generator (xorshift64*), so that kill moments are random but reproducible.
@@ -1210,6 +1211,21 @@ fn compact_merges_each_day_into_one_file_with_the_same_rows() {
     assert_eq!(s["days"][1]["files_before"], 4, "{s}");
     assert_eq!(s["days"][1]["files_after"], 1, "{s}");
     assert_eq!(s["days"][1]["rows"], 20, "{s}");
+    // The dedup index: one file per bucket (40 keys in at most 16 buckets), the same keys.
+    let ix = &s["indexes"][0];
+    assert_eq!(ix["table"], "event_keys", "{s}");
+    assert_eq!(ix["keys"], 40, "{s}");
+    let (files_before, files_after) = (
+        ix["files_before"].as_u64().unwrap(),
+        ix["files_after"].as_u64().unwrap(),
+    );
+    assert!(files_after <= 16 && files_before > files_after, "{s}");
+    assert_eq!(committed(&wh, "event_keys").len() as u64, files_after);
+    assert_eq!(
+        s["indexes"].as_array().unwrap().len(),
+        1,
+        "no quarantine_keys yet: {s}"
+    );
     let files = parquet_files(&wh);
     assert_eq!(files.len(), 2, "one file per day: {files:?}");
     let mut after = read_rows(&wh);
@@ -1232,5 +1248,14 @@ fn compact_merges_each_day_into_one_file_with_the_same_rows() {
     assert_eq!(
         out.stdout,
         "day 2026-11-02: 1 file(s), nothing to merge (20 rows)\nday 2026-11-03: 1 file(s), nothing to merge (20 rows)\n"
+    );
+    // The merged index still knows every key: the first file again adds nothing.
+    let again = t
+        .cmd(&["ingest", "gw0.jsonl", "--format", "json"])
+        .run()
+        .json();
+    assert_eq!(
+        (again["rows_written"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(10))
     );
 }

@@ -1,8 +1,9 @@
 //! `compact`: merges a day partition's small files (many small commits of a collector) into one
 //! file sorted by `(ts, event_id)`, and the day's rollup files into one, each committed as a
 //! Delta `OPTIMIZE` (`dataChange=false`: the rows do not change, readers and the rollups'
-//! coverage are unaffected). Runs beside a collector: its commits only add files, and the
-//! compaction removes exactly the files it read.
+//! coverage are unaffected); and each bucket of the dedup indexes (`event_keys`,
+//! `quarantine_keys`: a file per bucket per commit) into one file of its keys. Runs beside a
+//! collector: its commits only add files, and the compaction removes exactly the files it read.
 
 use std::fs::File;
 use std::path::Path;
@@ -70,6 +71,21 @@ pub struct DayCompaction {
     pub version: Option<i64>,
 }
 
+/// What compaction did to a dedup index (`event_keys` or `quarantine_keys`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IndexCompaction {
+    /// The table.
+    pub table: String,
+    /// Files before, in every bucket.
+    pub files_before: usize,
+    /// Files after.
+    pub files_after: usize,
+    /// Keys it holds (a key in two files counted once: the later file's entry is kept).
+    pub keys: u64,
+    /// The table's version of the compaction, when it merged anything.
+    pub version: Option<i64>,
+}
+
 /// The outcome of a compaction.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CompactSummary {
@@ -77,6 +93,8 @@ pub struct CompactSummary {
     pub warehouse: String,
     /// Per day looked at.
     pub days: Vec<DayCompaction>,
+    /// Per dedup index, when no `--day` was given.
+    pub indexes: Vec<IndexCompaction>,
 }
 
 /// Merges the files of each chosen day into one sorted file. A day is held in memory while it
@@ -110,10 +128,72 @@ pub fn compact(opts: &CompactOptions, clock: &dyn Clock) -> Result<CompactSummar
     for (n, day) in days.iter().enumerate() {
         out.push(compact_day(&wh, opts, clock, day, n)?);
     }
+    let mut indexes = Vec::new();
+    if opts.day.is_none() {
+        for t in [Table::EventKeys, Table::QuarantineKeys] {
+            if let Some(c) = compact_index(&wh, clock, t)? {
+                indexes.push(c);
+            }
+        }
+    }
     Ok(CompactSummary {
         warehouse: opts.warehouse.to_string(),
         days: out,
+        indexes,
     })
+}
+
+/// Merges each bucket of the key table `t` that has several files into one, all in one commit.
+/// A bucket is held in memory while it is merged (24 bytes a key).
+fn compact_index(wh: &Warehouse, clock: &dyn Clock, t: Table) -> Result<Option<IndexCompaction>> {
+    let Some(snap) = block_on(wh.latest(t))? else {
+        return Ok(None);
+    };
+    let now = clock.now_micros();
+    let mut h = Xxh3::new();
+    h.update(&now.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(t.name().as_bytes());
+    let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
+    let id = format!("{stamp}-{:08x}", h.digest() as u32);
+    let mut result = IndexCompaction {
+        table: t.name().to_string(),
+        files_before: snap.files.len(),
+        files_after: snap.files.len(),
+        keys: 0,
+        version: None,
+    };
+    let staging = wh.staging()?;
+    let mut c = Commit::new(Operation::Compact);
+    for bucket in 0..verdict_table::KEY_BUCKETS as i32 {
+        let value = bucket.to_string();
+        let files: Vec<_> = snap.partition_files(&value).cloned().collect();
+        if files.len() <= 1 {
+            result.keys += files.iter().filter_map(|f| f.rows).sum::<u64>();
+            continue;
+        }
+        let keys = crate::index::load_bucket_keys(wh, t, &snap, bucket)?;
+        result.keys += keys.len() as u64;
+        let rel = t.file_path(Some(&value), &id, None);
+        let path = staging.path().join(t.name()).join(&rel);
+        crate::index::write_keys(&path, &keys)?;
+        let nf = describe(t, &rel, Some(&value), &path)?;
+        block_on(wh.put_file(t, &rel, &path))?;
+        result.files_after -= files.len() - 1;
+        c.adds.push(nf);
+        c.removes.extend(files);
+    }
+    if c.adds.is_empty() {
+        return Ok(Some(result));
+    }
+    c.info
+        .insert("verdict.txn".into(), Value::from(id.as_str()));
+    c.info.insert(
+        "verdict.operation".into(),
+        Value::from(format!("compact {}", t.name())),
+    );
+    result.version = Some(block_on(wh.commit(&snap, c))?.version);
+    Ok(Some(result))
 }
 
 fn compact_day(

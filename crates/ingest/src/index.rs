@@ -378,6 +378,23 @@ pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
 
 /// The keys of one bucket of the table, sorted; where the table holds a key twice, the entry of
 /// the later file wins.
+/// The keys of one bucket of `table` as a writer sees them: every file's, sorted, the later
+/// file's entry kept where two hold the same key.
+///
+/// # Errors
+/// A file that cannot be read.
+pub(crate) fn load_bucket_keys(
+    wh: &Warehouse,
+    table: Table,
+    snap: &TableSnapshot,
+    bucket: i32,
+) -> Result<Vec<(u128, u64)>> {
+    Ok(load_bucket(wh, table, snap, bucket)?
+        .into_iter()
+        .map(|e| ((u128::from(e.hi) << 64) | u128::from(e.lo), e.content))
+        .collect())
+}
+
 fn load_bucket(
     wh: &Warehouse,
     table: Table,

@@ -54,7 +54,7 @@ mod writer;
 pub use committer::{
     AppendInfo, ChunkDecoder, CommitInfo, CommitStep, Committer, InputMeta, Recovery,
 };
-pub use compact::{compact, CompactOptions, CompactSummary, DayCompaction};
+pub use compact::{compact, CompactOptions, CompactSummary, DayCompaction, IndexCompaction};
 pub use decode::{dedup_key, BadLine, Decoded, Delivery, RowChecks, QUARANTINE_RAW_LIMIT};
 pub use error::{Error, Result};
 pub use migrate::{migrate, Migration};
