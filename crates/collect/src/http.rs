@@ -452,24 +452,8 @@ async fn receive(
             reserved: records,
             answer,
         };
-        match spool.try_send(r) {
-            Ok(()) => std::mem::forget(reservation),
-            Err(TrySendError::Full(_)) => {
-                drop(reservation);
-                return refuse(
-                    &s,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "the spool queue is full; retry later".into(),
-                );
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                drop(reservation);
-                return refuse(
-                    &s,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the collector is stopping".into(),
-                );
-            }
+        if let Err(refused) = handed(&s, spool.try_send(r), reservation, "spool") {
+            return refused;
         }
         s.metrics.received.fetch_add(records, Ordering::Relaxed);
         s.metrics.bytes.fetch_add(bytes_len, Ordering::Relaxed);
@@ -506,24 +490,8 @@ async fn receive(
             spool_seq: None,
         }),
     };
-    match s.tx.try_send(batch) {
-        Ok(()) => std::mem::forget(reservation),
-        Err(TrySendError::Full(_)) => {
-            drop(reservation);
-            return refuse(
-                &s,
-                StatusCode::TOO_MANY_REQUESTS,
-                "the commit queue is full; retry later".into(),
-            );
-        }
-        Err(TrySendError::Disconnected(_)) => {
-            drop(reservation);
-            return refuse(
-                &s,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the collector is stopping".into(),
-            );
-        }
+    if let Err(refused) = handed(&s, s.tx.try_send(batch), reservation, "commit") {
+        return refused;
     }
     s.metrics.received.fetch_add(records, Ordering::Relaxed);
     s.metrics.bytes.fetch_add(bytes_len, Ordering::Relaxed);
@@ -544,6 +512,32 @@ async fn receive(
             "the commit failed; nothing of this request is stored\n",
         )
             .into_response(),
+    }
+}
+
+/// Keeps the reservation of a request handed on (the commit releases it), or releases it and
+/// says why the request is refused: its `queue` is full (429) or gone (503).
+fn handed<T>(
+    s: &Shared,
+    sent: Result<(), TrySendError<T>>,
+    reservation: Reservation<'_>,
+    queue: &str,
+) -> Result<(), Response> {
+    match sent {
+        Ok(()) => {
+            std::mem::forget(reservation);
+            Ok(())
+        }
+        Err(TrySendError::Full(_)) => Err(refuse(
+            s,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("the {queue} queue is full; retry later"),
+        )),
+        Err(TrySendError::Disconnected(_)) => Err(refuse(
+            s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the collector is stopping".into(),
+        )),
     }
 }
 
