@@ -226,27 +226,18 @@ pub async fn run(
             });
         }
     };
-    let mut spool_writer = None;
-    if let Some(files) = spool_files {
-        let r = files.recover(opened.spool_committed);
-        // Files of requests committed before a stop (the last file of a run, which no later
-        // commit released) go now.
-        r.spool.release(opened.spool_committed.unwrap_or(0))?;
-        if !r.entries.is_empty() {
-            tracing::info!(
-                requests = r.entries.len(),
-                dir = %spool_dir.as_deref().unwrap_or(std::path::Path::new("")).display(),
-                "committing spooled requests a previous run answered"
-            );
+    let mut spool_writer = match spool_files
+        .map(|files| recover_spool(files, &opened, spool_dir.as_deref(), &tx))
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => {
+            // What was handed over is committed as the loop stops; all of it stays spooled.
+            drop(tx);
+            let _ = committer.join();
+            return Err(e);
         }
-        for e in r.entries {
-            let batch = spool::recovered_batch(e, opened.http_decoder.input())?;
-            if tx.send(batch).is_err() {
-                break;
-            }
-        }
-        spool_writer = Some(spool::SpoolWriter::new(r.spool, r.next_seq));
-    }
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut tailers = Vec::new();
@@ -381,4 +372,32 @@ pub async fn run(
         "stopped"
     );
     Ok(summary)
+}
+
+/// Hands the commit loop the requests a previous run spooled and did not commit, removes the
+/// files of those it did, and returns the writer that goes on numbering after them.
+fn recover_spool(
+    files: spool::SpoolFiles,
+    opened: &committer::Opened,
+    dir: Option<&std::path::Path>,
+    tx: &crossbeam_channel::Sender<committer::Batch>,
+) -> Result<spool::SpoolWriter> {
+    let r = files.recover(opened.spool_committed);
+    // Files of requests committed before a stop (the last file of a run, which no later
+    // commit released) go now.
+    r.spool.release(opened.spool_committed.unwrap_or(0))?;
+    if !r.entries.is_empty() {
+        tracing::info!(
+            requests = r.entries.len(),
+            dir = %dir.unwrap_or(std::path::Path::new("")).display(),
+            "committing spooled requests a previous run answered"
+        );
+    }
+    for e in r.entries {
+        let batch = spool::recovered_batch(e, opened.http_decoder.input())?;
+        if tx.send(batch).is_err() {
+            break;
+        }
+    }
+    Ok(spool::SpoolWriter::new(r.spool, r.next_seq))
 }
