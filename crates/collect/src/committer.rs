@@ -53,7 +53,7 @@ pub struct HttpAck {
     pub reserved: u64,
     /// Where to answer what the request added once committed; `None` when it was answered
     /// once spooled.
-    pub tx: Option<tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>>,
+    pub tx: Option<tokio::sync::oneshot::Sender<AppendInfo>>,
     /// The principal and peer, stored with the rows.
     pub delivery: Delivery,
     /// Its number in the spool, when it was spooled.
@@ -176,7 +176,7 @@ pub fn run(
 
 type Ack = (
     u64,
-    Option<tokio::sync::oneshot::Sender<std::result::Result<AppendInfo, String>>>,
+    Option<tokio::sync::oneshot::Sender<AppendInfo>>,
     AppendInfo,
 );
 
@@ -318,7 +318,7 @@ impl Loop<'_> {
             released += reserved;
             // A client that went away is no error: its records are committed all the same.
             if let Some(tx) = tx {
-                let _ = tx.send(Ok(a));
+                let _ = tx.send(a);
             }
         }
         self.metrics.pending.fetch_sub(released, Ordering::SeqCst);

@@ -393,17 +393,6 @@ async fn receive(
     // spool, the decoded (and redacted) rows are also written out as bytes here.
     let bytes_len = lines.len() as u64;
     let spool = s.spool.is_some();
-    // A request names a built-in format (or is detected as one); the spool records its name.
-    let format = match &decoder {
-        Decoder::Builtin(f) => *f,
-        Decoder::Mapping(_) => {
-            return refuse(
-                &s,
-                StatusCode::BAD_REQUEST,
-                "a mapping cannot decode an HTTP request".into(),
-            )
-        }
-    };
     let decoded = {
         let dec = s.decoder.clone();
         let from = from.clone();
@@ -445,7 +434,7 @@ async fn receive(
         let quarantined = decoded.bad.len();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let r = Spooled {
-            format,
+            decoder,
             delivery: from,
             decoded,
             stored,
@@ -496,8 +485,7 @@ async fn receive(
     s.metrics.received.fetch_add(records, Ordering::Relaxed);
     s.metrics.bytes.fetch_add(bytes_len, Ordering::Relaxed);
     match ack_rx.await {
-        Ok(Err(reason)) => refuse(&s, StatusCode::UNPROCESSABLE_ENTITY, reason),
-        Ok(Ok(a)) => (
+        Ok(a) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
             format!(

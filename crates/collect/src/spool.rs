@@ -227,14 +227,14 @@ impl SpoolWriter {
     ///
     /// # Errors
     /// A write that fails.
-    pub fn append(&mut self, format: Format, delivery: &Delivery, lines: &[u8]) -> Result<u64> {
+    pub fn append(&mut self, source: &str, delivery: &Delivery, lines: &[u8]) -> Result<u64> {
         if self.file.is_none() || self.written >= SEGMENT_BYTES {
             self.rotate()?;
         }
         let seq = self.next_seq;
         let header = serde_json::to_vec(&Header {
             seq,
-            format: format.name().to_string(),
+            format: source.to_string(),
             principal: delivery.principal.clone(),
             peer: delivery.peer.clone(),
         })
@@ -339,8 +339,8 @@ impl Drop for SpoolWriter {
 /// An HTTP request for the spool thread: decoded, within its quarantine budget, its records
 /// reserved in the pending budget.
 pub struct Spooled {
-    /// Its format.
-    pub format: Format,
+    /// How its lines were decoded (a built-in format: the spool records its name).
+    pub decoder: Decoder,
     /// Who sent it.
     pub delivery: Delivery,
     /// Its lines decoded.
@@ -382,7 +382,7 @@ pub fn start(
                 }
                 let written: Result<Vec<u64>> = group
                     .iter()
-                    .map(|r| writer.append(r.format, &r.delivery, &r.stored))
+                    .map(|r| writer.append(r.decoder.name(), &r.delivery, &r.stored))
                     .collect::<Result<Vec<u64>>>()
                     .and_then(|seqs| writer.sync().map(|()| seqs));
                 let seqs = match written {
@@ -406,7 +406,7 @@ pub fn start(
                         input: "http".into(),
                         first_line: 1,
                         bytes: Vec::new(),
-                        decoder: Decoder::Builtin(r.format),
+                        decoder: r.decoder,
                         envelope: None,
                         decoded: Some(r.decoded),
                         checkpoint: None,
@@ -547,11 +547,8 @@ mod tests {
         let r = Spool::open_dir(dir.path()).unwrap().recover(None);
         assert_eq!((r.entries.len(), r.next_seq), (0, 1));
         let mut w = SpoolWriter::new(r.spool.clone(), r.next_seq);
-        assert_eq!(
-            w.append(Format::PolicyLayer, &who("a"), b"one\n").unwrap(),
-            1
-        );
-        assert_eq!(w.append(Format::Opa, &who("b"), b"two\n").unwrap(), 2);
+        assert_eq!(w.append("policylayer", &who("a"), b"one\n").unwrap(), 1);
+        assert_eq!(w.append("opa", &who("b"), b"two\n").unwrap(), 2);
         w.sync().unwrap();
         drop(w);
         // Restarted after committing request 1: only request 2 comes back.
@@ -564,11 +561,7 @@ mod tests {
             (2, Format::Opa, &who("b"), b"two\n".as_slice())
         );
         let mut w = SpoolWriter::new(r.spool.clone(), r.next_seq);
-        assert_eq!(
-            w.append(Format::PolicyLayer, &who("c"), b"three\n")
-                .unwrap(),
-            3
-        );
+        assert_eq!(w.append("policylayer", &who("c"), b"three\n").unwrap(), 3);
         w.sync().unwrap();
         assert_eq!(r.spool.files().len(), 2);
         // Request 1 committed: the first file holds 2, which is not.
@@ -592,8 +585,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = Spool::open_dir(dir.path()).unwrap().recover(None);
         let mut w = SpoolWriter::new(r.spool.clone(), 1);
-        w.append(Format::PolicyLayer, &who("a"), b"one\n").unwrap();
-        w.append(Format::PolicyLayer, &who("a"), b"two\n").unwrap();
+        w.append("policylayer", &who("a"), b"one\n").unwrap();
+        w.append("policylayer", &who("a"), b"two\n").unwrap();
         w.sync().unwrap();
         let path = r.spool.files()[0].clone();
         let whole = std::fs::read(&path).unwrap();
