@@ -525,13 +525,7 @@ impl<'a> Committer<'a> {
     fn txn(&mut self) -> Result<&mut Txn> {
         if self.txn.is_none() {
             let now = self.clock.now_micros();
-            let mut h = Xxh3::new();
-            h.update(&now.to_le_bytes());
-            h.update(&std::process::id().to_le_bytes());
-            h.update(&(self.committed.len() as u64).to_le_bytes());
-            // Ids sort by commit time: 20261122T014512.123456-1a2b3c4d.
-            let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
-            let id = format!("{stamp}-{:08x}", h.digest() as u32);
+            let id = commit_id(now, &[&(self.committed.len() as u64).to_le_bytes()]);
             let staging = self.wh.staging()?;
             let props = writer_properties(self.opts.zstd_level, self.opts.row_group_rows)?;
             let writer = PartitionWriter::new(
@@ -1268,6 +1262,21 @@ impl QuarantineSink {
 }
 
 /// One batch of the quarantine table; `id` is the transaction.
+/// The id of a commit made at `now` (UTC µs) by this process: its time, then 8 hex digits of a
+/// hash of the time, the process id and `salt` (what tells this process's commits apart), so
+/// that ids sort by commit time: `20261122T014512.123456-1a2b3c4d`. It names the commit's files
+/// and is its `verdict.txn`.
+pub(crate) fn commit_id(now: i64, salt: &[&[u8]]) -> String {
+    let mut h = Xxh3::new();
+    h.update(&now.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    for s in salt {
+        h.update(s);
+    }
+    let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
+    format!("{stamp}-{:08x}", h.digest() as u32)
+}
+
 fn quarantine_batch(rows: &[QuarantineRow], id: &str) -> Result<RecordBatch> {
     let s = |f: fn(&QuarantineRow) -> &str| {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as arrow::array::ArrayRef
@@ -1310,6 +1319,20 @@ mod tests {
     use crate::pipeline::{ingest, NoProgress};
     use verdict_formats::Format;
     use verdict_schema::time::FixedClock;
+
+    #[test]
+    fn commit_ids_sort_by_time_and_differ_by_salt() {
+        // 2026-11-22T01:45:12.123456Z
+        let t = 1_795_311_912_123_456;
+        let id = commit_id(t, &[b"decisions"]);
+        let (stamp, hash) = id.split_once('-').unwrap();
+        assert_eq!(stamp, "20261122T014512.123456");
+        assert_eq!(hash.len(), 8);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(id, commit_id(t, &[b"decisions"]));
+        assert_ne!(id, commit_id(t, &[b"event_keys"]));
+        assert!(id < commit_id(t + 1, &[b"decisions"]));
+    }
 
     #[test]
     fn quarantine_keys_are_read_only_when_a_line_is_quarantined() {

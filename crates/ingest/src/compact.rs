@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use crate::committer::commit_id;
 use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -16,9 +17,8 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 use serde_json::Value;
 use verdict_schema::idx;
-use verdict_schema::time::{format_micros, Clock};
+use verdict_schema::time::Clock;
 use verdict_table::{block_on, stats::describe, Commit, Location, Operation, Table, Warehouse};
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::committer::CommitStep;
 use crate::error::{Error, Result};
@@ -149,13 +149,7 @@ fn compact_index(wh: &Warehouse, clock: &dyn Clock, t: Table) -> Result<Option<I
     let Some(snap) = block_on(wh.latest(t))? else {
         return Ok(None);
     };
-    let now = clock.now_micros();
-    let mut h = Xxh3::new();
-    h.update(&now.to_le_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    h.update(t.name().as_bytes());
-    let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
-    let id = format!("{stamp}-{:08x}", h.digest() as u32);
+    let id = commit_id(clock.now_micros(), &[t.name().as_bytes()]);
     let mut result = IndexCompaction {
         table: t.name().to_string(),
         files_before: snap.files.len(),
@@ -204,13 +198,7 @@ fn compact_day(
     n: usize,
 ) -> Result<DayCompaction> {
     let now = clock.now_micros();
-    let mut h = Xxh3::new();
-    h.update(&now.to_le_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    h.update(day.as_bytes());
-    h.update(&(n as u64).to_le_bytes());
-    let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
-    let id = format!("{stamp}-{:08x}", h.digest() as u32);
+    let id = commit_id(now, &[day.as_bytes(), &(n as u64).to_le_bytes()]);
     let mut result = DayCompaction {
         day: day.to_string(),
         files_before: 0,

@@ -376,8 +376,6 @@ pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
     Ok(())
 }
 
-/// The keys of one bucket of the table, sorted; where the table holds a key twice, the entry of
-/// the later file wins.
 /// The keys of one bucket of `table` as a writer sees them: every file's, sorted, the later
 /// file's entry kept where two hold the same key.
 ///
@@ -395,6 +393,8 @@ pub(crate) fn load_bucket_keys(
         .collect())
 }
 
+/// The keys of one bucket of the table, sorted; where the table holds a key twice, the entry of
+/// the later file wins.
 fn load_bucket(
     wh: &Warehouse,
     table: Table,

@@ -20,18 +20,18 @@ mod retention;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::committer::commit_id;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use verdict_schema::time::{day_number, format_micros, Clock};
+use verdict_schema::time::{day_number, Clock};
 use verdict_table::{
     block_on, stats::describe, Commit, FileEntry, Location, Operation, Table, TableSnapshot,
     Warehouse, COVERS_APP_ID,
 };
-use xxhash_rust::xxh3::Xxh3;
 
 pub use erase::{erase, EraseOptions, EraseSummary};
 pub use retention::{retention, HeldDay, RetentionOptions, RetentionSummary, RETENTION_APP_ID};
@@ -146,12 +146,7 @@ impl Run {
         catch_up.signing_key = signing_key;
         drop(Committer::open(catch_up, clock, Vec::new())?);
         let now = clock.now_micros();
-        let mut h = Xxh3::new();
-        h.update(&now.to_le_bytes());
-        h.update(&std::process::id().to_le_bytes());
-        h.update(operation.as_bytes());
-        let stamp = format_micros(now).replace(['-', ':', 'Z'], "");
-        let id = format!("{stamp}-{:08x}", h.digest() as u32);
+        let id = commit_id(now, &[operation.as_bytes()]);
         let mut info = Map::new();
         info.insert("verdict.txn".into(), Value::from(id.as_str()));
         info.insert("verdict.operation".into(), Value::from(operation));
