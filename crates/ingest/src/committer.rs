@@ -286,7 +286,8 @@ impl<'a> Committer<'a> {
                 quarantine,
                 derived,
             },
-            index: KeyIndex::new(Table::EventKeys, opts.max_dedup_keys),
+            index: KeyIndex::new(Table::EventKeys, opts.max_dedup_keys)
+                .spilling_past(opts.max_pending_keys),
             opts,
             clock,
             names,
@@ -346,7 +347,7 @@ impl<'a> Committer<'a> {
         for d in &mut self.snaps.derived {
             *d = block_on(self.wh.open_for_write(d.table))?;
         }
-        self.index = KeyIndex::new(Table::EventKeys, self.opts.max_dedup_keys);
+        self.index = self.index.emptied();
         self.qkeys = None;
         self.catch_up_all()
     }
@@ -709,6 +710,7 @@ impl<'a> Committer<'a> {
                 &self.wh,
                 &self.snaps.quarantine,
                 self.opts.max_dedup_keys,
+                self.opts.max_pending_keys,
             )?),
         };
         keys.insert(&self.wh, key)

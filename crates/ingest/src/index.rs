@@ -5,7 +5,11 @@
 //! Memory stays bounded: buckets are loaded on first use and the least recently used ones are
 //! dropped past `max_keys`; the keys of the open transaction stay until it commits. A dropped
 //! bucket is read again from the table when a later row needs it, so dedup stays exact (at the
-//! price of re-reading when the index is much larger than the budget).
+//! price of re-reading when the index is much larger than the budget). The open transaction's
+//! new keys are bounded too: past `max_pending` of them, a bucket's keys go to sorted run files
+//! in a staging directory, with a filter and a sparse index in memory ([`spill`]).
+
+mod spill;
 
 use std::sync::Arc;
 
@@ -15,10 +19,15 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use rustc_hash::FxHashMap;
 use verdict_schema::idx;
-use verdict_table::{event_keys_schema, key_bucket, Table, TableSnapshot, Warehouse};
+use verdict_table::{event_keys_schema, key_bucket, Table, TableSnapshot, Warehouse, KEY_BUCKETS};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
+use spill::PendingBucket;
+
+/// New keys of the open transaction held in memory at most, by default: 57,344 a bucket, what a
+/// hash map of 65,536 slots holds without growing (about 1.6 MB each).
+pub const DEFAULT_MAX_PENDING_KEYS: usize = 57_344 * KEY_BUCKETS as usize;
 
 /// What the index says of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +46,12 @@ pub struct KeyIndex {
     max_keys: usize,
     buckets: FxHashMap<i32, Bucket>,
     /// The open transaction's new keys, per bucket (one map each keeps a growing map's
-    /// rehash to a sixteenth of the keys).
-    pending: FxHashMap<i32, FxHashMap<(u64, u64), u64>>,
+    /// rehash to a sixteenth of the keys), spilled to run files past `spill_at` a bucket.
+    pending: FxHashMap<i32, PendingBucket>,
+    spill_at: usize,
+    /// Where spilled runs go, made on the first spill of a transaction.
+    spill_dir: Option<tempfile::TempDir>,
+    runs_made: u64,
     clock: u64,
     /// Buckets dropped to stay within the budget.
     pub evicted: u64,
@@ -223,14 +236,30 @@ impl KeyIndex {
             max_keys: max_keys.max(1),
             buckets: FxHashMap::default(),
             pending: FxHashMap::default(),
+            spill_at: DEFAULT_MAX_PENDING_KEYS / KEY_BUCKETS as usize,
+            spill_dir: None,
+            runs_made: 0,
             clock: 0,
             evicted: 0,
         }
     }
 
-    /// The budget of loaded keys.
-    pub fn max_keys(&self) -> usize {
-        self.max_keys
+    /// The same index holding about `max_pending` new keys of a transaction in memory at most
+    /// (the rest in run files, about 2 bytes a key in memory).
+    #[must_use]
+    pub fn spilling_past(mut self, max_pending: usize) -> Self {
+        self.spill_at = (max_pending / KEY_BUCKETS as usize).max(1);
+        self
+    }
+
+    /// An empty index with the same table and budgets (loaded buckets that may miss keys are
+    /// then read again when needed).
+    #[must_use]
+    pub fn emptied(&self) -> Self {
+        Self {
+            spill_at: self.spill_at,
+            ..Self::new(self.table, self.max_keys)
+        }
     }
 
     /// Checks a key against the table and the open transaction, and records it as pending
@@ -247,8 +276,10 @@ impl KeyIndex {
     ) -> Result<Seen> {
         let b = key_bucket(key);
         let k = halves(key);
-        if let Some(&c) = self.pending.get(&b).and_then(|p| p.get(&k)) {
-            return Ok(verdict(c, content));
+        if let Some(p) = self.pending.get(&b) {
+            if let Some(c) = p.get(k)? {
+                return Ok(verdict(c, content));
+            }
         }
         self.clock += 1;
         if !self.buckets.contains_key(&b) {
@@ -264,7 +295,18 @@ impl KeyIndex {
         if let Some(c) = bucket.get(k) {
             return Ok(verdict(c, content));
         }
-        self.pending.entry(b).or_default().insert(k, content);
+        let (dir, made, spill_at) = (&mut self.spill_dir, &mut self.runs_made, self.spill_at);
+        self.pending
+            .entry(b)
+            .or_default()
+            .insert(k, content, spill_at, || {
+                let dir = match dir {
+                    Some(d) => d,
+                    None => dir.insert(wh.staging()?),
+                };
+                *made += 1;
+                Ok(dir.path().join(format!("keys-{b}-{made}.run")))
+            })?;
         Ok(Seen::New)
     }
 
@@ -296,36 +338,40 @@ impl KeyIndex {
         dir: &std::path::Path,
         txn: &str,
     ) -> Result<Vec<(i32, String, std::path::PathBuf)>> {
-        let mut per: Vec<(&i32, &FxHashMap<(u64, u64), u64>)> =
-            self.pending.iter().filter(|(_, p)| !p.is_empty()).collect();
+        let mut per: Vec<(&i32, &PendingBucket)> =
+            self.pending.iter().filter(|(_, p)| p.len() > 0).collect();
         per.sort_unstable_by_key(|(b, _)| **b);
         let mut out = Vec::new();
         for (&b, pending) in per {
-            let mut keys: Vec<(u128, u64)> = pending
-                .iter()
-                .map(|(&(hi, lo), &c)| ((u128::from(hi) << 64) | u128::from(lo), c))
-                .collect();
-            keys.sort_unstable();
             let rel = self.table.file_path(Some(&b.to_string()), txn, None);
             let path = dir.join(self.table.name()).join(&rel);
-            write_keys(&path, &keys)?;
+            let keys = pending
+                .sorted()?
+                .map(|e| e.map(|((hi, lo), c)| ((u128::from(hi) << 64) | u128::from(lo), c)));
+            write_key_stream(&path, keys)?;
             out.push((b, rel, path));
         }
         Ok(out)
     }
 
-    /// The pending keys are in the table now: they join their buckets where loaded.
+    /// The pending keys are in the table now: they join their buckets where loaded. A bucket
+    /// whose new keys were spilled is dropped instead (read again from the table when a later
+    /// key needs it), so that they do not all come back into memory at once.
     pub fn committed(&mut self) {
         for (b, keys) in std::mem::take(&mut self.pending) {
-            if let Some(bucket) = self.buckets.get_mut(&b) {
-                bucket.add(keys);
+            if keys.is_spilled() {
+                self.buckets.remove(&b);
+            } else if let Some(bucket) = self.buckets.get_mut(&b) {
+                bucket.add(keys.recent);
             }
         }
+        self.spill_dir = None;
     }
 
     /// Forgets the pending keys (their transaction was not committed).
     pub fn discard(&mut self) {
         self.pending.clear();
+        self.spill_dir = None;
     }
 }
 
@@ -342,23 +388,21 @@ fn verdict(stored: u64, content: u64) -> Seen {
 /// # Errors
 /// When the file cannot be written.
 pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
+    write_key_stream(path, keys.iter().map(|&e| Ok(e)))
+}
+
+/// Writes a dedup index file of `(key, content)` pairs as they come, 65,536 at a time.
+///
+/// # Errors
+/// When the file cannot be written or an entry is an error.
+fn write_key_stream(
+    path: &std::path::Path,
+    keys: impl Iterator<Item = Result<(u128, u64)>>,
+) -> Result<()> {
+    const BATCH: usize = 64 * 1024;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
     }
-    let batch = RecordBatch::try_new(
-        event_keys_schema(),
-        vec![
-            Arc::new(Int64Array::from_iter_values(
-                keys.iter().map(|(k, _)| (*k >> 64) as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                keys.iter().map(|(k, _)| *k as u64 as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                keys.iter().map(|(_, c)| *c as i64),
-            )),
-        ],
-    )?;
     let file = std::fs::File::create(path).map_err(Error::io("creating", path))?;
     let pq = |source| Error::Parquet {
         path: path.to_path_buf(),
@@ -370,7 +414,29 @@ pub fn write_keys(path: &std::path::Path, keys: &[(u128, u64)]) -> Result<()> {
         .set_dictionary_enabled(false)
         .build();
     let mut w = ArrowWriter::try_new(file, event_keys_schema(), Some(props)).map_err(pq)?;
-    w.write(&batch).map_err(pq)?;
+    let mut chunk: Vec<(u128, u64)> = Vec::with_capacity(BATCH);
+    let mut keys = keys.peekable();
+    while keys.peek().is_some() {
+        chunk.clear();
+        for e in keys.by_ref().take(BATCH) {
+            chunk.push(e?);
+        }
+        let batch = RecordBatch::try_new(
+            event_keys_schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(
+                    chunk.iter().map(|(k, _)| (*k >> 64) as i64),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    chunk.iter().map(|(k, _)| *k as u64 as i64),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    chunk.iter().map(|(_, c)| *c as i64),
+                )),
+            ],
+        )?;
+        w.write(&batch).map_err(pq)?;
+    }
     let f = w.into_inner().map_err(pq)?;
     f.sync_all().map_err(Error::io("syncing", path))?;
     Ok(())

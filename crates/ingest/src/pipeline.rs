@@ -58,6 +58,11 @@ pub struct IngestOptions {
     /// least recently used buckets of the index are dropped and read again from the
     /// `event_keys` table if a later row needs them. Dedup stays exact.
     pub max_dedup_keys: usize,
+    /// New dedup keys of one transaction held in memory at most (about 25 bytes each in a
+    /// map): past it, a bucket's new keys are sorted into a run file in the staging directory
+    /// and only a filter and a sparse index of them stay in memory (about 2 bytes a key). Dedup
+    /// stays exact.
+    pub max_pending_keys: usize,
     /// Test hook: abort the process at this step of the first commit.
     pub abort_at: Option<CommitStep>,
     /// Secret redaction rules (the built-ins are on by default).
@@ -97,6 +102,7 @@ impl IngestOptions {
             commit_rows: None,
             zstd_level: 1,
             max_dedup_keys: 4_000_000,
+            max_pending_keys: crate::index::DEFAULT_MAX_PENDING_KEYS,
             abort_at: None,
             redaction: RedactionRules::default(),
             earliest_micros: DEFAULT_EARLIEST_MICROS,
@@ -633,5 +639,80 @@ mod tests {
         assert_eq!((again.rows_written, again.duplicates), (0, 102));
         assert_eq!(again.already_quarantined, 1);
         assert!(again.txns.is_empty());
+    }
+
+    /// What an ingest of `text` into a new warehouse reports and leaves in the tables, with
+    /// the run's new keys held in memory up to `max_pending_keys`.
+    fn ingest_counts(text: &str, max_pending_keys: usize) -> (Vec<u64>, u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("gw.jsonl");
+        std::fs::write(&log, text).unwrap();
+        let mut opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
+        opts.chunk_bytes = 4096;
+        opts.max_pending_keys = max_pending_keys;
+        let clock = verdict_schema::time::FixedClock(0);
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        let again = ingest(&opts, &clock, &NoProgress).unwrap();
+        let wh = verdict_table::Warehouse::new(opts.warehouse.clone()).unwrap();
+        let rows = |t| {
+            verdict_table::block_on(wh.latest(t))
+                .unwrap()
+                .map_or(0, |s| s.rows())
+        };
+        // No spill file outlives the run.
+        let staging = dir.path().join("wh/_verdict/staging");
+        let left = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "staging left behind");
+        (
+            vec![
+                s.rows_written,
+                s.duplicates,
+                s.conflicting_duplicates,
+                s.quarantined,
+                again.rows_written,
+                again.duplicates,
+                again.already_quarantined,
+            ],
+            rows(verdict_table::Table::EventKeys),
+            rows(verdict_table::Table::QuarantineKeys),
+        )
+    }
+
+    #[test]
+    fn spilled_new_keys_dedup_exactly_as_keys_in_memory() {
+        // 3,000 new events, then each tenth again (a duplicate), each thirtieth again with
+        // other content (a conflict), and 400 bad lines (a bad line's key holds its line
+        // number: the conflicts and bad lines are 500 quarantine keys).
+        let mut text = String::new();
+        for i in 0..3_000 {
+            text.push_str(&line(
+                &format!("e{i}"),
+                &format!("2026-11-02T10:{:02}:{:02}Z", i / 60 % 60, i % 60),
+            ));
+            text.push('\n');
+        }
+        for i in (0..3_000).step_by(10) {
+            text.push_str(&line(
+                &format!("e{i}"),
+                &format!("2026-11-02T10:{:02}:{:02}Z", i / 60 % 60, i % 60),
+            ));
+            text.push('\n');
+        }
+        for i in (0..3_000).step_by(30) {
+            text.push_str(&line(&format!("e{i}"), "2026-11-03T00:00:00Z"));
+            text.push('\n');
+        }
+        for i in 0..400 {
+            text.push_str(&format!("{{\"broken\": {i}\n"));
+        }
+        // 32 keys a run in memory: two a bucket, so nearly every key is in a run file and the
+        // runs of each bucket are merged many times over.
+        let spilled = ingest_counts(&text, 32);
+        let in_memory = ingest_counts(&text, usize::MAX);
+        assert_eq!(spilled, in_memory);
+        assert_eq!(
+            spilled,
+            (vec![3_000, 300, 100, 500, 0, 3_300, 500], 3_000, 500)
+        );
     }
 }

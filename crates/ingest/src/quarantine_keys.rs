@@ -28,7 +28,8 @@ pub(crate) struct QuarantineKeys {
 
 impl QuarantineKeys {
     /// Opens the index (creating the table when missing) and brings it up to `quarantine`'s
-    /// version; `max_keys` bounds the keys held in memory.
+    /// version; `max_keys` bounds the keys held in memory, `max_pending` the new keys of a
+    /// transaction held in memory (the rest spilled to files).
     ///
     /// # Errors
     /// When a table or a quarantine file cannot be read, or the catch-up cannot be committed.
@@ -36,11 +37,12 @@ impl QuarantineKeys {
         wh: &Warehouse,
         quarantine: &TableSnapshot,
         max_keys: usize,
+        max_pending: usize,
     ) -> Result<Self> {
         let snap = block_on(wh.open_for_write(Table::QuarantineKeys))?;
         let mut k = Self {
             snap,
-            index: KeyIndex::new(Table::QuarantineKeys, max_keys),
+            index: KeyIndex::new(Table::QuarantineKeys, max_keys).spilling_past(max_pending),
         };
         k.catch_up(wh, quarantine)?;
         Ok(k)
@@ -123,7 +125,7 @@ impl QuarantineKeys {
         );
         self.snap = block_on(wh.commit(&self.snap, c))?;
         // Loaded buckets may miss keys the catch-up added: read them again when needed.
-        self.index = KeyIndex::new(Table::QuarantineKeys, self.index.max_keys());
+        self.index = self.index.emptied();
         Ok(())
     }
 }
