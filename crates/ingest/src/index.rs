@@ -520,8 +520,8 @@ pub fn content_hash(batch: &RecordBatch, row: usize) -> u64 {
 mod tests {
     use super::*;
 
-    /// splitmix64: uniform keys without a dependency.
-    fn keys(seed: u64, n: usize) -> Vec<(u64, u64)> {
+    /// splitmix64: uniform keys without a dependency (the spill tests use them too).
+    pub(super) fn keys(seed: u64, n: usize) -> Vec<(u64, u64)> {
         let mut s = seed;
         let mut next = || {
             s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -174,7 +174,7 @@ impl Run {
         let mut w = BufWriter::with_capacity(64 << 10, &file);
         for e in entries {
             let (k, c) = e?;
-            if len % BLOCK == 0 {
+            if len.is_multiple_of(BLOCK) {
                 firsts.push(k);
             }
             w.write_all(&encode(k, c))
@@ -252,10 +252,13 @@ impl Iterator for RunReader {
     }
 }
 
+/// Entries in key order, from a run file or from memory.
+type Source = Box<dyn Iterator<Item = Result<(Key, u64)>>>;
+
 /// The entries of `runs` and of `extra` (sorted), in key order. The sources hold disjoint keys;
 /// were a key in two, both entries would come out, the earlier source's first.
 fn merge(runs: &[Run], extra: Vec<(Key, u64)>) -> Result<impl Iterator<Item = Result<(Key, u64)>>> {
-    let mut sources: Vec<Box<dyn Iterator<Item = Result<(Key, u64)>>>> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     for r in runs {
         sources.push(Box::new(r.entries()?));
     }
@@ -345,17 +348,22 @@ impl SpillFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::tests::keys;
 
-    fn keys(seed: u64, n: usize) -> Vec<Key> {
-        let mut s = seed;
-        let mut next = || {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        (0..n).map(|_| (next(), next())).collect()
+    /// A bucket holding `ks` (the content of a key: its position), spilling past `spill_at`
+    /// to files in `dir`, and the number of spills. Each key is absent before it is added.
+    fn fill(ks: &[Key], spill_at: usize, dir: &Path) -> (PendingBucket, usize) {
+        let mut p = PendingBucket::default();
+        let mut n = 0;
+        for (i, &k) in ks.iter().enumerate() {
+            assert_eq!(p.get(k).unwrap(), None, "key {i} before it was added");
+            p.insert(k, i as u64, spill_at, || {
+                n += 1;
+                Ok(dir.join(format!("run-{n}")))
+            })
+            .unwrap();
+        }
+        (p, n)
     }
 
     fn files(dir: &Path) -> usize {
@@ -366,16 +374,7 @@ mod tests {
     fn spilled_keys_are_found_merged_and_listed_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let ks = keys(11, 10_000);
-        let mut p = PendingBucket::default();
-        let mut n = 0;
-        for (i, &k) in ks.iter().enumerate() {
-            assert_eq!(p.get(k).unwrap(), None, "key {i} before it was added");
-            p.insert(k, i as u64, 700, || {
-                n += 1;
-                Ok(dir.path().join(format!("run-{n}")))
-            })
-            .unwrap();
-        }
+        let (p, n) = fill(&ks, 700, dir.path());
         // 14 spills of 700 keys, merged whenever a fifth run came: at most 4 runs, and 200 keys
         // still in memory.
         assert_eq!(n, 14);
@@ -410,15 +409,7 @@ mod tests {
     fn the_filter_grows_with_the_spilled_keys() {
         let dir = tempfile::tempdir().unwrap();
         let ks = keys(3, 60_000);
-        let mut p = PendingBucket::default();
-        let mut n = 0;
-        for (i, &k) in ks.iter().enumerate() {
-            p.insert(k, i as u64, 2_000, || {
-                n += 1;
-                Ok(dir.path().join(format!("run-{n}")))
-            })
-            .unwrap();
-        }
+        let (p, _) = fill(&ks, 2_000, dir.path());
         let s = p.spilled.as_ref().unwrap();
         assert_eq!(s.keys, 60_000);
         assert!(s.filter.capacity() >= s.keys, "{}", s.filter.capacity());
@@ -445,19 +436,15 @@ mod tests {
     #[test]
     fn a_missing_run_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let ks = keys(5, 300);
-        let mut p = PendingBucket::default();
-        for (i, &k) in ks.iter().enumerate() {
-            p.insert(k, i as u64, 100, || Ok(dir.path().join(format!("run-{i}"))))
-                .unwrap();
-        }
-        let run = dir.path().join("run-99");
+        let (p, n) = fill(&keys(5, 300), 100, dir.path());
+        assert_eq!(n, 3);
+        let run = dir.path().join("run-2");
         std::fs::remove_file(&run).unwrap();
         let err = p
             .sorted()
             .err()
             .expect("listing needs every run")
             .to_string();
-        assert!(err.contains("run-99"), "{err}");
+        assert!(err.contains("run-2"), "{err}");
     }
 }
