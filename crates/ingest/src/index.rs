@@ -416,7 +416,10 @@ fn write_key_stream(
     let mut w = ArrowWriter::try_new(file, event_keys_schema(), Some(props)).map_err(pq)?;
     let mut chunk: Vec<(u128, u64)> = Vec::with_capacity(BATCH);
     let mut keys = keys.peekable();
-    while keys.peek().is_some() {
+    let mut first = true;
+    // An empty list still writes one (empty) batch, as a file of no keys always had.
+    while first || keys.peek().is_some() {
+        first = false;
         chunk.clear();
         for e in keys.by_ref().take(BATCH) {
             chunk.push(e?);

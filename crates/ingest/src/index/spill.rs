@@ -111,15 +111,22 @@ impl PendingBucket {
         Ok(())
     }
 
+    /// Moves the keys in memory to a new run at `path`. Should any step fail, every key is
+    /// still found: the map is emptied only once its run is written, and the filter holds the
+    /// run's keys before it is rebuilt larger.
     fn spill(&mut self, path: &Path) -> Result<()> {
-        let mut sorted: Vec<(Key, u64)> = self.recent.drain().collect();
+        let mut sorted: Vec<(Key, u64)> = self.recent.iter().map(|(&k, &c)| (k, c)).collect();
         sorted.sort_unstable_by_key(|(k, _)| *k);
         let run = Run::write(path, sorted.iter().map(|&e| Ok(e)))?;
+        self.recent.clear();
         let s = self.spilled.get_or_insert_with(|| Spilled {
             runs: Vec::new(),
             filter: SpillFilter::for_keys(sorted.len() * 4),
             keys: 0,
         });
+        for (k, _) in &sorted {
+            s.filter.set(k.1);
+        }
         s.keys += run.len;
         s.runs.push(run);
         if s.keys > s.filter.capacity() {
@@ -131,10 +138,6 @@ impl PendingBucket {
                 }
             }
             s.filter = f;
-        } else {
-            for (k, _) in &sorted {
-                s.filter.set(k.1);
-            }
         }
         if s.runs.len() > MAX_RUNS {
             let merged_path = path.with_extension("merged");
@@ -256,7 +259,8 @@ impl Iterator for RunReader {
 type Source = Box<dyn Iterator<Item = Result<(Key, u64)>>>;
 
 /// The entries of `runs` and of `extra` (sorted), in key order. The sources hold disjoint keys;
-/// were a key in two, both entries would come out, the earlier source's first.
+/// were a key in two, both entries would come out, the earlier source's first. A read error is
+/// the last item: nothing follows it, so no consumer can take a partial merge for a whole one.
 fn merge(runs: &[Run], extra: Vec<(Key, u64)>) -> Result<impl Iterator<Item = Result<(Key, u64)>>> {
     let mut sources: Vec<Source> = Vec::new();
     for r in runs {
@@ -274,8 +278,13 @@ fn merge(runs: &[Run], extra: Vec<(Key, u64)>) -> Result<impl Iterator<Item = Re
             }
         }
     }
+    let mut ended = false;
     Ok(std::iter::from_fn(move || {
+        if ended {
+            return None;
+        }
         if let Some(e) = failed.take() {
+            ended = true;
             return Some(Err(e));
         }
         // A handful of sources: a linear scan for the least head.
@@ -446,5 +455,54 @@ mod tests {
             .expect("listing needs every run")
             .to_string();
         assert!(err.contains("run-2"), "{err}");
+    }
+
+    #[test]
+    fn a_run_cut_short_ends_the_listing_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _) = fill(&keys(6, 300), 100, dir.path());
+        // Half of run 2's entries are gone: its reader fails midway.
+        let run = dir.path().join("run-2");
+        let len = std::fs::metadata(&run).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&run)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let items: Vec<Result<(Key, u64)>> = p.sorted().unwrap().collect();
+        let last = items.last().expect("some items");
+        assert!(last
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("run-2")));
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+        assert!(
+            items.len() < 300,
+            "{} items: nothing follows the error",
+            items.len()
+        );
+    }
+
+    #[test]
+    fn a_spill_that_fails_keeps_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = keys(8, 250);
+        let (mut p, n) = fill(&ks[..200], 100, dir.path());
+        assert_eq!((n, p.recent.len()), (2, 0));
+        for (i, &k) in ks[200..249].iter().enumerate() {
+            p.insert(k, 200 + i as u64, 100, || unreachable!("no spill yet"))
+                .unwrap();
+        }
+        // The 100th key in memory cannot go to a file: the error is returned, and every key,
+        // spilled or in memory, is still found with its content.
+        let missing = dir.path().join("no-such-dir").join("run");
+        let err = p
+            .insert(ks[249], 249, 50, || Ok(missing))
+            .expect_err("the run cannot be written");
+        assert!(err.to_string().contains("no-such-dir"), "{err}");
+        for (i, &k) in ks.iter().enumerate() {
+            assert_eq!(p.get(k).unwrap(), Some(i as u64), "key {i}");
+        }
+        assert_eq!(p.len(), 250);
     }
 }
