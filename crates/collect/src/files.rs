@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use verdict_formats::Format;
 use verdict_formats::{detect, Decoder, DetectError, DETECT_LINES};
+use verdict_ingest::source::{max_lines_for, whole_lines};
 
 use crate::checkpoint::{fingerprint, Checkpoint, Fingerprint, CHECKPOINT_VERSION};
 use crate::committer::Batch;
@@ -307,8 +308,8 @@ impl Tailer {
                     .map_err(Error::io("reading", &t.cp.path))?;
                 buf.truncate(start + n);
                 at += n as u64;
-                if let Some(p) = memchr::memrchr(b'\n', &buf) {
-                    break Some(p + 1);
+                if let Some((end, _, _)) = whole_lines(&buf, max_lines_for(step)) {
+                    break Some(end);
                 }
                 if n < want {
                     break None;
@@ -349,9 +350,10 @@ impl Tailer {
                 break;
             }
             carry.extend_from_slice(&buf[..n]);
-            if let Some(p) = memchr::memrchr(b'\n', &carry) {
-                let rest = carry.split_off(p + 1);
-                let lines = std::mem::replace(&mut carry, rest);
+            // Whole lines, at most a batch's worth at a time.
+            while let Some((end, _, _)) = whole_lines(&carry, max_lines_for(buf.len())) {
+                let lines = carry[..end].to_vec();
+                carry.drain(..end);
                 if let Sent::Closed = self.send(fp, lines, false)? {
                     return Ok(false);
                 }

@@ -227,14 +227,52 @@ pub struct Chunk {
     pub oversized: Vec<(u64, Vec<u8>, u64)>,
 }
 
+/// The most lines a piece of `bytes` bytes of input is decoded at once as: one per 64 bytes.
+///
+/// What a piece of input costs once decoded grows with its lines, not its bytes (a quarantined
+/// line becomes a record of its own, a hundred bytes or more however short the line), so the
+/// pieces that readers hand to decoders are bounded in lines as well: a file of tiny lines (`{}`,
+/// 3 bytes each) is cut into pieces of as many lines as one of 64-byte lines. No decision record
+/// is that short, so real logs are cut by bytes alone.
+pub fn max_lines_for(bytes: usize) -> usize {
+    (bytes / 64).max(1)
+}
+
+/// Where the first `max_lines` whole lines of `bytes` end (all its whole lines, if fewer), how
+/// many lines that is, and whether another whole line follows them. `None` when `bytes` holds
+/// no whole line (no `\n`).
+pub fn whole_lines(bytes: &[u8], max_lines: usize) -> Option<(usize, u64, bool)> {
+    let max = max_lines.max(1) as u64;
+    let mut end = None;
+    let mut lines = 0u64;
+    for pos in memchr::memchr_iter(b'\n', bytes) {
+        lines += 1;
+        end = Some(pos + 1);
+        if lines == max {
+            break;
+        }
+    }
+    let end = end?;
+    let more = lines == max && memchr::memchr(b'\n', &bytes[end..]).is_some();
+    Some((end, lines, more))
+}
+
 /// Cuts a reader into [`Chunk`]s of about `chunk_bytes`, never splitting a line, and replaces a
 /// line longer than `max_line` by a record of it (so one huge line cannot exhaust memory).
+///
+/// A chunk also holds at most [`max_lines_for`]`(chunk_bytes)` lines: a 2 MiB chunk of `{}`
+/// lines would otherwise be 700,000 quarantine records at once.
 pub struct Chunker<R> {
     reader: R,
     input: usize,
     chunk_bytes: usize,
     max_line: usize,
+    max_lines: usize,
+    /// Bytes read and not yet handed out: whole lines (when `whole` is set) and the start of an
+    /// unfinished line.
     carry: Vec<u8>,
+    /// Whether `carry` holds at least one whole line: the last chunk stopped at `max_lines`.
+    whole: bool,
     next_line: u64,
     skipping: Option<(u64, Vec<u8>, u64)>,
     eof: bool,
@@ -255,7 +293,9 @@ impl<R: Read> Chunker<R> {
             input,
             chunk_bytes: chunk_bytes.max(1024),
             max_line: max_line.max(16),
+            max_lines: max_lines_for(chunk_bytes.max(1024)),
             carry: Vec::new(),
+            whole: false,
             next_line: 1,
             skipping: None,
             eof: false,
@@ -270,6 +310,55 @@ impl<R: Read> Chunker<R> {
         self.next_line - 1
     }
 
+    /// The most lines a chunk holds.
+    pub fn max_lines(&self) -> usize {
+        self.max_lines
+    }
+
+    /// See [`whole_lines`], on the carry.
+    fn cut(&self) -> Option<(usize, u64, bool)> {
+        whole_lines(&self.carry, self.max_lines)
+    }
+
+    /// The carry's first `end` bytes, removed from it. When much follows them (`more`: the chunk
+    /// stopped at `max_lines`), they are copied out and the carry keeps its buffer; otherwise
+    /// the little that follows is what is copied.
+    fn split_carry(&mut self, end: usize, more: bool) -> Vec<u8> {
+        if more {
+            let bytes = self.carry[..end].to_vec();
+            self.carry.drain(..end);
+            bytes
+        } else {
+            let rest = self.carry.split_off(end);
+            std::mem::replace(&mut self.carry, rest)
+        }
+    }
+
+    /// The carry's first whole lines (at most `max_lines`) as a chunk; what follows them stays.
+    /// When no whole line remains, the rest is an unfinished line, checked against the bound.
+    fn take_lines(
+        &mut self,
+        end: usize,
+        lines: u64,
+        more: bool,
+        oversized: Vec<(u64, Vec<u8>, u64)>,
+    ) -> Chunk {
+        let bytes = self.split_carry(end, more);
+        let first_line = self.next_line;
+        self.next_line += lines;
+        self.whole = more;
+        if !more {
+            self.check_carry();
+        }
+        Chunk {
+            seq: 0,
+            input: self.input,
+            first_line,
+            bytes,
+            oversized,
+        }
+    }
+
     /// The next chunk, or `None` at the end of the input. `seq` is left at 0 for the caller.
     ///
     /// # Errors
@@ -277,9 +366,30 @@ impl<R: Read> Chunker<R> {
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
         let mut oversized = Vec::new();
         loop {
+            if self.whole && !self.eof {
+                // Lines left by a chunk that stopped at `max_lines`: handed out before any read.
+                if let Some((end, lines, more)) = self.cut() {
+                    return Ok(Some(self.take_lines(end, lines, more, oversized)));
+                }
+                self.whole = false;
+            }
             if self.eof {
                 if self.carry.is_empty() && oversized.is_empty() {
                     return Ok(None);
+                }
+                if let Some((end, lines, true)) = self.cut() {
+                    // More whole lines than a chunk holds; the input's last line (perhaps
+                    // without a newline) goes with the final chunk.
+                    let bytes = self.split_carry(end, true);
+                    let first_line = self.next_line;
+                    self.next_line += lines;
+                    return Ok(Some(Chunk {
+                        seq: 0,
+                        input: self.input,
+                        first_line,
+                        bytes,
+                        oversized,
+                    }));
                 }
                 let bytes = std::mem::take(&mut self.carry);
                 let first_line = self.next_line;
@@ -353,22 +463,11 @@ impl<R: Read> Chunker<R> {
                     }
                 }
             }
-            match memchr::memrchr(b'\n', &self.carry) {
-                Some(pos) => {
-                    let rest = self.carry.split_off(pos + 1);
-                    let bytes = std::mem::replace(&mut self.carry, rest);
-                    // Whole lines in `bytes`; a line in them may still exceed the bound, which the
-                    // decoder checks. The carry must not grow past the bound either.
-                    let first_line = self.next_line;
-                    self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
-                    self.check_carry();
-                    return Ok(Some(Chunk {
-                        seq: 0,
-                        input: self.input,
-                        first_line,
-                        bytes,
-                        oversized,
-                    }));
+            match self.cut() {
+                Some((end, lines, more)) => {
+                    // Whole lines; a line in them may still exceed the bound, which the decoder
+                    // checks. The unfinished line after them must not grow past the bound either.
+                    return Ok(Some(self.take_lines(end, lines, more, oversized)));
                 }
                 None => {
                     self.check_carry();
@@ -479,6 +578,88 @@ mod tests {
         let over: Vec<_> = chunks.iter().flat_map(|c| c.oversized.iter()).collect();
         assert_eq!(over.len(), 1);
         assert_eq!((over[0].0, over[0].2), (2, 3000));
+    }
+
+    /// Lines in a chunk, counting a last line without its newline.
+    fn line_count(c: &Chunk) -> usize {
+        let n = memchr::memchr_iter(b'\n', &c.bytes).count();
+        n + usize::from(!c.bytes.is_empty() && c.bytes.last() != Some(&b'\n'))
+    }
+
+    #[test]
+    fn tiny_lines_are_cut_at_max_lines() {
+        let mut data = b"{}\n".repeat(10_000);
+        data.extend_from_slice(b"{}");
+        let chunks = all_chunks(&data, 1024, 1 << 20);
+        assert_eq!(Chunker::new(&b""[..], 0, 1024, 1 << 20).max_lines(), 16);
+        assert!(chunks
+            .iter()
+            .all(|c| line_count(c) <= 16 && c.oversized.is_empty()));
+        assert!(chunks.len() >= 10_001 / 16);
+        let lines = lines_of(&chunks);
+        assert_eq!(lines.len(), 10_001);
+        assert!(lines
+            .iter()
+            .enumerate()
+            .all(|(i, (n, l))| *n == i as u64 + 1 && l == "{}"));
+        let bytes: Vec<u8> = chunks
+            .iter()
+            .flat_map(|c| c.bytes.iter().copied())
+            .collect();
+        assert_eq!(bytes, data);
+    }
+
+    #[test]
+    fn tiny_lines_around_an_oversized_line() {
+        let mut data = b"{}\n".repeat(100);
+        data.extend(std::iter::repeat_n(b'x', 5000));
+        data.push(b'\n');
+        data.extend(b"[]\n".repeat(100));
+        let chunks = all_chunks(&data, 1024, 2048);
+        assert!(chunks.iter().all(|c| line_count(c) <= 16));
+        let over: Vec<_> = chunks.iter().flat_map(|c| c.oversized.iter()).collect();
+        assert_eq!(over.len(), 1);
+        assert_eq!((over[0].0, over[0].2), (101, 5000));
+        let lines = lines_of(&chunks);
+        assert_eq!(lines.len(), 200);
+        assert_eq!(lines[99], (100, "{}".into()));
+        assert_eq!(lines[100], (102, "[]".into()));
+        assert_eq!(lines[199], (201, "[]".into()));
+    }
+
+    /// Hands out `data` in one read, then fails.
+    struct FailsAfter<'a>(&'a [u8]);
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("disk went away"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn whole_lines_before_a_read_error_are_all_handed_out() {
+        let mut data = b"{}\n".repeat(300);
+        data.extend_from_slice(b"{\"unfinish");
+        let mut c = Chunker::new(FailsAfter(&data), 0, 1024, 1 << 20);
+        let mut chunks = Vec::new();
+        let err = loop {
+            match c.next_chunk() {
+                Ok(Some(ch)) => chunks.push(ch),
+                Ok(None) => panic!("the error must be returned"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.to_string(), "disk went away");
+        assert!(chunks.iter().all(|c| line_count(c) <= 16));
+        let lines = lines_of(&chunks);
+        assert_eq!(lines.len(), 300);
+        assert_eq!(lines[299], (300, "{}".into()));
     }
 
     #[test]

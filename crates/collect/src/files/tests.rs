@@ -1,5 +1,5 @@
 //! Tests of the files source: fingerprint grouping, rotation by rename and by copy-truncate,
-//! truncation in place, gzip read once, partial last lines.
+//! truncation in place, gzip read once, partial last lines, batches bounded in lines.
 
 use std::io::Write;
 
@@ -20,11 +20,17 @@ struct Rig {
 
 impl Rig {
     fn new(pattern: &str) -> Self {
+        Self::reading(pattern, FilesConfig::default().read_bytes)
+    }
+
+    /// A rig whose reads take at most `read_bytes` bytes at a time.
+    fn reading(pattern: &str, read_bytes: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         let src = FilesConfig {
             paths: vec![dir.path().join(pattern).display().to_string()],
             fingerprint_bytes: 64,
+            read_bytes,
             ..Default::default()
         }
         .build()
@@ -199,4 +205,39 @@ fn truncation_in_place_rereads_and_a_deleted_file_is_drained() {
     std::fs::remove_file(r.path("app.log")).unwrap();
     assert_eq!(r.poll().0, ids(&["a5"]));
     assert_eq!(r.poll().0, Vec::<String>::new());
+}
+
+#[test]
+fn tiny_lines_are_handed_on_in_batches_bounded_in_lines() {
+    // 4096-byte reads: at most 64 lines a batch, however short the lines.
+    let mut r = Rig::reading("app.log*", 4096);
+    let text = line("a1") + &"{}\n".repeat(5_000) + &line("a2");
+    r.append("app.log", &text);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all((line("z1") + &"[]\n".repeat(3_000) + line("z2").trim_end()).as_bytes())
+        .unwrap();
+    std::fs::write(r.path("app.log.1.gz"), gz.finish().unwrap()).unwrap();
+    assert!(r.tailer.poll().unwrap());
+    let mut per_file: BTreeMap<String, (u64, Vec<u8>)> = BTreeMap::new();
+    let mut batches = 0;
+    while let Ok(b) = r.rx.try_recv() {
+        let lines = memchr::memchr_iter(b'\n', &b.bytes).count() as u64;
+        assert!(lines <= 64, "a batch of {lines} lines");
+        let cp = b.checkpoint.unwrap();
+        let (next, bytes) = per_file
+            .entry(cp.fingerprint.clone())
+            .or_insert((1, Vec::new()));
+        assert_eq!(b.first_line, *next, "batches follow each other");
+        *next += lines;
+        bytes.extend_from_slice(&b.bytes);
+        batches += 1;
+    }
+    assert!(batches >= (5_002 + 3_002) / 64);
+    let mut got: Vec<_> = per_file.into_values().map(|(n, b)| (n - 1, b)).collect();
+    got.sort();
+    let gz_text = line("z1") + &"[]\n".repeat(3_000) + &line("z2");
+    assert_eq!(
+        got,
+        [(3_002, gz_text.into_bytes()), (5_002, text.into_bytes())]
+    );
 }
