@@ -45,6 +45,32 @@ pub struct Batch {
     pub checkpoint: Option<Checkpoint>,
     /// For an HTTP request: where to answer, and who sent it.
     pub ack: Option<HttpAck>,
+    /// For a file's lines: their bytes counted as queued until the batch is dropped.
+    pub queued: Option<Queued>,
+}
+
+/// A followed file's bytes handed to the commit loop and not taken yet, counted in
+/// [`Metrics::file_bytes_queued`] for as long as the batch holding them exists: taken by the
+/// loop, or dropped with the channel of a loop that stopped.
+pub struct Queued {
+    metrics: Arc<Metrics>,
+    bytes: u64,
+}
+
+impl Queued {
+    /// Counts `bytes` as queued.
+    pub fn new(metrics: Arc<Metrics>, bytes: u64) -> Self {
+        metrics.file_bytes_queued.fetch_add(bytes, Ordering::SeqCst);
+        Self { metrics, bytes }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.metrics
+            .file_bytes_queued
+            .fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }
 
 /// The HTTP side of a [`Batch`].

@@ -25,10 +25,10 @@ use verdict_formats::{detect, Decoder, DetectError, DETECT_LINES};
 use verdict_ingest::source::{max_lines_for, whole_lines};
 
 use crate::checkpoint::{fingerprint, Checkpoint, Fingerprint, CHECKPOINT_VERSION};
-use crate::committer::Batch;
+use crate::committer::{Batch, Queued};
 use crate::config::{FilesSource, FormatChoice};
 use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, FILE_QUEUE_BYTES};
 
 /// A file seen at one poll.
 #[derive(Debug, Clone)]
@@ -90,6 +90,8 @@ pub struct Tailer {
     tx: Sender<Batch>,
     metrics: Arc<Metrics>,
     warned: HashSet<PathBuf>,
+    /// Bytes handed to the loop ahead of it, at most ([`FILE_QUEUE_BYTES`]).
+    queue_bytes: u64,
 }
 
 impl Tailer {
@@ -108,6 +110,7 @@ impl Tailer {
             tx,
             metrics,
             warned: HashSet::new(),
+            queue_bytes: FILE_QUEUE_BYTES,
         }
     }
 
@@ -437,6 +440,22 @@ impl Tailer {
             checkpoint: Some(t.cp.clone()),
             decoded: None,
             ack: None,
+            queued: None,
+        };
+        // A backlog is read as fast as the loop takes it: wait while what it has not taken yet
+        // and these lines would pass the budget (one batch always goes, however large). The
+        // count falls as the loop takes batches, and to zero should it stop (its channel's
+        // batches are dropped), so this wait ends.
+        let len = batch.bytes.len() as u64;
+        while {
+            let queued = self.metrics.file_bytes_queued.load(Ordering::SeqCst);
+            queued > 0 && queued + len > self.queue_bytes
+        } {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let batch = Batch {
+            queued: Some(Queued::new(self.metrics.clone(), len)),
+            ..batch
         };
         Ok(if self.tx.send(batch).is_ok() {
             Sent::Handed
@@ -456,6 +475,7 @@ fn empty_batch(cp: &Checkpoint, decoder: Option<Decoder>) -> Batch {
         checkpoint: Some(cp.clone()),
         decoded: None,
         ack: None,
+        queued: None,
     }
 }
 

@@ -478,6 +478,7 @@ async fn receive(
             delivery: from,
             spool_seq: None,
         }),
+        queued: None,
     };
     if let Err(refused) = handed(&s, s.tx.try_send(batch), reservation, "commit") {
         return refused;

@@ -8,7 +8,12 @@ use std::sync::Mutex;
 /// Upper bounds (seconds) of the commit latency histogram.
 pub const COMMIT_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
-/// Counters; every field only grows except `pending`.
+/// Bytes of followed files the readers hand to the commit loop ahead of it, at most (unless
+/// one batch is larger): a backlog (a large file met at start, a collector catching up after
+/// a stop) is read as fast as the loop takes it, not into memory all at once.
+pub const FILE_QUEUE_BYTES: u64 = 64 << 20;
+
+/// Counters; every field only grows except `pending` and `file_bytes_queued`.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Records received (file lines read, HTTP records accepted into the buffer).
@@ -27,6 +32,8 @@ pub struct Metrics {
     pub unauthorized: AtomicU64,
     /// HTTP records accepted and not committed yet.
     pub pending: AtomicU64,
+    /// Bytes of followed files read and handed to the commit loop, not taken by it yet.
+    pub file_bytes_queued: AtomicU64,
     /// The warehouse is open and commits can happen.
     pub ready: AtomicBool,
     /// A shutdown was asked: commit at once, accept nothing new.
@@ -102,6 +109,11 @@ impl Metrics {
             "# HELP verdict_collect_pending_records HTTP records accepted and not committed yet.\n# TYPE verdict_collect_pending_records gauge\nverdict_collect_pending_records {}",
             get(&self.pending)
         );
+        let _ = writeln!(
+            s,
+            "# HELP verdict_collect_file_bytes_queued Bytes of followed files read and waiting for the commit loop (at most {FILE_QUEUE_BYTES} while the loop catches up).\n# TYPE verdict_collect_file_bytes_queued gauge\nverdict_collect_file_bytes_queued {}",
+            get(&self.file_bytes_queued)
+        );
         let h = self.commits.lock().map(|h| (h.buckets, h.count, h.sum));
         if let Ok((buckets, count, sum)) = h {
             let name = "verdict_collect_commit_seconds";
@@ -127,11 +139,16 @@ mod tests {
     fn renders_counters_and_the_histogram() {
         let m = Metrics::default();
         m.received.store(7, Ordering::Relaxed);
+        m.file_bytes_queued.store(4096, Ordering::Relaxed);
         m.observe_commit(0.02);
         m.observe_commit(3.0);
         let text = m.render();
         assert!(
             text.contains("\nverdict_collect_records_received_total 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nverdict_collect_file_bytes_queued 4096\n"),
             "{text}"
         );
         assert!(text.contains("verdict_collect_commit_seconds_bucket{le=\"0.01\"} 0\n"));

@@ -416,6 +416,7 @@ pub fn start(
                             delivery: r.delivery,
                             spool_seq: Some(seq),
                         }),
+                        queued: None,
                     };
                     // Spooled, so answered 200 even when the loop has just stopped: the next
                     // start-up commits it.
@@ -457,6 +458,7 @@ pub fn recovered_batch(e: Entry, input: usize) -> Result<Batch> {
             delivery: e.delivery,
             spool_seq: Some(e.seq),
         }),
+        queued: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Tests of the files source: fingerprint grouping, rotation by rename and by copy-truncate,
-//! truncation in place, gzip read once, partial last lines, batches bounded in lines.
+//! truncation in place, gzip read once, partial last lines, batches bounded in lines, a
+//! backlog read no further ahead of the loop than the byte budget.
 
 use std::io::Write;
 
@@ -240,4 +241,37 @@ fn tiny_lines_are_handed_on_in_batches_bounded_in_lines() {
         got,
         [(3_002, gz_text.into_bytes()), (5_002, text.into_bytes())]
     );
+}
+
+#[test]
+fn a_backlog_is_read_no_further_ahead_of_the_loop_than_the_budget() {
+    let mut r = Rig::reading("app.log", 4096);
+    r.tailer.queue_bytes = 8192;
+    let text: String = (0..400).map(|i| line(&format!("b{i}"))).collect();
+    assert!(text.len() > 4 * 8192);
+    r.append("app.log", &text);
+    let metrics = r.tailer.metrics.clone();
+    let rx = r.rx.clone();
+    let Rig {
+        dir, mut tailer, ..
+    } = r;
+    let poller = std::thread::spawn(move || tailer.poll().unwrap());
+    // The loop is slow to start: the reader must stop at the budget meanwhile.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let queued = || metrics.file_bytes_queued.load(Ordering::SeqCst);
+    assert!(queued() > 4096 && queued() <= 8192, "{}", queued());
+    let mut got = Vec::new();
+    let mut most = 0;
+    while got.len() < text.len() {
+        most = most.max(queued());
+        let b = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the reader goes on as batches are taken");
+        got.extend_from_slice(&b.bytes);
+    }
+    assert!(poller.join().unwrap());
+    assert_eq!(String::from_utf8(got).unwrap(), text);
+    assert!(most <= 8192, "{most}");
+    assert_eq!(queued(), 0, "every batch taken");
+    drop(dir);
 }
