@@ -913,7 +913,7 @@ impl<'a> Committer<'a> {
                 k.commit(&self.wh, &self.snaps.quarantine, quarantine_base, &id)?;
             }
         }
-        self.index.committed();
+        self.index.committed(&self.wh);
         self.committed.push(id);
         drop(staging);
         Ok(())

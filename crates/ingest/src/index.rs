@@ -45,6 +45,13 @@ pub struct KeyIndex {
     table: Table,
     max_keys: usize,
     buckets: FxHashMap<i32, Bucket>,
+    /// Buckets moved out of memory past `max_keys`: their keys in a sorted run file, a filter
+    /// and a sparse index in memory (about 2 bytes a key), keys committed since added as new
+    /// keys are. Used where they are instead of read again from the table, which a run
+    /// touching every bucket (keys are uniform hashes) would do for nearly every row.
+    cold: FxHashMap<i32, PendingBucket>,
+    /// Where cold buckets' runs go: made on the first eviction, kept with the index.
+    cold_dir: Option<tempfile::TempDir>,
     /// The open transaction's new keys, per bucket (one map each keeps a growing map's
     /// rehash to a sixteenth of the keys), spilled to run files past `spill_at` a bucket.
     pending: FxHashMap<i32, PendingBucket>,
@@ -96,6 +103,29 @@ impl Bucket {
 
     fn len(&self) -> usize {
         self.sorted.len() + self.added.len()
+    }
+
+    /// Every key held and its content hash, sorted by key (the sorted part and the keys added
+    /// since, which are not in it).
+    fn entries(&self) -> impl Iterator<Item = ((u64, u64), u64)> + '_ {
+        let mut added: Vec<((u64, u64), u64)> = self.added.iter().map(|(&k, &c)| (k, c)).collect();
+        added.sort_unstable_by_key(|(k, _)| *k);
+        let mut added = added.into_iter().peekable();
+        let mut sorted = self
+            .sorted
+            .iter()
+            .map(|e| ((e.hi, e.lo), e.content))
+            .peekable();
+        std::iter::from_fn(move || match (sorted.peek(), added.peek()) {
+            (Some(s), Some(a)) if a.0 < s.0 => added.next(),
+            // Committed again with another content: the later entry is the one kept.
+            (Some(s), Some(a)) if a.0 == s.0 => {
+                sorted.next();
+                added.next()
+            }
+            (Some(_), _) => sorted.next(),
+            (None, _) => added.next(),
+        })
     }
 
     fn get(&self, k: (u64, u64)) -> Option<u64> {
@@ -235,6 +265,8 @@ impl KeyIndex {
             table,
             max_keys: max_keys.max(1),
             buckets: FxHashMap::default(),
+            cold: FxHashMap::default(),
+            cold_dir: None,
             pending: FxHashMap::default(),
             spill_at: DEFAULT_MAX_PENDING_KEYS / KEY_BUCKETS as usize,
             spill_dir: None,
@@ -282,18 +314,20 @@ impl KeyIndex {
             }
         }
         self.clock += 1;
-        if !self.buckets.contains_key(&b) {
+        if let Some(cold) = self.cold.get(&b) {
+            if let Some(c) = cold.get(k)? {
+                return Ok(verdict(c, content));
+            }
+        } else if !self.buckets.contains_key(&b) {
             let sorted = load_bucket(wh, self.table, snap, b)?;
             self.buckets.insert(b, Bucket::new(self.clock, sorted));
-            self.evict(b);
+            self.evict(wh, b)?;
         }
-        let bucket = self
-            .buckets
-            .get_mut(&b)
-            .ok_or_else(|| Error::Internal("index bucket".into()))?;
-        bucket.used = self.clock;
-        if let Some(c) = bucket.get(k) {
-            return Ok(verdict(c, content));
+        if let Some(bucket) = self.buckets.get_mut(&b) {
+            bucket.used = self.clock;
+            if let Some(c) = bucket.get(k) {
+                return Ok(verdict(c, content));
+            }
         }
         let (dir, made, spill_at) = (&mut self.spill_dir, &mut self.runs_made, self.spill_at);
         self.pending
@@ -310,7 +344,12 @@ impl KeyIndex {
         Ok(Seen::New)
     }
 
-    fn evict(&mut self, keep: i32) {
+    /// Moves the least recently used buckets but `keep` out of memory (to cold runs) while
+    /// the loaded ones hold more than `max_keys` keys.
+    ///
+    /// # Errors
+    /// When a cold run cannot be written (the bucket then stays loaded).
+    fn evict(&mut self, wh: &Warehouse, keep: i32) -> Result<()> {
         let mut total: usize = self.buckets.values().map(Bucket::len).sum();
         while total > self.max_keys {
             let Some((&b, _)) = self
@@ -321,11 +360,23 @@ impl KeyIndex {
             else {
                 break;
             };
+            let Some(bucket) = self.buckets.get(&b) else {
+                break;
+            };
+            let dir = match &self.cold_dir {
+                Some(d) => d,
+                None => self.cold_dir.insert(wh.staging()?),
+            };
+            self.runs_made += 1;
+            let path = dir.path().join(format!("cold-{b}-{}.run", self.runs_made));
+            let cold = PendingBucket::cold(&path, bucket.len(), bucket.entries())?;
             if let Some(bucket) = self.buckets.remove(&b) {
                 total -= bucket.len();
                 self.evicted += 1;
             }
+            self.cold.insert(b, cold);
         }
+        Ok(())
     }
 
     /// Writes the pending keys into one file per bucket under `dir`; returns
@@ -354,18 +405,57 @@ impl KeyIndex {
         Ok(out)
     }
 
-    /// The pending keys are in the table now: they join their buckets where loaded. A bucket
+    /// The pending keys are in the table now: they join their buckets, loaded or cold. A bucket
     /// whose new keys were spilled is dropped instead (read again from the table when a later
-    /// key needs it), so that they do not all come back into memory at once.
-    pub fn committed(&mut self) {
-        for (b, keys) in std::mem::take(&mut self.pending) {
+    /// key needs it), so that they do not all come back into memory at once. Loaded buckets
+    /// past the budget then move out of memory, as when a bucket is loaded.
+    /// A cold bucket takes its new keys as it took pending ones; should that fail (a run file
+    /// that cannot be written), the bucket is dropped instead, to be read again from the
+    /// table, so that no committed key can be missed.
+    pub fn committed(&mut self, wh: &Warehouse) {
+        let pending = std::mem::take(&mut self.pending);
+        self.spill_dir = None;
+        for (b, keys) in pending {
             if keys.is_spilled() {
                 self.buckets.remove(&b);
+                self.cold.remove(&b);
             } else if let Some(bucket) = self.buckets.get_mut(&b) {
                 bucket.add(keys.recent);
+            } else if self.cold.contains_key(&b) {
+                if let Err(e) = self.add_cold(wh, b, keys.recent) {
+                    tracing::warn!(bucket = b, error = %e, "a cold bucket of the dedup index is dropped; it will be read again from the table");
+                    self.cold.remove(&b);
+                }
             }
         }
-        self.spill_dir = None;
+        // Loaded buckets grow with what is committed (a collector's, commit after commit).
+        if let Err(e) = self.evict(wh, i32::MIN) {
+            tracing::warn!(error = %e, "the dedup index holds more keys in memory than its budget: a bucket could not be moved out");
+        }
+    }
+
+    fn add_cold(
+        &mut self,
+        wh: &Warehouse,
+        b: i32,
+        keys: impl IntoIterator<Item = ((u64, u64), u64)>,
+    ) -> Result<()> {
+        let dir = match &self.cold_dir {
+            Some(d) => d,
+            None => self.cold_dir.insert(wh.staging()?),
+        };
+        let (made, spill_at) = (&mut self.runs_made, self.spill_at);
+        let cold = self
+            .cold
+            .get_mut(&b)
+            .ok_or_else(|| Error::Internal("cold index bucket".into()))?;
+        for (k, c) in keys {
+            cold.insert(k, c, spill_at, || {
+                *made += 1;
+                Ok(dir.path().join(format!("cold-{b}-{made}.run")))
+            })?;
+        }
+        Ok(())
     }
 
     /// Forgets the pending keys (their transaction was not committed).
@@ -584,6 +674,25 @@ mod tests {
         let mut h = Xxh3::new();
         h.update(raw.as_bytes());
         assert_eq!(content_hash(&batch, 0), h.digest());
+    }
+
+    #[test]
+    fn a_bucket_lists_its_keys_in_order_with_the_later_entry_of_a_key() {
+        let ks = keys(11, 3_000);
+        let mut b = Bucket::new(0, sorted(&ks[..2_000]));
+        b.add(ks[2_000..].iter().map(|&k| (k, 7)));
+        b.add([(ks[5], 99)]);
+        assert!(!b.added.is_empty(), "the overlay is not merged yet");
+        let listed: Vec<_> = b.entries().collect();
+        assert_eq!(listed.len(), 3_000);
+        assert!(
+            listed.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, one entry a key"
+        );
+        for (k, c) in listed {
+            assert_eq!(b.get(k), Some(c));
+        }
+        assert_eq!(b.get(ks[5]), Some(99));
     }
 
     #[test]

@@ -636,9 +636,52 @@ mod tests {
             again.dedup_evictions > 0,
             "the budget must have forced an eviction"
         );
+        // A bucket moved out of memory is used where it is (a run file), never read again:
+        // at most one eviction per bucket of the 16, however many rows look keys up.
+        assert!(again.dedup_evictions <= 16, "{}", again.dedup_evictions);
         assert_eq!((again.rows_written, again.duplicates), (0, 102));
         assert_eq!(again.already_quarantined, 1);
         assert!(again.txns.is_empty());
+    }
+
+    #[test]
+    fn keys_committed_into_buckets_out_of_memory_are_found_by_later_commits() {
+        // One run of several commits (as a collector's), the index's budget far below the
+        // keys: buckets move out of memory and take later commits' keys there.
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<String> = (0..300)
+            .map(|i| {
+                line(
+                    &format!("k{i}"),
+                    &format!("2026-11-02T10:{:02}:{:02}Z", i / 60, i % 60),
+                )
+            })
+            .collect();
+        let mut text = lines.join("\n") + "\n";
+        // The first 100 again (duplicates of earlier commits), and one of them with other
+        // content (a conflicting duplicate).
+        text.push_str(&(lines[..100].join("\n") + "\n"));
+        text.push_str(&line("k7", "2026-11-02T11:00:00Z"));
+        text.push('\n');
+        let log = dir.path().join("gw.jsonl");
+        std::fs::write(&log, text).unwrap();
+        let mut opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
+        opts.chunk_bytes = 1024;
+        opts.commit_rows = Some(40);
+        opts.max_dedup_keys = 20;
+        let clock = FixedClock(0);
+        let s = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((s.rows_written, s.duplicates), (300, 100));
+        assert_eq!((s.conflicting_duplicates, s.quarantined), (1, 1));
+        assert!(s.txns.len() >= 300 / 40, "{} commits", s.txns.len());
+        assert!(
+            (1..=16).contains(&s.dedup_evictions),
+            "{}",
+            s.dedup_evictions
+        );
+        let again = ingest(&opts, &clock, &NoProgress).unwrap();
+        assert_eq!((again.rows_written, again.duplicates), (0, 400));
+        assert_eq!(again.already_quarantined, 1);
     }
 
     /// What an ingest of `text` into a new warehouse reports and leaves in the tables, with

@@ -81,7 +81,7 @@ impl QuarantineKeys {
         c.app_txns = vec![(COVERS_APP_ID.to_string(), quarantine.version)];
         c.info.insert("verdict.txn".into(), Value::from(txn));
         self.snap = block_on(wh.commit(&self.snap, c))?;
-        self.index.committed();
+        self.index.committed(wh);
         Ok(())
     }
 

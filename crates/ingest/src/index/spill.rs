@@ -60,6 +60,35 @@ impl Drop for Run {
 }
 
 impl PendingBucket {
+    /// The stored keys of a bucket moved out of memory (see [`super::KeyIndex`]): `entries`,
+    /// sorted by key and `len` of them, as one run at `path` with its filter; keys committed
+    /// later are added with [`PendingBucket::insert`], as a transaction's new keys are.
+    ///
+    /// # Errors
+    /// When the run file cannot be written.
+    pub(super) fn cold(
+        path: &Path,
+        len: usize,
+        entries: impl Iterator<Item = (Key, u64)>,
+    ) -> Result<Self> {
+        let mut filter = SpillFilter::for_keys(len * 2);
+        let run = Run::write(
+            path,
+            entries.map(|(k, c)| {
+                filter.set(k.1);
+                Ok((k, c))
+            }),
+        )?;
+        Ok(PendingBucket {
+            recent: FxHashMap::default(),
+            spilled: Some(Spilled {
+                keys: run.len,
+                runs: vec![run],
+                filter,
+            }),
+        })
+    }
+
     /// Keys held, in memory and spilled.
     pub(super) fn len(&self) -> usize {
         self.recent.len() + self.spilled.as_ref().map_or(0, |s| s.keys)
