@@ -380,16 +380,7 @@ impl<R: Read> Chunker<R> {
                 if let Some((end, lines, true)) = self.cut() {
                     // More whole lines than a chunk holds; the input's last line (perhaps
                     // without a newline) goes with the final chunk.
-                    let bytes = self.split_carry(end, true);
-                    let first_line = self.next_line;
-                    self.next_line += lines;
-                    return Ok(Some(Chunk {
-                        seq: 0,
-                        input: self.input,
-                        first_line,
-                        bytes,
-                        oversized,
-                    }));
+                    return Ok(Some(self.take_lines(end, lines, true, oversized)));
                 }
                 let bytes = std::mem::take(&mut self.carry);
                 let first_line = self.next_line;
