@@ -2,12 +2,14 @@
 //! each record's content, looked up by bucket from the `event_keys` table. The same structure
 //! serves the `quarantine_keys` table (the keys of quarantined lines, content 0).
 //!
-//! Memory stays bounded: buckets are loaded on first use and the least recently used ones are
-//! dropped past `max_keys`; the keys of the open transaction stay until it commits. A dropped
-//! bucket is read again from the table when a later row needs it, so dedup stays exact (at the
-//! price of re-reading when the index is much larger than the budget). The open transaction's
-//! new keys are bounded too: past `max_pending` of them, a bucket's keys go to sorted run files
-//! in a staging directory, with a filter and a sparse index in memory ([`spill`]).
+//! Memory is budgeted: buckets are loaded on first use, and past `max_keys` loaded keys the least
+//! recently used ones move out of memory into a sorted run file (cold buckets: a filter and a
+//! sparse index stay, about 2 bytes a key), used where they are from then on and taking the keys
+//! committed later. Keys are uniform hashes, so a large run needs every bucket all the time: a
+//! bucket dropped and read again from the table when needed would be read for nearly every row.
+//! The open transaction's new keys are bounded too: past `max_pending` of them, a bucket's keys
+//! go to sorted run files in a staging directory, with a filter and a sparse index in memory
+//! ([`spill`], which cold buckets reuse).
 
 mod spill;
 
