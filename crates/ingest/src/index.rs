@@ -362,15 +362,10 @@ impl KeyIndex {
             else {
                 break;
             };
+            let path = self.cold_run_path(wh, b)?;
             let Some(bucket) = self.buckets.get(&b) else {
                 break;
             };
-            let dir = match &self.cold_dir {
-                Some(d) => d,
-                None => self.cold_dir.insert(wh.staging()?),
-            };
-            self.runs_made += 1;
-            let path = dir.path().join(format!("cold-{b}-{}.run", self.runs_made));
             let cold = PendingBucket::cold(&path, bucket.len(), bucket.entries())?;
             if let Some(bucket) = self.buckets.remove(&b) {
                 total -= bucket.len();
@@ -411,6 +406,7 @@ impl KeyIndex {
     /// whose new keys were spilled is dropped instead (read again from the table when a later
     /// key needs it), so that they do not all come back into memory at once. Loaded buckets
     /// past the budget then move out of memory, as when a bucket is loaded.
+    ///
     /// A cold bucket takes its new keys as it took pending ones; should that fail (a run file
     /// that cannot be written), the bucket is dropped instead, to be read again from the
     /// table, so that no committed key can be missed.
@@ -426,7 +422,6 @@ impl KeyIndex {
             } else if self.cold.contains_key(&b) {
                 if let Err(e) = self.add_cold(wh, b, keys.recent) {
                     tracing::warn!(bucket = b, error = %e, "a cold bucket of the dedup index is dropped; it will be read again from the table");
-                    self.cold.remove(&b);
                 }
             }
         }
@@ -436,27 +431,34 @@ impl KeyIndex {
         }
     }
 
+    /// A new name for a run file of cold bucket `b`, in the index's directory (made on first
+    /// use, in the warehouse's staging area).
+    fn cold_run_path(&mut self, wh: &Warehouse, b: i32) -> Result<std::path::PathBuf> {
+        let dir = match &self.cold_dir {
+            Some(d) => d,
+            None => self.cold_dir.insert(wh.staging()?),
+        };
+        self.runs_made += 1;
+        Ok(dir.path().join(format!("cold-{b}-{}.run", self.runs_made)))
+    }
+
     fn add_cold(
         &mut self,
         wh: &Warehouse,
         b: i32,
         keys: impl IntoIterator<Item = ((u64, u64), u64)>,
     ) -> Result<()> {
-        let dir = match &self.cold_dir {
-            Some(d) => d,
-            None => self.cold_dir.insert(wh.staging()?),
-        };
-        let (made, spill_at) = (&mut self.runs_made, self.spill_at);
-        let cold = self
+        // Out of the map while it takes the keys (a failure leaves it out: read again from the
+        // table when needed).
+        let mut cold = self
             .cold
-            .get_mut(&b)
+            .remove(&b)
             .ok_or_else(|| Error::Internal("cold index bucket".into()))?;
+        let spill_at = self.spill_at;
         for (k, c) in keys {
-            cold.insert(k, c, spill_at, || {
-                *made += 1;
-                Ok(dir.path().join(format!("cold-{b}-{made}.run")))
-            })?;
+            cold.insert(k, c, spill_at, || self.cold_run_path(wh, b))?;
         }
+        self.cold.insert(b, cold);
         Ok(())
     }
 
