@@ -1,6 +1,7 @@
 //! The verdict binary: parses the command line, builds the tokio runtime, runs the command and
 //! maps the outcome to an exit code (0 ok, 1 a replay gate tripped, 2 error; a broken pipe is 0).
 
+mod alloc;
 mod args;
 mod commands;
 mod output;
@@ -14,10 +15,6 @@ use clap::Parser;
 
 use crate::args::{Cli, Command, PolicyCommand, ReportDocument};
 
-/// mimalloc returns freed memory to the OS far more eagerly than glibc's per-thread arenas, which
-/// keeps ingest's peak RSS bounded by its batch sizes, and is faster for its many small strings.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::settings::Env;
 
 /// What a successful command asks the process to exit with.
