@@ -10,8 +10,10 @@ pub const COMMIT_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 
 /// Bytes of followed files the readers hand to the commit loop ahead of it, at most (unless
 /// one batch is larger): a backlog (a large file met at start, a collector catching up after
-/// a stop) is read as fast as the loop takes it, not into memory all at once.
-pub const FILE_QUEUE_BYTES: u64 = 64 << 20;
+/// a stop) is read as fast as the loop takes it, not into memory all at once. Four batches of
+/// the default `read_bytes` (4 MiB): the loop takes one batch at a time, and reading is far
+/// faster than decoding and committing.
+pub const FILE_QUEUE_BYTES: u64 = 16 << 20;
 
 /// Counters; every field only grows except `pending` and `file_bytes_queued`.
 #[derive(Debug, Default)]
