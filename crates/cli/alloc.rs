@@ -10,7 +10,8 @@
 //! cost an ingest a fifth of its time.
 //!
 //! The options are set by the allocator's first allocation, before `main`, so they hold for
-//! every thread; mimalloc's `MIMALLOC_*` environment variables do not override them.
+//! every thread; mimalloc's environment variables for the same options (`MIMALLOC_PURGE_DELAY`
+//! and the like) do not override them.
 
 use std::time::Duration;
 
