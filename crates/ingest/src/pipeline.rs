@@ -577,6 +577,16 @@ mod tests {
         )
     }
 
+    /// Writes `text` as `gw.jsonl` in `dir`; options for ingesting it into `dir/wh` in chunks
+    /// of `chunk_bytes`.
+    fn log_options(dir: &std::path::Path, text: &str, chunk_bytes: usize) -> IngestOptions {
+        let log = dir.join("gw.jsonl");
+        std::fs::write(&log, text).unwrap();
+        let mut opts = IngestOptions::new(dir.join("wh"), vec![log.display().to_string()]);
+        opts.chunk_bytes = chunk_bytes;
+        opts
+    }
+
     #[test]
     fn dedup_is_global_and_exact_when_index_buckets_are_evicted() {
         let dir = tempfile::tempdir().unwrap();
@@ -603,10 +613,7 @@ mod tests {
         text.push('\n');
         text.push_str(&line("a-late", "2026-11-02T11:00:00Z"));
         text.push('\n');
-        let log = dir.path().join("gw.jsonl");
-        std::fs::write(&log, text).unwrap();
-        let mut opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
-        opts.chunk_bytes = 1024;
+        let mut opts = log_options(dir.path(), &text, 1024);
         opts.max_dedup_keys = 20;
         let clock = FixedClock(0);
         let s = ingest(&opts, &clock, &NoProgress).unwrap();
@@ -663,10 +670,7 @@ mod tests {
         text.push_str(&(lines[..100].join("\n") + "\n"));
         text.push_str(&line("k7", "2026-11-02T11:00:00Z"));
         text.push('\n');
-        let log = dir.path().join("gw.jsonl");
-        std::fs::write(&log, text).unwrap();
-        let mut opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
-        opts.chunk_bytes = 1024;
+        let mut opts = log_options(dir.path(), &text, 1024);
         opts.commit_rows = Some(40);
         opts.max_dedup_keys = 20;
         let clock = FixedClock(0);
@@ -688,10 +692,7 @@ mod tests {
     /// the run's new keys held in memory up to `max_pending_keys`.
     fn ingest_counts(text: &str, max_pending_keys: usize) -> (Vec<u64>, u64, u64) {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("gw.jsonl");
-        std::fs::write(&log, text).unwrap();
-        let mut opts = IngestOptions::new(dir.path().join("wh"), vec![log.display().to_string()]);
-        opts.chunk_bytes = 4096;
+        let mut opts = log_options(dir.path(), &text, 4096);
         opts.max_pending_keys = max_pending_keys;
         let clock = verdict_schema::time::FixedClock(0);
         let s = ingest(&opts, &clock, &NoProgress).unwrap();
