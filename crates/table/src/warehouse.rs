@@ -5,12 +5,15 @@
 //! are written first (invisible until a commit names them); a file no commit names is removed by
 //! `vacuum` once older than the retention period.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path as StdPath, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::checkpoints;
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitProperties, FinalizedCommit, TableReference,
+};
 use deltalake::kernel::{Action, Add, Remove, Transaction};
 use deltalake::logstore::{default_logstore, LogStoreRef, StorageConfig};
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -84,6 +87,12 @@ pub struct TableSnapshot {
     pub files: Vec<FileEntry>,
     state: DeltaTableState,
     log_store: LogStoreRef,
+    /// The version `state` was read whole at (from the latest checkpoint and the commits after
+    /// it); commits since were applied to it one by one.
+    read_at: i64,
+    /// App transactions this version is known to hold without reading the log: those of the
+    /// commits this snapshot was made by, since the table was last committed by another writer.
+    known_txns: BTreeMap<String, i64>,
 }
 
 impl TableSnapshot {
@@ -98,6 +107,9 @@ impl TableSnapshot {
     /// # Errors
     /// When the log cannot be read.
     pub async fn app_version(&self, app_id: &str) -> Result<Option<i64>> {
+        if let Some(v) = self.known_txns.get(app_id) {
+            return Ok(Some(*v));
+        }
         self.state
             .transaction_version(self.log_store.as_ref(), app_id)
             .await
@@ -140,6 +152,10 @@ pub(crate) fn delta_err(ls: &LogStoreRef, table: Table, e: DeltaTableError) -> E
         source: Box::new(e),
     }
 }
+
+/// How many commits a writer applies to a table it read before it writes a checkpoint and reads
+/// the table again from it (see [`Warehouse::commit`]).
+const REREAD_AFTER: i64 = 20;
 
 /// How many times a chained commit is tried before giving up.
 const COMMIT_ATTEMPTS: u32 = 30;
@@ -429,11 +445,17 @@ impl Warehouse {
     fn snapshot_of(&self, t: Table, table: &DeltaTable) -> Result<TableSnapshot> {
         let ls = table.log_store();
         let state = table.snapshot().map_err(|e| delta_err(&ls, t, e))?.clone();
-        Ok(state_snapshot(t, state, ls))
+        let read_at = state.version() as i64;
+        Ok(state_snapshot(t, state, ls, read_at))
     }
 }
 
-fn state_snapshot(t: Table, state: DeltaTableState, ls: LogStoreRef) -> TableSnapshot {
+fn state_snapshot(
+    t: Table,
+    state: DeltaTableState,
+    ls: LogStoreRef,
+    read_at: i64,
+) -> TableSnapshot {
     let part = t.partition().map(|p| p.0);
     let files = state
         .log_data()
@@ -456,6 +478,8 @@ fn state_snapshot(t: Table, state: DeltaTableState, ls: LogStoreRef) -> TableSna
         files,
         state,
         log_store: ls,
+        read_at,
+        known_txns: BTreeMap::new(),
     }
 }
 
@@ -543,7 +567,7 @@ impl Warehouse {
                 .build(Some(reference), ls.clone(), operation)
                 .await
                 .map_err(|e| delta_err(ls, t, e))?;
-            return Ok(state_snapshot(t, done.snapshot(), ls.clone()));
+            return self.committed(base, &c, &done).await;
         }
         let adds = self.file_digests(t, &c.adds).await?;
         let mut read = base.state.clone();
@@ -589,7 +613,7 @@ impl Warehouse {
                 .build(Some(reference), ls.clone(), operation.clone())
                 .await;
             match r {
-                Ok(done) => return Ok(state_snapshot(t, done.snapshot(), ls.clone())),
+                Ok(done) => return self.committed(base, &c, &done).await,
                 Err(e) if lost_race(&e) => continue,
                 Err(e) => return Err(delta_err(ls, t, e)),
             }
@@ -598,6 +622,55 @@ impl Warehouse {
             table: t.name(),
             attempts: COMMIT_ATTEMPTS,
         })
+    }
+
+    /// The table after commit `done` to `base`.
+    ///
+    /// The state the Delta writer returns is `base`'s, with the commit applied: it holds the file
+    /// list as one batch per commit applied since the table was read whole, and goes through all
+    /// of them at every later commit. A collector committing every few seconds would make each
+    /// commit slower and hold more memory, hour after hour (50 ms a commit at the start, 400 ms
+    /// after 600 commits). So once [`REREAD_AFTER`] commits were applied, the table gets a
+    /// checkpoint at this version, unless the commit wrote one, and is read again from it: one
+    /// batch again.
+    ///
+    /// The app transactions of `c` (and of `base` when no other writer committed between) are
+    /// kept, so that [`TableSnapshot::app_version`] answers them without replaying the log.
+    async fn committed(
+        &self,
+        base: &TableSnapshot,
+        c: &Commit,
+        done: &FinalizedCommit,
+    ) -> Result<TableSnapshot> {
+        let (t, ls) = (base.table, &base.log_store);
+        let version = done.version();
+        let mut known_txns = if version as i64 == base.version + 1 {
+            base.known_txns.clone()
+        } else {
+            BTreeMap::new()
+        };
+        known_txns.extend(c.app_txns.iter().cloned());
+        let checkpointed = done.metrics.new_checkpoint_created;
+        if !checkpointed && (version as i64) - base.read_at < REREAD_AFTER {
+            let mut s = state_snapshot(t, done.snapshot(), ls.clone(), base.read_at);
+            s.known_txns = known_txns;
+            return Ok(s);
+        }
+        let mut table = DeltaTable::new(ls.clone());
+        if !checkpointed {
+            table.state = Some(done.snapshot());
+            checkpoints::create_checkpoint(&table, None)
+                .await
+                .map_err(|e| delta_err(ls, t, e))?;
+            table = DeltaTable::new(ls.clone());
+        }
+        table
+            .load_version(version)
+            .await
+            .map_err(|e| delta_err(ls, t, e))?;
+        let mut s = self.snapshot_of(t, &table)?;
+        s.known_txns = known_txns;
+        Ok(s)
     }
 
     /// Fails when a commit in `(from, to]` removed a file `c` removes.
@@ -842,5 +915,102 @@ pub(crate) fn txn_of(path: &str) -> Option<String> {
             Some(t.to_string())
         }
         _ => Some(stem.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Location;
+
+    /// A commit adding one small file (`name`) to `t`, with `txns`.
+    fn append(wh: &Warehouse, t: Table, dir: &StdPath, name: &str, txns: &[(&str, i64)]) -> Commit {
+        let local = dir.join(name);
+        std::fs::write(&local, name.as_bytes()).unwrap();
+        let path = format!("day=2026-11-02/{name}");
+        crate::block_on(wh.put_file(t, &path, &local)).unwrap();
+        let mut c = Commit::new(Operation::Append);
+        c.adds.push(NewFile {
+            path,
+            size: name.len() as u64,
+            rows: 1,
+            partition: Some("2026-11-02".into()),
+            stats: "{\"numRecords\":1}".into(),
+        });
+        c.app_txns = txns.iter().map(|(id, v)| ((*id).to_string(), *v)).collect();
+        c
+    }
+
+    fn paths(s: &TableSnapshot) -> Vec<String> {
+        sorted_paths(&s.files)
+    }
+
+    #[test]
+    fn a_writer_reads_its_tables_again_from_a_checkpoint_every_so_many_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        // A chained table and one that is not: their commits take different paths.
+        for t in [Table::Decisions, Table::RollupHour] {
+            let mut s = crate::block_on(wh.open_for_write(t)).unwrap();
+            let n = REREAD_AFTER + 3;
+            for i in 1..=n {
+                let c = append(
+                    &wh,
+                    t,
+                    dir.path(),
+                    &format!("{}-{i}", t.name()),
+                    &[("app", i)],
+                );
+                s = crate::block_on(wh.commit(&s, c)).unwrap();
+                assert_eq!(s.version, i);
+                // Read whole at creation, then again at the commit that came to REREAD_AFTER.
+                let expect = if i < REREAD_AFTER { 0 } else { REREAD_AFTER };
+                assert_eq!(s.read_at, expect, "{} after commit {i}", t.name());
+                // The app transaction is answered from the commit, and agrees with the log.
+                assert_eq!(crate::block_on(s.app_version("app")).unwrap(), Some(i));
+            }
+            let log = dir.path().join("wh").join(t.name()).join("_delta_log");
+            let checkpoint = format!("{REREAD_AFTER:020}.checkpoint.parquet");
+            assert!(
+                log.join(&checkpoint).is_file(),
+                "{}: no {checkpoint}",
+                t.name()
+            );
+            let fresh = crate::block_on(wh.load(t, None)).unwrap().unwrap();
+            assert_eq!(fresh.version, n);
+            assert_eq!(paths(&s), paths(&fresh));
+            assert_eq!(s.files.len(), n as usize);
+            assert_eq!(s.rows(), n as u64);
+            assert_eq!(crate::block_on(fresh.app_version("app")).unwrap(), Some(n));
+        }
+    }
+
+    #[test]
+    fn app_transactions_known_from_commits_give_way_to_another_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        for t in [Table::Decisions, Table::RollupHour] {
+            let base = crate::block_on(wh.open_for_write(t)).unwrap();
+            let name = |n: &str| format!("{}-{n}", t.name());
+            let c = append(&wh, t, dir.path(), &name("a"), &[("app", 1), ("other", 5)]);
+            let a = crate::block_on(wh.commit(&base, c)).unwrap();
+            assert_eq!(a.known_txns.get("app"), Some(&1));
+            // Another writer, from the same version, records app 7.
+            let c = append(&wh, t, dir.path(), &name("b"), &[("app", 7)]);
+            let b = crate::block_on(wh.commit(&a, c)).unwrap();
+            assert_eq!(b.known_txns.get("other"), Some(&5), "kept: nothing between");
+            // This writer commits again from `a`: it lands after `b`, so what it knew from `a`
+            // is not trusted; the log answers.
+            let c = append(&wh, t, dir.path(), &name("c"), &[]);
+            let after = crate::block_on(wh.commit(&a, c)).unwrap();
+            assert_eq!(after.version, 3);
+            assert!(after.known_txns.is_empty(), "{:?}", after.known_txns);
+            assert_eq!(crate::block_on(after.app_version("app")).unwrap(), Some(7));
+            assert_eq!(
+                crate::block_on(after.app_version("other")).unwrap(),
+                Some(5)
+            );
+            assert_eq!(paths(&after).len(), 3);
+        }
     }
 }
