@@ -17,6 +17,7 @@ use deltalake::kernel::transaction::{
 use deltalake::kernel::{Action, Add, Remove, Transaction};
 use deltalake::logstore::{default_logstore, LogStoreRef, StorageConfig};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 use futures::TryStreamExt;
@@ -552,6 +553,9 @@ impl Warehouse {
         let props = |info: serde_json::Map<String, Value>| {
             CommitProperties::default()
                 .with_metadata(info)
+                // Expired log files are cleaned up where the table is read again (`committed`),
+                // not at every commit: it lists the whole log.
+                .with_cleanup_expired_logs(Some(false))
                 .with_application_transactions(
                     c.app_txns
                         .iter()
@@ -632,7 +636,9 @@ impl Warehouse {
     /// commit slower and hold more memory, hour after hour (50 ms a commit at the start, 400 ms
     /// after 600 commits). So once [`REREAD_AFTER`] commits were applied, the table gets a
     /// checkpoint at this version, unless the commit wrote one, and is read again from it: one
-    /// batch again.
+    /// batch again. That is also where the log files the table's log retention lets go (30 days
+    /// by default, before the latest checkpoint) are removed, which Delta writers otherwise do
+    /// at every commit by listing the whole log.
     ///
     /// The app transactions of `c` (and of `base` when no other writer committed between) are
     /// kept, so that [`TableSnapshot::app_version`] answers them without replaying the log.
@@ -656,14 +662,27 @@ impl Warehouse {
             s.known_txns = known_txns;
             return Ok(s);
         }
-        let mut table = DeltaTable::new(ls.clone());
+        let state = done.snapshot();
+        let config = state.table_config();
+        let cleanup = config.enable_expired_log_cleanup();
+        let retention =
+            i64::try_from(config.log_retention_duration().as_millis()).unwrap_or(i64::MAX);
         if !checkpointed {
-            table.state = Some(done.snapshot());
+            let mut table = DeltaTable::new(ls.clone());
+            table.state = Some(state);
             checkpoints::create_checkpoint(&table, None)
                 .await
                 .map_err(|e| delta_err(ls, t, e))?;
-            table = DeltaTable::new(ls.clone());
         }
+        if cleanup {
+            let cutoff = chrono::Utc::now()
+                .timestamp_millis()
+                .saturating_sub(retention);
+            checkpoints::cleanup_expired_logs_for(version, ls.as_ref(), cutoff, None)
+                .await
+                .map_err(|e| delta_err(ls, t, e))?;
+        }
+        let mut table = DeltaTable::new(ls.clone());
         table
             .load_version(version)
             .await
@@ -983,6 +1002,50 @@ mod tests {
             assert_eq!(s.rows(), n as u64);
             assert_eq!(crate::block_on(fresh.app_version("app")).unwrap(), Some(n));
         }
+    }
+
+    #[test]
+    fn expired_log_files_are_removed_where_the_table_is_read_again_not_at_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let t = Table::RollupHour;
+        let log = dir.path().join("wh").join(t.name()).join("_delta_log");
+        let commit_file = |v: i64| log.join(format!("{v:020}.json"));
+        let mut s = crate::block_on(wh.open_for_write(t)).unwrap();
+        let mut commit = |s: &TableSnapshot, i: i64| {
+            let c = append(&wh, t, dir.path(), &format!("f{i}"), &[]);
+            crate::block_on(wh.commit(s, c)).unwrap()
+        };
+        let aged = REREAD_AFTER + 5;
+        for i in 1..=aged {
+            s = commit(&s, i);
+        }
+        // The commits up to `aged` age past the log retention (30 days by default): those
+        // before the checkpoint at REREAD_AFTER can go, the rest is needed to read the table
+        // as of them.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+        for v in 0..=aged {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(commit_file(v))
+                .unwrap();
+            f.set_modified(old).unwrap();
+        }
+        for i in aged + 1..2 * REREAD_AFTER {
+            s = commit(&s, i);
+            assert!(commit_file(0).is_file(), "removed at commit {i}");
+        }
+        s = commit(&s, 2 * REREAD_AFTER);
+        assert_eq!(s.read_at, 2 * REREAD_AFTER);
+        for v in 0..REREAD_AFTER {
+            assert!(!commit_file(v).exists(), "version {v} kept");
+        }
+        for v in REREAD_AFTER..=2 * REREAD_AFTER {
+            assert!(commit_file(v).is_file(), "version {v} removed");
+        }
+        let fresh = crate::block_on(wh.load(t, None)).unwrap().unwrap();
+        assert_eq!(paths(&fresh), paths(&s));
+        assert_eq!(fresh.files.len(), 2 * REREAD_AFTER as usize);
     }
 
     #[test]
