@@ -657,11 +657,36 @@ impl Warehouse {
         };
         known_txns.extend(c.app_txns.iter().cloned());
         let checkpointed = done.metrics.new_checkpoint_created;
-        if !checkpointed && (version as i64) - base.read_at < REREAD_AFTER {
-            let mut s = state_snapshot(t, done.snapshot(), ls.clone(), base.read_at);
-            s.known_txns = known_txns;
-            return Ok(s);
+        if checkpointed || (version as i64) - base.read_at >= REREAD_AFTER {
+            match self.reread(t, ls, done, checkpointed).await {
+                Ok(mut s) => {
+                    s.known_txns = known_txns;
+                    return Ok(s);
+                }
+                // The commit is done: a failure here only postpones the re-read to the next.
+                Err(e) => tracing::warn!(
+                    table = t.name(),
+                    version,
+                    error = %e,
+                    "the table could not be read again after its commit; tried again at the next"
+                ),
+            }
         }
+        let mut s = state_snapshot(t, done.snapshot(), ls.clone(), base.read_at);
+        s.known_txns = known_txns;
+        Ok(s)
+    }
+
+    /// Writes a checkpoint at commit `done` (unless it wrote one), removes the log files past
+    /// the table's retention, and reads the table again at that version.
+    async fn reread(
+        &self,
+        t: Table,
+        ls: &LogStoreRef,
+        done: &FinalizedCommit,
+        checkpointed: bool,
+    ) -> Result<TableSnapshot> {
+        let version = done.version();
         let state = done.snapshot();
         let config = state.table_config();
         let cleanup = config.enable_expired_log_cleanup();
@@ -687,9 +712,7 @@ impl Warehouse {
             .load_version(version)
             .await
             .map_err(|e| delta_err(ls, t, e))?;
-        let mut s = self.snapshot_of(t, &table)?;
-        s.known_txns = known_txns;
-        Ok(s)
+        self.snapshot_of(t, &table)
     }
 
     /// Fails when a commit in `(from, to]` removed a file `c` removes.
@@ -1046,6 +1069,43 @@ mod tests {
         let fresh = crate::block_on(wh.load(t, None)).unwrap().unwrap();
         assert_eq!(paths(&fresh), paths(&s));
         assert_eq!(fresh.files.len(), 2 * REREAD_AFTER as usize);
+    }
+
+    #[test]
+    fn a_re_read_that_fails_leaves_the_commit_done_and_is_tried_at_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let t = Table::Decisions;
+        let log = dir.path().join("wh").join(t.name()).join("_delta_log");
+        let mut s = crate::block_on(wh.open_for_write(t)).unwrap();
+        for i in 1..REREAD_AFTER {
+            let c = append(&wh, t, dir.path(), &format!("f{i}"), &[("app", i)]);
+            s = crate::block_on(wh.commit(&s, c)).unwrap();
+        }
+        // The checkpoint at REREAD_AFTER cannot be written: a directory is in its place.
+        let blocked = log.join(format!("{REREAD_AFTER:020}.checkpoint.parquet"));
+        std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+        let c = append(&wh, t, dir.path(), "f-blocked", &[("app", REREAD_AFTER)]);
+        s = crate::block_on(wh.commit(&s, c)).unwrap();
+        assert_eq!((s.version, s.read_at), (REREAD_AFTER, 0));
+        assert_eq!(s.files.len(), REREAD_AFTER as usize);
+        assert_eq!(
+            crate::block_on(s.app_version("app")).unwrap(),
+            Some(REREAD_AFTER)
+        );
+        // The next commit writes its checkpoint and reads the table again.
+        let c = append(&wh, t, dir.path(), "f-next", &[]);
+        s = crate::block_on(wh.commit(&s, c)).unwrap();
+        assert_eq!((s.version, s.read_at), (REREAD_AFTER + 1, REREAD_AFTER + 1));
+        assert!(log
+            .join(format!("{:020}.checkpoint.parquet", REREAD_AFTER + 1))
+            .is_file());
+        let fresh = crate::block_on(wh.load(t, None)).unwrap().unwrap();
+        assert_eq!(paths(&s), paths(&fresh));
+        assert_eq!(
+            crate::block_on(s.app_version("app")).unwrap(),
+            Some(REREAD_AFTER)
+        );
     }
 
     #[test]
