@@ -983,14 +983,24 @@ mod tests {
         c
     }
 
+    /// A warehouse in a new temporary directory (its `wh` subdirectory).
+    fn warehouse() -> (tempfile::TempDir, Warehouse) {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        (dir, wh)
+    }
+
+    fn log_dir(dir: &tempfile::TempDir, t: Table) -> PathBuf {
+        dir.path().join("wh").join(t.name()).join("_delta_log")
+    }
+
     fn paths(s: &TableSnapshot) -> Vec<String> {
         sorted_paths(&s.files)
     }
 
     #[test]
     fn a_writer_reads_its_tables_again_from_a_checkpoint_every_so_many_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let (dir, wh) = warehouse();
         // A chained table and one that is not: their commits take different paths.
         for t in [Table::Decisions, Table::RollupHour] {
             let mut s = crate::block_on(wh.open_for_write(t)).unwrap();
@@ -1011,7 +1021,7 @@ mod tests {
                 // The app transaction is answered from the commit, and agrees with the log.
                 assert_eq!(crate::block_on(s.app_version("app")).unwrap(), Some(i));
             }
-            let log = dir.path().join("wh").join(t.name()).join("_delta_log");
+            let log = log_dir(&dir, t);
             let checkpoint = format!("{REREAD_AFTER:020}.checkpoint.parquet");
             assert!(
                 log.join(&checkpoint).is_file(),
@@ -1029,13 +1039,12 @@ mod tests {
 
     #[test]
     fn expired_log_files_are_removed_where_the_table_is_read_again_not_at_every_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let (dir, wh) = warehouse();
         let t = Table::RollupHour;
-        let log = dir.path().join("wh").join(t.name()).join("_delta_log");
+        let log = log_dir(&dir, t);
         let commit_file = |v: i64| log.join(format!("{v:020}.json"));
         let mut s = crate::block_on(wh.open_for_write(t)).unwrap();
-        let mut commit = |s: &TableSnapshot, i: i64| {
+        let commit = |s: &TableSnapshot, i: i64| {
             let c = append(&wh, t, dir.path(), &format!("f{i}"), &[]);
             crate::block_on(wh.commit(s, c)).unwrap()
         };
@@ -1073,10 +1082,9 @@ mod tests {
 
     #[test]
     fn a_re_read_that_fails_leaves_the_commit_done_and_is_tried_at_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let (dir, wh) = warehouse();
         let t = Table::Decisions;
-        let log = dir.path().join("wh").join(t.name()).join("_delta_log");
+        let log = log_dir(&dir, t);
         let mut s = crate::block_on(wh.open_for_write(t)).unwrap();
         for i in 1..REREAD_AFTER {
             let c = append(&wh, t, dir.path(), &format!("f{i}"), &[("app", i)]);
@@ -1110,8 +1118,7 @@ mod tests {
 
     #[test]
     fn app_transactions_known_from_commits_give_way_to_another_writers() {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = Warehouse::new(Location::from(dir.path().join("wh").as_path())).unwrap();
+        let (dir, wh) = warehouse();
         for t in [Table::Decisions, Table::RollupHour] {
             let base = crate::block_on(wh.open_for_write(t)).unwrap();
             let name = |n: &str| format!("{}-{n}", t.name());
