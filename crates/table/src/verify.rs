@@ -659,17 +659,7 @@ mod tests {
     use crate::Location;
 
     fn add(wh: &Warehouse, dir: &std::path::Path, name: &str, bytes: &[u8]) -> NewFile {
-        let local = dir.join(name);
-        std::fs::write(&local, bytes).unwrap();
-        let path = format!("day=2026-11-02/{name}");
-        crate::block_on(wh.put_file(Table::Decisions, &path, &local)).unwrap();
-        NewFile {
-            path,
-            size: bytes.len() as u64,
-            rows: 1,
-            partition: Some("2026-11-02".into()),
-            stats: "{\"numRecords\":1}".into(),
-        }
+        crate::warehouse::tests::staged_file(wh, Table::Decisions, dir, name, bytes)
     }
 
     #[test]

@@ -961,24 +961,36 @@ pub(crate) fn txn_of(path: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Location;
 
-    /// A commit adding one small file (`name`) to `t`, with `txns`.
-    fn append(wh: &Warehouse, t: Table, dir: &StdPath, name: &str, txns: &[(&str, i64)]) -> Commit {
+    /// Puts `bytes` in table `t` as `day=2026-11-02/<name>` (written in `dir` first), one row by
+    /// its statistics: the file a test commit adds.
+    pub(crate) fn staged_file(
+        wh: &Warehouse,
+        t: Table,
+        dir: &StdPath,
+        name: &str,
+        bytes: &[u8],
+    ) -> NewFile {
         let local = dir.join(name);
-        std::fs::write(&local, name.as_bytes()).unwrap();
+        std::fs::write(&local, bytes).unwrap();
         let path = format!("day=2026-11-02/{name}");
         crate::block_on(wh.put_file(t, &path, &local)).unwrap();
-        let mut c = Commit::new(Operation::Append);
-        c.adds.push(NewFile {
+        NewFile {
             path,
-            size: name.len() as u64,
+            size: bytes.len() as u64,
             rows: 1,
             partition: Some("2026-11-02".into()),
             stats: "{\"numRecords\":1}".into(),
-        });
+        }
+    }
+
+    /// A commit adding one small file (`name`) to `t`, with `txns`.
+    fn append(wh: &Warehouse, t: Table, dir: &StdPath, name: &str, txns: &[(&str, i64)]) -> Commit {
+        let mut c = Commit::new(Operation::Append);
+        c.adds.push(staged_file(wh, t, dir, name, name.as_bytes()));
         c.app_txns = txns.iter().map(|(id, v)| ((*id).to_string(), *v)).collect();
         c
     }
@@ -1018,7 +1030,7 @@ mod tests {
                 // Read whole at creation, then again at the commit that came to REREAD_AFTER.
                 let expect = if i < REREAD_AFTER { 0 } else { REREAD_AFTER };
                 assert_eq!(s.read_at, expect, "{} after commit {i}", t.name());
-                // The app transaction is answered from the commit, and agrees with the log.
+                // The app transaction is answered from the commits (the log's is checked below).
                 assert_eq!(crate::block_on(s.app_version("app")).unwrap(), Some(i));
             }
             let log = log_dir(&dir, t);
